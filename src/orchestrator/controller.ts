@@ -164,6 +164,7 @@ export class EnvironmentController {
       logDir: this.opts.logDir,
       databaseCommand: (db, address) => this.opts.databases.command({ environment: stack.environment, db, address }),
     });
+    await runtime.ensureEnvironment(this.networkSpec());
     const records = new Map((await store.listReplicas(this.environment)).map((r) => [`${r.namespace}/${r.service}-${r.index}`, r]));
     let adopted = 0;
     let restarted = 0;
@@ -241,7 +242,13 @@ export class EnvironmentController {
   private async ensureReplica(plan: ReplicaPlan, progress: Progress): Promise<void> {
     const hash = hashPlan(plan);
     const existing = this.running.get(plan.id);
-    if (existing && existing.hash === hash && existing.supervisor.snapshot().state !== 'stopped') return;
+    const state = existing?.supervisor.snapshot().state;
+    if (existing && existing.hash === hash && (state === 'running' || state === 'starting' || state === 'backoff')) return;
+    if (existing && existing.hash === hash && state === 'pending') {
+      await this.opts.runtime.prepareReplica(plan);
+      existing.supervisor.start();
+      return;
+    }
     if (existing) {
       progress(`${plan.id}: spec changed, replacing`);
       await this.stopReplica(existing, false);

@@ -1,12 +1,11 @@
 import { join } from 'node:path';
-import { netnsName, replicaId } from '../platform/names.ts';
+import { roleNameFor } from '../databases/index.ts';
+import { SERVICE_USER, netnsName, replicaId } from '../platform/names.ts';
 import type { ReplicaPlan, ServiceEndpoints } from '../runtime/types.ts';
 import type { NetworkName, ResolvedDatabase, ResolvedService, ResolvedStack } from '../stack/types.ts';
 import type { NetworkAllocation } from './allocate.ts';
 import { renderRcEnv } from './rc-env.ts';
 
-/** Unprivileged user every service runs as (created by `rampart doctor --fix` or at first `up`). */
-export const SERVICE_USER = 'rampart';
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface PlanInputs {
@@ -98,7 +97,7 @@ export function discovery(
   return { hosts, env };
 }
 
-export const databaseRole = (service: string): string => service.replaceAll('-', '_');
+
 export const databaseName = (db: string): string => db.replaceAll('-', '_');
 
 function databaseEnv(service: ResolvedService, stack: ResolvedStack, inputs: PlanInputs): Record<string, string> {
@@ -108,7 +107,7 @@ function databaseEnv(service: ResolvedService, stack: ResolvedStack, inputs: Pla
     const password = inputs.databasePasswords[dbName]?.[service.name];
     if (!db || password === undefined) continue;
     const scheme = db.engine === 'cockroachdb' ? 'postgresql' : 'postgres';
-    const url = `${scheme}://${databaseRole(service.name)}:${encodeURIComponent(password)}@${db.name}.${db.namespace}:${db.port}/${databaseName(db.name)}`;
+    const url = `${scheme}://${roleNameFor(service.name)}:${encodeURIComponent(password)}@${db.name}.${db.namespace}:${db.port}/${databaseName(db.name)}`;
     env[`${dbName.toUpperCase().replaceAll('-', '_')}_DATABASE_URL`] = url;
     env.DATABASE_URL ??= url;
   }

@@ -22,6 +22,9 @@ export const ENV_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 export const DNS_LABEL_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const MAX_DNS_LABEL = 63;
 
+/** The unprivileged OS user services run as; created on first use (or by `rampart doctor --fix`). */
+export const SERVICE_USER = 'rampart';
+
 export const NETNS_PREFIX = 'rampart-';
 export const BRIDGE_PREFIX = 'rp-';
 export const VETH_PREFIX = 'rv';

@@ -134,6 +134,7 @@ export class ReplicaSupervisor {
       proc = await this.opts.launch();
     } catch (error) {
       if (this.state !== 'starting') return;
+      this.healthDetail = (error as Error).message;
       this.scheduleRestart({ type: 'spawnFailed', reason: (error as Error).message }, `spawn failed: ${(error as Error).message}`);
       return;
     }

@@ -53,6 +53,8 @@ export interface Requirement {
   name: string;
   ok: boolean;
   detail: string;
+  /** The daemon refuses to start without it; others are needed only by some stacks or made on demand. */
+  required: boolean;
   /** Debian package that provides it, when `--fix` can install it. */
   package?: string;
   fix?: string;
@@ -80,6 +82,6 @@ export interface Runtime {
   setEndpoints(spec: EnvironmentNetworkSpec, services: readonly ServiceEndpoints[]): Promise<void>;
   /** argv that runs `command` inside the replica's isolation, as `user`. */
   execArgv(plan: Pick<ReplicaPlan, 'netns'>, command: readonly string[], user?: string): string[];
-  /** Removes objects of environments not in `keep` (a crashed run's leftovers); returns what it removed. */
-  removeLeftovers(keep: ReadonlySet<string>): Promise<string[]>;
+  /** Removes objects of environments not in `keep` (a crashed run's leftovers); reports what it removed. */
+  removeLeftovers(keep: ReadonlySet<string>): Promise<{ removed: string[]; failed: { object: string; error: string }[] }>;
 }

@@ -1,0 +1,38 @@
+// Lint rules that hold the architecture (STYLE.md): dependencies point one way, capabilities are
+// used through their index.ts, promises are never left floating.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+
+const capabilities = ['stack', 'network', 'runtime', 'store', 'databases', 'orchestrator', 'logs', 'platform', 'config'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'bench/results/**', 'web/dist/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { 'import-x': importX },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': ['error', { maxDepth: 4 }],
+    },
+  },
+  {
+    // Capabilities never import the CLI or the server.
+    files: capabilities.map((c) => `src/${c}/**/*.ts`),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/cli/**', '**/server/**'], message: 'capabilities must not depend on cli/ or server/' }] },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+);

@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { isRampartError } from '../platform/errors.ts';
+import { registerConfig } from './commands/config.ts';
+import { registerDaemon } from './commands/daemon.ts';
+import { registerDoctor } from './commands/doctor.ts';
+import { registerDown } from './commands/down.ts';
+import { registerExec } from './commands/exec.ts';
+import { registerLogs } from './commands/logs.ts';
+import { registerPs } from './commands/ps.ts';
+import { registerRestart } from './commands/restart.ts';
+import { registerUp } from './commands/up.ts';
+import { formatError } from './output.ts';
+
+/** argv -> library calls; the only place that decides exit codes. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command('rampart')
+    .description('Run a stack of microservices in network namespaces on this host, and keep them safe')
+    .option('--state-dir <dir>', 'state directory (env RAMPART_HOME)', undefined)
+    .option('-e, --env <name>', 'environment (env RAMPART_ENV)', undefined)
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of [registerUp, registerDown, registerPs, registerLogs, registerExec, registerRestart, registerConfig, registerDoctor, registerDaemon]) {
+    register(program);
+  }
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (isRampartError(error)) {
+      process.stderr.write(`${formatError(error)}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  }
+}

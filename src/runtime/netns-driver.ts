@@ -1,0 +1,195 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { access, constants } from 'node:fs/promises';
+import {
+  applyEnvironmentNetwork,
+  applyReplicaNetwork,
+  applyRuleset,
+  BRIDGE_NF_CALL_IPTABLES,
+  execInNetns,
+  planEnvironmentNetwork,
+  planReplicaNetwork,
+  removeEnvironment,
+  removeLeftovers,
+  removeReplicaNetwork,
+  type EnvironmentAddressing,
+} from '../network/index.ts';
+import type { Exec } from '../platform/exec.ts';
+import { RampartError } from '../platform/errors.ts';
+import { SERVICE_USER } from '../platform/names.ts';
+import { adoptProcess, spawnDetached, type WatchedProcess } from './process.ts';
+import type { EnvironmentNetworkSpec, ReplicaPlan, Requirement, Runtime, ServiceEndpoints } from './types.ts';
+
+export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
+
+export interface NetnsRuntime extends Runtime {
+  /** Installs what `check` found missing (apt-get, useradd, sysctl); returns a fresh check. */
+  fix(checks: readonly Requirement[], log: (line: string) => void): Promise<Requirement[]>;
+}
+
+const TOOLS: readonly { bin: string; pkg: string }[] = [
+  { bin: 'ip', pkg: 'iproute2' },
+  { bin: 'nft', pkg: 'nftables' },
+  { bin: 'conntrack', pkg: 'conntrack' },
+  { bin: 'setpriv', pkg: 'util-linux' },
+  { bin: 'useradd', pkg: 'passwd' },
+  { bin: 'sysctl', pkg: 'procps' },
+];
+
+async function onPath(bin: string): Promise<string | undefined> {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin']) {
+    try {
+      await access(`${dir}/${bin}`, constants.X_OK);
+      return `${dir}/${bin}`;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The default runtime: every replica in its own network namespace on the environment's bridges,
+ * its process started with `ip netns exec` and `setpriv` as an unprivileged user, the service VIPs
+ * in nftables. Nothing sits on the request path but the kernel.
+ */
+export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
+  const { exec } = opts;
+  const addressing = new Map<string, EnvironmentAddressing>();
+  let userReady = false;
+
+  const addressingOf = (env: string): EnvironmentAddressing => {
+    const a = addressing.get(env);
+    if (!a) throw new Error(`environment ${env} has no network yet (ensureEnvironment first)`);
+    return a;
+  };
+
+  async function ensureUser(): Promise<void> {
+    if (userReady) return;
+    const found = await exec(['id', '-u', SERVICE_USER], { allowFailure: true });
+    if (found.code !== 0) {
+      await exec(['useradd', '--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', SERVICE_USER]);
+    }
+    userReady = true;
+  }
+
+  async function check(): Promise<Requirement[]> {
+    const out: Requirement[] = [];
+    out.push({ name: 'linux', ok: process.platform === 'linux', detail: process.platform, required: true });
+    out.push({ name: 'root', ok: process.getuid?.() === 0, detail: `uid ${process.getuid?.() ?? '?'}`, required: true, fix: 'run as root (sudo)' });
+    const [major] = process.versions.node.split('.').map(Number);
+    out.push({ name: 'node >= 20', ok: (major ?? 0) >= 20, detail: process.versions.node, required: true });
+    for (const t of TOOLS) {
+      const path = await onPath(t.bin);
+      out.push({ name: t.bin, ok: path !== undefined, detail: path ?? 'not found', required: t.bin !== 'conntrack', package: t.pkg, fix: `apt-get install ${t.pkg}` });
+    }
+    const nf = existsSync(BRIDGE_NF_CALL_IPTABLES) ? readFileSync(BRIDGE_NF_CALL_IPTABLES, 'utf8').trim() : 'absent';
+    out.push({
+      name: 'br_netfilter',
+      ok: nf === '1',
+      detail: `${BRIDGE_NF_CALL_IPTABLES}: ${nf}`,
+      required: true,
+      fix: 'modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1',
+    });
+    const pg = existsSync(`${POSTGRES_BIN}/postgres`);
+    out.push({
+      name: 'postgresql 15 server (for engine: postgres)',
+      ok: pg,
+      detail: pg ? POSTGRES_BIN : 'not found',
+      required: false,
+      package: 'postgresql-15',
+      fix: 'apt-get install postgresql-15',
+    });
+    const user = process.getuid?.() === 0 ? (await exec(['id', '-u', SERVICE_USER], { allowFailure: true }).catch(() => ({ code: 1 }))).code === 0 : false;
+    out.push({ name: `service user '${SERVICE_USER}'`, ok: user, detail: user ? 'exists' : 'missing (created on first up)', required: false, fix: `useradd --system --user-group ${SERVICE_USER}` });
+    return out;
+  }
+
+  return {
+    driver: 'netns',
+    check,
+
+    async fix(checks, log) {
+      const packages = [...new Set(checks.filter((c) => !c.ok && c.package).map((c) => c.package as string))];
+      if (packages.length > 0) {
+        log(`installing ${packages.join(' ')} (apt-get)`);
+        await exec(['apt-get', 'update', '-qq']);
+        await exec(['apt-get', 'install', '-y', '-qq', ...packages], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      }
+      if (checks.some((c) => c.name === 'br_netfilter' && !c.ok)) {
+        log('loading br_netfilter');
+        await exec(['modprobe', 'br_netfilter'], { allowFailure: true });
+        await exec(['sysctl', '-w', 'net.bridge.bridge-nf-call-iptables=1'], { allowFailure: true });
+      }
+      if (checks.some((c) => c.name.startsWith('service user') && !c.ok)) {
+        log(`creating user ${SERVICE_USER}`);
+        userReady = false;
+        await ensureUser();
+      }
+      return check();
+    },
+
+    async ensureEnvironment(spec: EnvironmentNetworkSpec) {
+      const a = spec.addressing as EnvironmentAddressing;
+      addressing.set(spec.environment, a);
+      await ensureUser();
+      await applyEnvironmentNetwork(exec, planEnvironmentNetwork({ env: spec.environment, addressing: a }));
+    },
+
+    async destroyEnvironment(environment) {
+      await removeEnvironment(exec, environment);
+      addressing.delete(environment);
+    },
+
+    async prepareReplica(plan: ReplicaPlan) {
+      await applyReplicaNetwork(
+        exec,
+        planReplicaNetwork({
+          env: plan.environment,
+          namespace: plan.namespace,
+          service: plan.service,
+          index: plan.index,
+          addressing: addressingOf(plan.environment),
+          attachments: plan.attachments,
+          hosts: plan.hosts.map((h) => ({ address: h.address, names: [...h.names] })),
+        }),
+      );
+    },
+
+    async startProcess(plan: ReplicaPlan): Promise<WatchedProcess> {
+      // Fail with a clear reason rather than a crash loop when the user cannot reach the code.
+      const probe = await exec(execInNetns(plan.netns, ['test', '-x', plan.cwd], { user: plan.user }), { allowFailure: true });
+      if (probe.code !== 0) {
+        throw new RampartError('RAMPART_E_EXEC_FAILED', `user ${plan.user} cannot enter ${plan.cwd}`, {
+          fix: `make the folder and its parents readable and traversable by others (chmod o+rx), or move the stack out of a private home`,
+        });
+      }
+      return spawnDetached({
+        argv: execInNetns(plan.netns, plan.argv, { user: plan.user }),
+        cwd: plan.cwd,
+        env: plan.env,
+        stdoutFile: plan.stdoutFile,
+        stderrFile: plan.stderrFile,
+      });
+    },
+
+    adoptProcess(_plan, pid, startTime) {
+      return adoptProcess(pid, startTime);
+    },
+
+    async removeReplica(plan: ReplicaPlan) {
+      await removeReplicaNetwork(exec, { env: plan.environment, namespace: plan.namespace, service: plan.service, index: plan.index });
+    },
+
+    async setEndpoints(spec: EnvironmentNetworkSpec, services: readonly ServiceEndpoints[]) {
+      await applyRuleset(exec, { env: spec.environment, addressing: spec.addressing as EnvironmentAddressing, services });
+    },
+
+    execArgv(plan, command, user) {
+      return execInNetns(plan.netns, command, user ? { user } : {});
+    },
+
+    async removeLeftovers(keep) {
+      return removeLeftovers(exec, { keepEnvironments: keep });
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { ERROR_CODES, RampartError, isRampartError } from '../platform/errors.ts';
+import type { ControlPlane } from './control-plane.ts';
+import { registerLogRoutes } from './routes/logs.ts';
+import { registerStackRoutes } from './routes/stack.ts';
+
+export interface AppOptions {
+  controlPlane: ControlPlane;
+  /** The API token; every route but /v1/healthz requires `Authorization: Bearer <token>`. */
+  token: string;
+}
+
+function tokenMatches(expected: string, header: string | undefined): boolean {
+  const given = header?.startsWith('Bearer ') ? header.slice(7) : '';
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Builds the HTTP API without listening (tests inject requests; serve.ts listens). */
+export function buildApp(opts: AppOptions): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/v1/healthz') return;
+    if (!tokenMatches(opts.token, req.headers.authorization)) {
+      const e = new RampartError('RAMPART_E_UNAUTHORIZED', 'missing or wrong API token');
+      await reply.code(e.status).send({ error: e.toJSON() });
+    }
+  });
+
+  app.setErrorHandler((error, _req, reply) => {
+    if (isRampartError(error)) return reply.code(error.status).send({ error: error.toJSON() });
+    const fe = error as { validation?: unknown; statusCode?: number; message: string };
+    if (fe.validation || fe.statusCode === 400) {
+      const e = new RampartError('RAMPART_E_BAD_REQUEST', fe.message);
+      return reply.code(400).send({ error: e.toJSON() });
+    }
+    return reply.code(500).send({ error: { code: 'RAMPART_E_INTERNAL', message: fe.message, hint: 'This is a bug in Rampart; please report it.' } });
+  });
+
+  app.get('/v1/healthz', async () => ({ ok: true }));
+  // Each capability mounts its routes here, in one visible list.
+  registerStackRoutes(app, opts.controlPlane);
+  registerLogRoutes(app, opts.controlPlane);
+  return app;
+}
+
+/** Streams newline-delimited JSON; the reply is taken over from fastify. */
+export function ndjson(reply: FastifyReply): { send(obj: unknown): void; end(): void; closed(): boolean } {
+  reply.hijack();
+  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  let closed = false;
+  reply.raw.on('close', () => (closed = true));
+  return {
+    send: (obj) => {
+      if (!closed) reply.raw.write(`${JSON.stringify(obj)}\n`);
+    },
+    end: () => {
+      if (!closed) reply.raw.end();
+      closed = true;
+    },
+    closed: () => closed,
+  };
+}
+
+export function errorBody(error: unknown): { code: string; message: string; hint: string; details?: unknown } {
+  if (isRampartError(error)) return error.toJSON();
+  return { code: 'RAMPART_E_INTERNAL', message: (error as Error).message, hint: 'This is a bug in Rampart; please report it.' };
+}
+
+export { ERROR_CODES };

@@ -1,0 +1,278 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { Clock } from '../platform/clock.ts';
+import { RampartError } from '../platform/errors.ts';
+import { EnvironmentController, type DatabaseEngines, type Progress } from '../orchestrator/controller.ts';
+import { flattenConfig, renderRcEnv } from '../orchestrator/rc-env.ts';
+import type { SecretCodec, ClientSecretValues } from '../orchestrator/secrets.ts';
+import { LogJournal, type LogLine, type LogQuery, type LogSource } from '../logs/journal.ts';
+import type { Runtime } from '../runtime/types.ts';
+import type { ResolvedStack } from '../stack/types.ts';
+import type { EventRecord, Store } from '../store/types.ts';
+
+export interface ReplicaStatus {
+  id: string;
+  environment: string;
+  namespace: string;
+  service: string;
+  replica: number;
+  kind: 'service' | 'database';
+  state: string;
+  healthy: boolean;
+  health: string;
+  addresses: Record<string, string>;
+  vip: string | undefined;
+  pid: number | null;
+  restarts: number;
+  netns: string;
+}
+
+export interface ConfigEntry {
+  /** rc key as the service sees it (dotted). */
+  key: string;
+  /** Environment variable that carries it. */
+  variable: string;
+  value: string;
+  source: string;
+}
+
+export interface ControlPlaneOptions {
+  runtime: Runtime;
+  store: Store;
+  clock: Clock;
+  codec: SecretCodec;
+  databases: DatabaseEngines;
+  logDir: string;
+  loadStack: (opts: { file: string; environment: string }) => Promise<ResolvedStack>;
+  readyTimeoutMs?: number;
+}
+
+/**
+ * The library surface of the control plane: the HTTP API and tests call these, the CLI calls the
+ * HTTP API. One controller per environment; operations on one environment run one at a time.
+ */
+export class ControlPlane {
+  private readonly controllers = new Map<string, EnvironmentController>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly eventListeners = new Set<(e: EventRecord) => void>();
+  readonly journal: LogJournal;
+
+  constructor(private readonly opts: ControlPlaneOptions) {
+    this.journal = new LogJournal({ clock: opts.clock });
+  }
+
+  /** Re-adopts every environment in the store; removes kernel leftovers of environments it does not know. */
+  async start(): Promise<{ environment: string; adopted: number; restarted: number }[]> {
+    const deployments = await this.opts.store.listDeployments();
+    await this.opts.runtime.removeLeftovers(new Set(deployments.map((d) => d.environment)));
+    const results = [];
+    for (const d of deployments) {
+      const controller = this.controller(d.environment);
+      try {
+        const r = await controller.adopt();
+        results.push({ environment: d.environment, ...r });
+      } catch (error) {
+        // One broken environment must not keep the daemon (and every other environment) down.
+        this.emit({ time: this.opts.clock.now(), environment: d.environment, kind: 'stack.adopt-failed', subject: d.environment, message: (error as Error).message, data: {} });
+        results.push({ environment: d.environment, adopted: 0, restarted: 0 });
+      }
+      this.watchLogs(controller);
+    }
+    return results;
+  }
+
+  /** Daemon shutdown: stop supervising, leave replicas running for the next daemon to adopt. */
+  async close(): Promise<void> {
+    await Promise.all([...this.controllers.values()].map((c) => c.detach()));
+    this.journal.close();
+  }
+
+  up(req: { file: string; environment: string; clientEnv: ClientSecretValues }, progress: Progress): Promise<void> {
+    return this.serial(req.environment, async () => {
+      const stack = await this.opts.loadStack({ file: req.file, environment: req.environment });
+      progress(`stack ${stack.name} (${stack.file}), environment ${stack.environment}: ${stack.services.length} services, ${stack.databases.length} databases`);
+      const controller = this.controller(req.environment);
+      try {
+        await controller.up(stack, { clientEnv: req.clientEnv, progress });
+      } finally {
+        this.watchLogs(controller);
+      }
+    });
+  }
+
+  down(req: { environment: string }, progress: Progress): Promise<void> {
+    return this.serial(req.environment, async () => {
+      const controller = this.controllers.get(req.environment);
+      const deployment = await this.opts.store.getDeployment(req.environment);
+      if (!controller && !deployment) {
+        // Nothing known: still sweep kernel objects a crashed run may have left for this environment.
+        await this.opts.runtime.destroyEnvironment(req.environment);
+        progress(`environment ${req.environment}: nothing running`);
+        return;
+      }
+      const c = controller ?? this.controller(req.environment);
+      if (!controller) await c.adopt();
+      for (const r of c.replicas()) await this.journal.unwatch(r.plan);
+      await c.down(progress);
+      this.controllers.delete(req.environment);
+    });
+  }
+
+  restart(req: { environment: string; namespace?: string; service: string }, progress: Progress): Promise<void> {
+    return this.serial(req.environment, () => {
+      const c = this.requireController(req.environment);
+      return c.restart(req.namespace ?? this.namespaceOf(c, req.service), req.service, progress);
+    });
+  }
+
+  ps(req: { environment?: string }): ReplicaStatus[] {
+    const out: ReplicaStatus[] = [];
+    for (const c of this.controllers.values()) {
+      if (req.environment && c.environment !== req.environment) continue;
+      const plan = c.currentPlan();
+      for (const { plan: r, snapshot } of c.replicas()) {
+        out.push({
+          id: r.id,
+          environment: r.environment,
+          namespace: r.namespace,
+          service: r.service,
+          replica: r.index,
+          kind: r.kind,
+          state: snapshot.state,
+          healthy: snapshot.healthy,
+          health: r.health ? (snapshot.healthy ? 'healthy' : snapshot.state === 'running' ? 'unhealthy' : '-') : 'none',
+          addresses: Object.fromEntries(r.attachments.map((a) => [a.net, a.address])),
+          vip: plan?.services.find((s) => s.namespace === r.namespace && s.name === r.service)?.vip,
+          pid: snapshot.pid,
+          restarts: snapshot.restarts,
+          netns: r.netns,
+        });
+      }
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  environments(): string[] {
+    return [...this.controllers.keys()].sort();
+  }
+
+  /** Effective config of a service, every key with its source; secrets redacted. */
+  async config(req: { environment: string; namespace?: string; service: string }): Promise<ConfigEntry[]> {
+    const deployment = await this.opts.store.getDeployment(req.environment);
+    if (!deployment) throw new RampartError('RAMPART_E_NO_STACK', `nothing runs in environment ${req.environment}`);
+    const stack = deployment.spec as ResolvedStack;
+    const svc = stack.services.find((s) => s.name === req.service && (!req.namespace || s.namespace === req.namespace));
+    if (!svc) throw new RampartError('RAMPART_E_NOT_FOUND', `no service ${req.service} in environment ${req.environment}`);
+    const overlay = await this.overlayKeys(stack, svc.name);
+    const entries: ConfigEntry[] = [];
+    const variables = renderRcEnv(svc.app, svc.config);
+    const flat = flattenConfig(svc.config);
+    for (const [key, value] of Object.entries(flat)) {
+      const variable = `${svc.app}_${key.replaceAll('.', '__')}`;
+      entries.push({
+        key,
+        variable,
+        value: variables[variable] ?? String(value),
+        source: overlay.has(key) ? `${stack.file}: environments.${stack.environment}.services.${svc.name}.config.${key}` : `${stack.file}: services.${svc.name}.config.${key}`,
+      });
+    }
+    for (const ref of svc.secrets) {
+      const source = ref.source;
+      const from = 'fromEnv' in source ? `env ${source.fromEnv}` : 'fromFile' in source ? `file ${source.fromFile}` : 'generated';
+      entries.push({ key: ref.key.replaceAll('__', '.'), variable: `${svc.app}_${ref.key}`, value: '***', source: `secret (${from}), encrypted at rest` });
+    }
+    const replica = this.controllers.get(req.environment)?.replicas().find((r) => r.plan.service === svc.name && r.plan.namespace === svc.namespace);
+    for (const [variable, value] of Object.entries(replica?.plan.env ?? {})) {
+      if (variable.startsWith(`${svc.app}_`)) continue;
+      const isDb = variable.endsWith('DATABASE_URL');
+      const source = variable in svc.env ? `${stack.file}: services.${svc.name}.env.${variable}` : isDb ? 'platform: database credentials' : 'platform';
+      entries.push({ key: variable, variable, value: isDb ? value.replace(/:[^:@/]+@/, ':***@') : value, source });
+    }
+    return entries;
+  }
+
+  async logs(q: LogQuery): Promise<LogLine[]> {
+    return this.journal.query(q, await this.logSources(q.environment));
+  }
+
+  onLog(listener: (line: LogLine) => void): () => void {
+    return this.journal.onLine(listener);
+  }
+
+  emit(event: Omit<EventRecord, 'id'>): void {
+    void this.opts.store.appendEvent(event).then(
+      (id) => {
+        for (const l of this.eventListeners) l({ ...event, id });
+      },
+      () => undefined,
+    );
+  }
+
+  onEvent(listener: (e: EventRecord) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  events(q: { environment?: string; afterId?: number; limit?: number }): Promise<EventRecord[]> {
+    return this.opts.store.listEvents(q);
+  }
+
+  private async logSources(environment: string): Promise<LogSource[]> {
+    const c = this.controllers.get(environment);
+    if (c) return c.replicas().map((r) => r.plan);
+    return [];
+  }
+
+  private watchLogs(c: EnvironmentController): void {
+    for (const r of c.replicas()) this.journal.watch(r.plan);
+  }
+
+  private async overlayKeys(stack: ResolvedStack, service: string): Promise<Set<string>> {
+    try {
+      const raw = parseYaml(await readFile(stack.file, 'utf8')) as Record<string, any>;
+      const config = raw?.environments?.[stack.environment]?.services?.[service]?.config;
+      return new Set(config && typeof config === 'object' ? Object.keys(flattenConfig(config)) : []);
+    } catch {
+      return new Set();
+    }
+  }
+
+  private namespaceOf(c: EnvironmentController, service: string): string {
+    const matches = [...new Set(c.replicas().filter((r) => r.plan.service === service).map((r) => r.plan.namespace))];
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) throw new RampartError('RAMPART_E_NOT_FOUND', `no service ${service} in environment ${c.environment}`);
+    throw new RampartError('RAMPART_E_BAD_REQUEST', `service ${service} exists in namespaces ${matches.join(', ')}`, { field: 'namespace', fix: 'pass -n <namespace>' });
+  }
+
+  private requireController(environment: string): EnvironmentController {
+    const c = this.controllers.get(environment);
+    if (!c) throw new RampartError('RAMPART_E_NO_STACK', `nothing runs in environment ${environment}`);
+    return c;
+  }
+
+  private controller(environment: string): EnvironmentController {
+    let c = this.controllers.get(environment);
+    if (!c) {
+      c = new EnvironmentController({
+        environment,
+        runtime: this.opts.runtime,
+        store: this.opts.store,
+        clock: this.opts.clock,
+        codec: this.opts.codec,
+        databases: this.opts.databases,
+        logDir: this.opts.logDir,
+        emit: (e) => this.emit(e),
+        readyTimeoutMs: this.opts.readyTimeoutMs,
+      });
+      this.controllers.set(environment, c);
+    }
+    return c;
+  }
+
+  private serial<T>(environment: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(environment) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(fn);
+    this.queues.set(environment, next);
+    return next;
+  }
+}

@@ -1,0 +1,88 @@
+import { join } from 'node:path';
+import type { ResolvedDaemonConfig } from '../config/daemon-config.ts';
+import { systemClock, type Clock } from '../platform/clock.ts';
+import { realExec, type Exec } from '../platform/exec.ts';
+import { RampartError } from '../platform/errors.ts';
+import { createNetnsRuntime } from '../runtime/netns-driver.ts';
+import type { Runtime } from '../runtime/types.ts';
+import { loadStack } from '../stack/index.ts';
+import { decryptSecret, encryptSecret, loadOrCreateSecretKey } from '../store/secrets.ts';
+import { openStore } from '../store/open.ts';
+import { buildApp } from './app.ts';
+import { ControlPlane } from './control-plane.ts';
+import { createDatabaseEngines } from './database-engines.ts';
+import { acquireLock, ensureStateDir, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './state-dir.ts';
+
+export interface RunningDaemon {
+  url: string;
+  token: string;
+  controlPlane: ControlPlane;
+  /** Stops the API and supervision; replicas keep running for the next daemon to adopt. */
+  close(): Promise<void>;
+}
+
+export interface DaemonDeps {
+  exec?: Exec;
+  clock?: Clock;
+  runtime?: Runtime;
+  readyTimeoutMs?: number;
+}
+
+/** The composition root of the control plane: real drivers, the store, the API on 127.0.0.1. */
+export async function startDaemon(config: ResolvedDaemonConfig, deps: DaemonDeps = {}): Promise<RunningDaemon> {
+  if (process.platform !== 'linux') {
+    throw new RampartError('RAMPART_E_NOT_LINUX', `Rampart runs on Linux; this is ${process.platform}`);
+  }
+  if (process.getuid?.() !== 0) {
+    throw new RampartError('RAMPART_E_NOT_ROOT', 'the Rampart daemon must run as root to create network namespaces, bridges and nftables tables');
+  }
+  const exec = deps.exec ?? realExec;
+  const clock = deps.clock ?? systemClock;
+  ensureStateDir(config.stateDir);
+  const unlock = acquireLock(config.stateDir);
+  try {
+    const token = loadOrCreateToken(config.stateDir);
+    const store = await openStore({ url: config.databaseUrl, stateDir: config.stateDir });
+    await store.migrate();
+    const key = await loadOrCreateSecretKey(config.stateDir);
+    const runtime = deps.runtime ?? createNetnsRuntime({ exec });
+    const failed = (await runtime.check()).filter((r) => !r.ok && r.required);
+    if (failed.length > 0) {
+      throw new RampartError('RAMPART_E_MISSING_TOOL', `host requirements missing: ${failed.map((r) => `${r.name} (${r.detail})`).join('; ')}`, {
+        fix: 'run `rampart doctor --fix` as root',
+      });
+    }
+    const controlPlane = new ControlPlane({
+      runtime,
+      store,
+      clock,
+      codec: { encrypt: (p) => encryptSecret(key, p), decrypt: (c) => decryptSecret(key, c) },
+      databases: createDatabaseEngines({ exec, dataDir: join(config.stateDir, 'data') }),
+      logDir: join(config.stateDir, 'logs'),
+      loadStack,
+      readyTimeoutMs: deps.readyTimeoutMs,
+    });
+    await controlPlane.start();
+    const app = buildApp({ controlPlane, token });
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const url = `http://${config.host}:${port}`;
+    writeDaemonInfo(config.stateDir, { url, pid: process.pid, startedAt: clock.now() });
+    return {
+      url,
+      token,
+      controlPlane,
+      close: async () => {
+        await app.close();
+        await controlPlane.close();
+        await store.close();
+        removeDaemonInfo(config.stateDir);
+        unlock();
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
