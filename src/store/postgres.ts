@@ -124,7 +124,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       if (!CONCURRENT_DDL.has((error as { code?: string }).code ?? '')) fail('migrate', error);
     }
     const applied = await rows('migrate', SQL.appliedVersions);
-    const newest = Math.max(0, ...applied.map((r) => Number(r.version)));
+    const appliedVersions = new Set(applied.map((r) => Number(r.version)));
+    const newest = Math.max(0, ...appliedVersions);
     if (newest > LATEST_VERSION) {
       throw new RampartError(
         'RAMPART_E_STORE',
@@ -133,6 +134,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       );
     }
     for (const migration of MIGRATIONS) {
+      if (appliedVersions.has(migration.version)) continue;
       try {
         await withRetry(
           pool,

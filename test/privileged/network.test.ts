@@ -277,6 +277,28 @@ describe('network data plane (real kernel)', { skip }, () => {
     assert.deepEqual(await tcpFrom(ns('client'), 'api', 8080), { ok: false, code: 'ECONNREFUSED' });
   });
 
+  it('GIVEN a replica that routes 127.0.0.2 to the host (CVE-2020-8558) THEN the host’s loopback service never sees it', async () => {
+    // GIVEN a host service bound to loopback only, and a client that, as root in its namespace,
+    // sends to the host's loopback through its gateway (possible because route_localnet is on).
+    const server = createServer((c) => c.end('leak\n'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+    const { port } = server.address() as { port: number };
+    let accepted = 0;
+    server.on('connection', () => accepted++);
+    try {
+      const client = ns('client');
+      await exec(['ip', 'netns', 'exec', client, 'sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1']);
+      await exec(['ip', 'netns', 'exec', client, 'sysctl', '-q', '-w', 'net.ipv4.conf.app0.route_localnet=1']);
+      await exec(['ip', '-n', client, 'route', 'del', 'local', '127.0.0.0/8', 'dev', 'lo', 'table', 'local']);
+      await exec(['ip', '-n', client, 'route', 'add', '127.0.0.2/32', 'via', addressing.app.gateway, 'dev', 'app0']);
+      // WHEN it connects THEN the packet is dropped (a timeout, not even a reset) and nothing is accepted.
+      assert.deepEqual(await tcpFrom(client, '127.0.0.2', port), { ok: false, code: 'ETIMEDOUT' });
+      assert.equal(accepted, 0);
+    } finally {
+      server.close();
+    }
+  });
+
   it('GIVEN the running environment THEN listLeftovers attributes its objects to it', async () => {
     const found = await listLeftovers(exec);
     assert.deepEqual(
