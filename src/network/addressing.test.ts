@@ -27,9 +27,15 @@ describe('allocateEnvironmentBlock', () => {
   });
 
   it('GIVEN used blocks WHEN allocating THEN the lowest block overlapping none of them is taken', () => {
-    assert.equal(allocateEnvironmentBlock(DEFAULT_ADDRESS_POOL, ['198.18.0.0/20', '198.18.32.0/20']), '198.18.16.0/20');
+    assert.equal(
+      allocateEnvironmentBlock(DEFAULT_ADDRESS_POOL, ['198.18.0.0/20', '198.18.32.0/20']),
+      '198.18.16.0/20',
+    );
     // A host route that covers part of a block makes the whole block unusable.
-    assert.equal(allocateEnvironmentBlock(DEFAULT_ADDRESS_POOL, ['198.18.0.0/19', '198.18.40.7/32']), '198.18.48.0/20');
+    assert.equal(
+      allocateEnvironmentBlock(DEFAULT_ADDRESS_POOL, ['198.18.0.0/19', '198.18.40.7/32']),
+      '198.18.48.0/20',
+    );
   });
 
   it('GIVEN a full pool WHEN allocating THEN RAMPART_E_ADDRESS_SPACE', () => {
@@ -56,12 +62,24 @@ describe('allocateEnvironmentBlock', () => {
 
 describe('parseCidr', () => {
   it('GIVEN host bits set THEN the error proposes the network address', () => {
-    rejectsWith(() => parseCidr('198.18.3.0/20'), 'RAMPART_E_ADDRESS_SPACE', "'198.18.3.0/20' has host bits set; did you mean 198.18.0.0/20?");
+    rejectsWith(
+      () => parseCidr('198.18.3.0/20'),
+      'RAMPART_E_ADDRESS_SPACE',
+      "'198.18.3.0/20' has host bits set; did you mean 198.18.0.0/20?",
+    );
   });
 
   it('GIVEN garbage THEN RAMPART_E_ADDRESS_SPACE', () => {
-    rejectsWith(() => parseCidr('198.18.0.0'), 'RAMPART_E_ADDRESS_SPACE', "'198.18.0.0' is not an IPv4 CIDR like 198.18.0.0/15");
-    rejectsWith(() => parseCidr('300.1.1.0/24'), 'RAMPART_E_ADDRESS_SPACE', "'300.1.1.0' is not an IPv4 address");
+    rejectsWith(
+      () => parseCidr('198.18.0.0'),
+      'RAMPART_E_ADDRESS_SPACE',
+      "'198.18.0.0' is not an IPv4 CIDR like 198.18.0.0/15",
+    );
+    rejectsWith(
+      () => parseCidr('300.1.1.0/24'),
+      'RAMPART_E_ADDRESS_SPACE',
+      "'300.1.1.0' is not an IPv4 address",
+    );
     rejectsWith(() => parseCidr('1.2.3.0/33'), 'RAMPART_E_ADDRESS_SPACE', /not an IPv4 CIDR/);
   });
 });
@@ -89,12 +107,17 @@ describe('planEnvironmentAddressing', () => {
       }
     }
     for (const [i, x] of ranges.entries()) {
-      for (const y of ranges.slice(i + 1)) assert.equal(cidrsOverlap(x.cidr, y.cidr), false, `${x.cidr} vs ${y.cidr}`);
+      for (const y of ranges.slice(i + 1))
+        assert.equal(cidrsOverlap(x.cidr, y.cidr), false, `${x.cidr} vs ${y.cidr}`);
     }
   });
 
   it('GIVEN a block that is not a /20 THEN RAMPART_E_ADDRESS_SPACE', () => {
-    rejectsWith(() => planEnvironmentAddressing('198.18.0.0/16'), 'RAMPART_E_ADDRESS_SPACE', 'an environment block must be a /20, got 198.18.0.0/16');
+    rejectsWith(
+      () => planEnvironmentAddressing('198.18.0.0/16'),
+      'RAMPART_E_ADDRESS_SPACE',
+      'an environment block must be a /20, got 198.18.0.0/16',
+    );
   });
 });
 
@@ -105,7 +128,11 @@ describe('allocateAddress', () => {
   });
 
   it('GIVEN a range whose last host is taken WHEN allocating THEN the broadcast address is never returned', () => {
-    rejectsWith(() => allocateAddress('198.18.16.0/30', new Set(['198.18.16.2'])), 'RAMPART_E_ADDRESS_SPACE', 'no free address left in 198.18.16.0/30 (1 in use)');
+    rejectsWith(
+      () => allocateAddress('198.18.16.0/30', new Set(['198.18.16.2'])),
+      'RAMPART_E_ADDRESS_SPACE',
+      'no free address left in 198.18.16.0/30 (1 in use)',
+    );
   });
 
   it('GIVEN addresses crossing an octet THEN counting carries over', () => {

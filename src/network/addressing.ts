@@ -54,7 +54,8 @@ function addressError(message: string, details: Record<string, unknown> = {}): R
 export function ipToInt(ip: string): number {
   const m = IPV4.exec(ip);
   const octets = m ? m.slice(1).map(Number) : [];
-  if (octets.length !== 4 || octets.some((o) => o > 255)) throw addressError(`'${ip}' is not an IPv4 address`);
+  if (octets.length !== 4 || octets.some((o) => o > 255))
+    throw addressError(`'${ip}' is not an IPv4 address`);
   return octets.reduce((acc, o) => acc * 256 + o, 0);
 }
 
@@ -104,7 +105,10 @@ export function cidrsOverlap(a: string, b: string): boolean {
  * range the host already routes). A pool of exactly /20 is the environment's block itself.
  * @default pool `198.18.0.0/15` (32 environments)
  */
-export function allocateEnvironmentBlock(pool: string = DEFAULT_ADDRESS_POOL, usedBlocks: readonly string[] = []): string {
+export function allocateEnvironmentBlock(
+  pool: string = DEFAULT_ADDRESS_POOL,
+  usedBlocks: readonly string[] = [],
+): string {
   const p = parseCidr(pool);
   if (p.prefix > ENVIRONMENT_BLOCK_PREFIX) {
     throw addressError(
@@ -117,10 +121,13 @@ export function allocateEnvironmentBlock(pool: string = DEFAULT_ADDRESS_POOL, us
     const block = formatCidr({ network, prefix: ENVIRONMENT_BLOCK_PREFIX });
     if (!usedBlocks.some((used) => cidrsOverlap(used, block))) return block;
   }
-  throw addressError(`no free /${ENVIRONMENT_BLOCK_PREFIX} left in ${pool}: ${usedBlocks.length} block(s) in use`, {
-    pool,
-    used: [...usedBlocks],
-  });
+  throw addressError(
+    `no free /${ENVIRONMENT_BLOCK_PREFIX} left in ${pool}: ${usedBlocks.length} block(s) in use`,
+    {
+      pool,
+      used: [...usedBlocks],
+    },
+  );
 }
 
 function subnetAt(block: Cidr, offset: number, prefix: number): SubnetPlan {
@@ -157,8 +164,13 @@ export function allocateAddress(range: string, used: ReadonlySet<string>): strin
 }
 
 /** The subnet a replica address on `net` must lie in, and the VIP range reached through it. */
-export function networkRanges(addressing: EnvironmentAddressing, net: NetworkName): { subnet: SubnetPlan; vips: string } {
-  return net === 'app' ? { subnet: addressing.app, vips: addressing.appVips } : { subnet: addressing.db, vips: addressing.dbVips };
+export function networkRanges(
+  addressing: EnvironmentAddressing,
+  net: NetworkName,
+): { subnet: SubnetPlan; vips: string } {
+  return net === 'app'
+    ? { subnet: addressing.app, vips: addressing.appVips }
+    : { subnet: addressing.db, vips: addressing.dbVips };
 }
 
 /** Throws unless `ip` is a usable host address of the `net` subnet (not network, gateway, broadcast). */
@@ -167,7 +179,9 @@ export function assertHostAddress(addressing: EnvironmentAddressing, net: Networ
   const s = parseCidr(subnet.subnet);
   const n = ipToInt(ip);
   if (n < s.network + 2 || n > s.network + size(s.prefix) - 2) {
-    throw addressError(`${ip} is not a usable ${net} address in ${subnet.subnet} (gateway ${subnet.gateway})`);
+    throw addressError(
+      `${ip} is not a usable ${net} address in ${subnet.subnet} (gateway ${subnet.gateway})`,
+    );
   }
 }
 

@@ -36,9 +36,11 @@ function sharedHost(failing: readonly string[] = []) {
   const exec = recordingExec((argv) => {
     const cmd = argv.join(' ');
     if (failing.includes(cmd)) return { code: 1, stderr: 'Device or resource busy' };
-    if (cmd === 'ip -j netns list') return { stdout: JSON.stringify(Object.keys(netns).map((name) => ({ name }))) };
+    if (cmd === 'ip -j netns list')
+      return { stdout: JSON.stringify(Object.keys(netns).map((name) => ({ name }))) };
     if (cmd === 'ip -j -d link show') return { stdout: JSON.stringify(links) };
-    if (cmd === 'nft -j list tables') return { stdout: JSON.stringify({ nftables: [{ metainfo: {} }, ...tables] }) };
+    if (cmd === 'nft -j list tables')
+      return { stdout: JSON.stringify({ nftables: [{ metainfo: {} }, ...tables] }) };
     const lo = /^ip -n (\S+) -j link show lo$/.exec(cmd);
     if (lo) return { stdout: JSON.stringify([{ ifname: 'lo', ifalias: netns[lo[1]!] }]) };
     return undefined;
@@ -133,10 +135,13 @@ describe('removeLeftovers', () => {
       'nft delete table ip rampart_t1_x',
       'nft delete table ip rampart_zz',
     ]);
-    assert.deepEqual([...fs.files.keys()], [
-      '/etc/netns/rampart-t1-shop-web-0/hosts',
-      '/etc/netns/rampart-t1-gone-0/hosts',
-      '/etc/netns/other/hosts',
-    ]);
+    assert.deepEqual(
+      [...fs.files.keys()],
+      [
+        '/etc/netns/rampart-t1-shop-web-0/hosts',
+        '/etc/netns/rampart-t1-gone-0/hosts',
+        '/etc/netns/other/hosts',
+      ],
+    );
   });
 });

@@ -1,6 +1,13 @@
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
-import { BRIDGE_PREFIX, LINK_ALIAS_PREFIX, NETNS_PREFIX, NFT_TABLE_PREFIX, VETH_PREFIX, nftTableName } from '../platform/names.ts';
+import {
+  BRIDGE_PREFIX,
+  LINK_ALIAS_PREFIX,
+  NETNS_PREFIX,
+  NFT_TABLE_PREFIX,
+  VETH_PREFIX,
+  nftTableName,
+} from '../platform/names.ts';
 import { ETC_NETNS_DIR, realNetworkFs, type NetworkFs } from './files.ts';
 import { deleteLinks, listLinks, listNetns, listNftTables, type HostLink } from './links.ts';
 
@@ -46,7 +53,9 @@ export async function listLeftovers(exec: Exec, options: CleanupOptions = {}): P
   const fs = options.fs ?? realNetworkFs;
   // Folders before namespaces: a namespace is created before its folder and deleted before it, so
   // a folder whose namespace is missing from the later listing is a real orphan.
-  const dirs = (await fs.readdir(options.etcNetnsDir ?? ETC_NETNS_DIR)).filter((d) => d.startsWith(NETNS_PREFIX));
+  const dirs = (await fs.readdir(options.etcNetnsDir ?? ETC_NETNS_DIR)).filter((d) =>
+    d.startsWith(NETNS_PREFIX),
+  );
   const names = (await listNetns(exec)).filter((n) => n.startsWith(NETNS_PREFIX));
   const netns = [];
   for (const name of names) netns.push({ name, env: await netnsEnv(exec, name) });
@@ -55,7 +64,9 @@ export async function listLeftovers(exec: Exec, options: CleanupOptions = {}): P
     const ourName = l.name.startsWith(BRIDGE_PREFIX) || l.name.startsWith(VETH_PREFIX);
     return ourName && env !== undefined ? [{ ...l, env }] : [];
   });
-  const tables = (await listNftTables(exec)).filter((t) => t.family === 'ip' && t.name.startsWith(NFT_TABLE_PREFIX)).map((t) => t.name);
+  const tables = (await listNftTables(exec))
+    .filter((t) => t.family === 'ip' && t.name.startsWith(NFT_TABLE_PREFIX))
+    .map((t) => t.name);
   return { netns, links, tables, orphanEtcDirs: dirs.filter((d) => !names.includes(d)) };
 }
 
@@ -68,7 +79,12 @@ interface Selection {
   orphanDir: (name: string) => boolean;
 }
 
-async function removeSelected(exec: Exec, found: Leftovers, select: Selection, options: CleanupOptions): Promise<CleanupReport> {
+async function removeSelected(
+  exec: Exec,
+  found: Leftovers,
+  select: Selection,
+  options: CleanupOptions,
+): Promise<CleanupReport> {
   const fs = options.fs ?? realNetworkFs;
   const etc = options.etcNetnsDir ?? ETC_NETNS_DIR;
   const report: CleanupReport = { removed: [], failed: [] };
@@ -94,7 +110,8 @@ async function removeSelected(exec: Exec, found: Leftovers, select: Selection, o
   for (const t of found.tables.filter(select.table)) {
     await attempt(`nft table ip ${t}`, () => exec(['nft', 'delete', 'table', 'ip', t]));
   }
-  for (const d of found.orphanEtcDirs.filter(select.orphanDir)) await attempt(`${etc}/${d}`, () => fs.rm(`${etc}/${d}`));
+  for (const d of found.orphanEtcDirs.filter(select.orphanDir))
+    await attempt(`${etc}/${d}`, () => fs.rm(`${etc}/${d}`));
   return report;
 }
 
@@ -102,7 +119,11 @@ async function removeSelected(exec: Exec, found: Leftovers, select: Selection, o
  * Removes exactly environment `env`'s namespaces, links, nft table and /etc/netns folders. Stop the
  * environment's processes first. Throws if anything could not be removed (after trying the rest).
  */
-export async function removeEnvironment(exec: Exec, env: string, options: CleanupOptions = {}): Promise<string[]> {
+export async function removeEnvironment(
+  exec: Exec,
+  env: string,
+  options: CleanupOptions = {},
+): Promise<string[]> {
   const prefix = `${NETNS_PREFIX}${env}-`;
   const report = await removeSelected(
     exec,

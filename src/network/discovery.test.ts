@@ -3,7 +3,13 @@ import { describe, it } from 'node:test';
 import { discoveryEnv, discoveryHosts, renderHostsFile, type DiscoveryMember } from './discovery.ts';
 
 const members: DiscoveryMember[] = [
-  { namespace: 'shop', name: 'web', networks: ['app'], vip: '198.18.28.2', ports: [{ port: 80, protocol: 'TCP' }] },
+  {
+    namespace: 'shop',
+    name: 'web',
+    networks: ['app'],
+    vip: '198.18.28.2',
+    ports: [{ port: 80, protocol: 'TCP' }],
+  },
   {
     namespace: 'shop',
     name: 'order-api',
@@ -14,8 +20,20 @@ const members: DiscoveryMember[] = [
       { port: 9090, protocol: 'TCP' },
     ],
   },
-  { namespace: 'shop', name: 'ledger', networks: ['db'], vip: '198.18.30.3', ports: [{ port: 7000, protocol: 'UDP' }] },
-  { namespace: 'shop', name: 'pg', networks: ['db'], vip: '198.18.30.2', ports: [{ port: 5432, protocol: 'TCP' }] },
+  {
+    namespace: 'shop',
+    name: 'ledger',
+    networks: ['db'],
+    vip: '198.18.30.3',
+    ports: [{ port: 7000, protocol: 'UDP' }],
+  },
+  {
+    namespace: 'shop',
+    name: 'pg',
+    networks: ['db'],
+    vip: '198.18.30.2',
+    ports: [{ port: 5432, protocol: 'TCP' }],
+  },
 ];
 
 describe('renderHostsFile', () => {

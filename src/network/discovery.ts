@@ -33,7 +33,8 @@ export interface DiscoveryInput {
 }
 
 /** No nameserver line: only the hosts file answers, and glibc's fallback (127.0.0.1:53 in the netns) refuses at once. */
-export const NETNS_RESOLV_CONF = '# Rampart: names come from /etc/hosts only; no DNS server is reachable here.\n';
+export const NETNS_RESOLV_CONF =
+  '# Rampart: names come from /etc/hosts only; no DNS server is reachable here.\n';
 
 function reachable(input: DiscoveryInput): DiscoveryMember[] {
   return input.members
@@ -45,7 +46,10 @@ function reachable(input: DiscoveryInput): DiscoveryMember[] {
  * Which reachable member a plain name means: the one in the replica's namespace, else the only one
  * with that name; a name two other namespaces share means none (use `<name>.<namespace>`).
  */
-function plainNameOwners(input: DiscoveryInput, members: readonly DiscoveryMember[]): Map<string, DiscoveryMember> {
+function plainNameOwners(
+  input: DiscoveryInput,
+  members: readonly DiscoveryMember[],
+): Map<string, DiscoveryMember> {
   const byName = new Map<string, DiscoveryMember[]>();
   for (const m of members) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
   const owners = new Map<string, DiscoveryMember>();
@@ -69,7 +73,11 @@ export function discoveryHosts(input: DiscoveryInput): HostsEntry[] {
 
 /** Formats a hosts file: the two localhost lines, then `entries` in order. */
 export function formatHostsFile(entries: readonly HostsEntry[]): string {
-  const lines = ['127.0.0.1 localhost', '::1 localhost', ...entries.map((e) => `${e.address} ${e.names.join(' ')}`)];
+  const lines = [
+    '127.0.0.1 localhost',
+    '::1 localhost',
+    ...entries.map((e) => `${e.address} ${e.names.join(' ')}`),
+  ];
   return `${lines.join('\n')}\n`;
 }
 

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { recordingExec } from '../platform/exec.ts';
 import { planEnvironmentAddressing } from './addressing.ts';
-import { BRIDGE_NF_CALL_IPTABLES, applyEnvironmentNetwork, hostIpv4Networks, planEnvironmentNetwork } from './environment.ts';
+import {
+  BRIDGE_NF_CALL_IPTABLES,
+  applyEnvironmentNetwork,
+  hostIpv4Networks,
+  planEnvironmentNetwork,
+} from './environment.ts';
 import { memoryNetworkFs } from './files.ts';
 
 const plan = planEnvironmentNetwork({ env: 'demo', addressing: planEnvironmentAddressing('198.18.16.0/20') });
@@ -44,7 +49,9 @@ describe('applyEnvironmentNetwork', () => {
   });
 
   it('GIVEN a link of the bridge’s name that is not ours THEN RAMPART_E_CONFLICT and nothing is touched', async () => {
-    const exec = recordingExec(links([{ ifname: 'rp-demo-db', ifalias: 'vpn', linkinfo: { info_kind: 'wireguard' } }]));
+    const exec = recordingExec(
+      links([{ ifname: 'rp-demo-db', ifalias: 'vpn', linkinfo: { info_kind: 'wireguard' } }]),
+    );
     await assert.rejects(applyEnvironmentNetwork(exec, plan, { fs: netfilterOn() }), {
       code: 'RAMPART_E_CONFLICT',
       message: "a link named rp-demo-db exists and is not environment demo's bridge",
@@ -54,17 +61,22 @@ describe('applyEnvironmentNetwork', () => {
 
   it('GIVEN br_netfilter is not loaded THEN the error says how to load it', async () => {
     const exec = recordingExec();
-    await assert.rejects(applyEnvironmentNetwork(exec, plan, { fs: memoryNetworkFs() }), (e: { code: string; hint: string }) => {
-      assert.equal(e.code, 'RAMPART_E_MISSING_TOOL');
-      assert.equal(e.hint, 'modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/rampart.conf');
-      return true;
-    });
+    await assert.rejects(
+      applyEnvironmentNetwork(exec, plan, { fs: memoryNetworkFs() }),
+      (e: { code: string; hint: string }) => {
+        assert.equal(e.code, 'RAMPART_E_MISSING_TOOL');
+        assert.equal(e.hint, 'modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/rampart.conf');
+        return true;
+      },
+    );
     assert.equal(exec.calls.length, 0);
   });
 
   it('GIVEN bridge-nf-call-iptables is 0 THEN the error gives the sysctl', async () => {
     await assert.rejects(
-      applyEnvironmentNetwork(recordingExec(), plan, { fs: memoryNetworkFs({ [BRIDGE_NF_CALL_IPTABLES]: '0\n' }) }),
+      applyEnvironmentNetwork(recordingExec(), plan, {
+        fs: memoryNetworkFs({ [BRIDGE_NF_CALL_IPTABLES]: '0\n' }),
+      }),
       (e: { hint: string }) => e.hint === 'sysctl -w net.bridge.bridge-nf-call-iptables=1',
     );
   });

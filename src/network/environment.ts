@@ -36,7 +36,10 @@ export const HOST_SYSCTLS = ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.route_l
 export const BRIDGE_NF_CALL_IPTABLES = '/proc/sys/net/bridge/bridge-nf-call-iptables';
 
 /** Pure. */
-export function planEnvironmentNetwork(opts: { env: string; addressing: EnvironmentAddressing }): EnvironmentNetworkPlan {
+export function planEnvironmentNetwork(opts: {
+  env: string;
+  addressing: EnvironmentAddressing;
+}): EnvironmentNetworkPlan {
   const { env, addressing } = opts;
   return {
     env,
@@ -51,7 +54,10 @@ export function planEnvironmentNetwork(opts: { env: string; addressing: Environm
 }
 
 /** Pure: argv list for the plan, given the bridges that already exist (and are ours). */
-export function environmentNetworkCommands(plan: EnvironmentNetworkPlan, existing: ReadonlySet<string> = new Set()): string[][] {
+export function environmentNetworkCommands(
+  plan: EnvironmentNetworkPlan,
+  existing: ReadonlySet<string> = new Set(),
+): string[][] {
   const cmds: string[][] = [];
   for (const b of plan.bridges) {
     if (!existing.has(b.name)) cmds.push(['ip', 'link', 'add', b.name, 'type', 'bridge']);
@@ -111,11 +117,15 @@ export async function applyEnvironmentNetwork(
     const link = links.get(b.name);
     if (!link) continue;
     if (!ownedBridge(link, plan.alias)) {
-      throw new RampartError('RAMPART_E_CONFLICT', `a link named ${b.name} exists and is not environment ${plan.env}'s bridge`, {
-        link: b.name,
-        alias: link.alias,
-        fix: `remove it (ip link del ${b.name}) or choose another environment name`,
-      });
+      throw new RampartError(
+        'RAMPART_E_CONFLICT',
+        `a link named ${b.name} exists and is not environment ${plan.env}'s bridge`,
+        {
+          link: b.name,
+          alias: link.alias,
+          fix: `remove it (ip link del ${b.name}) or choose another environment name`,
+        },
+      );
     }
     existing.add(b.name);
   }

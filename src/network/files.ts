@@ -30,7 +30,9 @@ export const realNetworkFs: NetworkFs = {
 };
 
 /** An in-memory NetworkFs for unit tests: `files` maps path to content. */
-export function memoryNetworkFs(initial: Record<string, string> = {}): NetworkFs & { files: Map<string, string> } {
+export function memoryNetworkFs(
+  initial: Record<string, string> = {},
+): NetworkFs & { files: Map<string, string> } {
   const files = new Map(Object.entries(initial));
   const dirs = new Set<string>();
   return {
@@ -48,7 +50,9 @@ export function memoryNetworkFs(initial: Record<string, string> = {}): NetworkFs
     },
     readdir: async (path) => {
       const prefix = `${path}/`;
-      const names = [...files.keys(), ...dirs].filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length).split('/')[0]!);
+      const names = [...files.keys(), ...dirs]
+        .filter((p) => p.startsWith(prefix))
+        .map((p) => p.slice(prefix.length).split('/')[0]!);
       return [...new Set(names)].sort();
     },
     rm: async (path) => {

@@ -41,10 +41,14 @@ export async function deleteLinks(exec: Exec, links: readonly HostLink[]): Promi
     const r = await exec(['ip', 'link', 'del', link.name], { allowFailure: true });
     if (r.code === 0) deleted.push(link.name);
     else if (!/Cannot find device/.test(r.stderr)) {
-      throw new RampartError('RAMPART_E_EXEC_FAILED', `ip link del ${link.name} exited with ${r.code}: ${r.stderr.trim()}`, {
-        binary: 'ip',
-        code: r.code,
-      });
+      throw new RampartError(
+        'RAMPART_E_EXEC_FAILED',
+        `ip link del ${link.name} exited with ${r.code}: ${r.stderr.trim()}`,
+        {
+          binary: 'ip',
+          code: r.code,
+        },
+      );
     }
   }
   return deleted;
@@ -52,6 +56,8 @@ export async function deleteLinks(exec: Exec, links: readonly HostLink[]): Promi
 
 export async function listNftTables(exec: Exec): Promise<{ family: string; name: string }[]> {
   const r = await exec(['nft', '-j', 'list', 'tables']);
-  const parsed = JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: { table?: { family: string; name: string } }[] };
+  const parsed = JSON.parse(r.stdout || '{"nftables":[]}') as {
+    nftables: { table?: { family: string; name: string } }[];
+  };
   return parsed.nftables.flatMap((o) => (o.table ? [{ family: o.table.family, name: o.table.name }] : []));
 }

@@ -48,20 +48,34 @@ describe('renderRuleset', () => {
 
   it('GIVEN two services publishing one host port THEN RAMPART_E_CONFLICT names both', () => {
     assert.throws(
-      () => renderRuleset({ env: 'demo', addressing, services: [web(), { ...web(), name: 'admin', vip: '198.18.28.9' }] }),
-      { code: 'RAMPART_E_CONFLICT', message: 'host port tcp/8080 is published by both shop/web and shop/admin' },
+      () =>
+        renderRuleset({
+          env: 'demo',
+          addressing,
+          services: [web(), { ...web(), name: 'admin', vip: '198.18.28.9' }],
+        }),
+      {
+        code: 'RAMPART_E_CONFLICT',
+        message: 'host port tcp/8080 is published by both shop/web and shop/admin',
+      },
     );
   });
 
   it('GIVEN a VIP or endpoint outside the environment THEN RAMPART_E_ADDRESS_SPACE', () => {
-    assert.throws(() => renderRuleset({ env: 'demo', addressing, services: [{ ...web(), vip: '198.18.16.50' }] }), {
-      code: 'RAMPART_E_ADDRESS_SPACE',
-      message: 'VIP 198.18.16.50 of shop/web is outside 198.18.28.0/23 and 198.18.30.0/23',
-    });
-    assert.throws(() => renderRuleset({ env: 'demo', addressing, services: [{ ...web(), endpoints: ['10.0.0.1'] }] }), {
-      code: 'RAMPART_E_ADDRESS_SPACE',
-      message: "endpoint 10.0.0.1 of shop/web is outside the environment's subnets",
-    });
+    assert.throws(
+      () => renderRuleset({ env: 'demo', addressing, services: [{ ...web(), vip: '198.18.16.50' }] }),
+      {
+        code: 'RAMPART_E_ADDRESS_SPACE',
+        message: 'VIP 198.18.16.50 of shop/web is outside 198.18.28.0/23 and 198.18.30.0/23',
+      },
+    );
+    assert.throws(
+      () => renderRuleset({ env: 'demo', addressing, services: [{ ...web(), endpoints: ['10.0.0.1'] }] }),
+      {
+        code: 'RAMPART_E_ADDRESS_SPACE',
+        message: "endpoint 10.0.0.1 of shop/web is outside the environment's subnets",
+      },
+    );
   });
 });
 
@@ -77,7 +91,10 @@ describe('applyRuleset', () => {
     const [nft, flag, file] = exec.calls[0]!.argv;
     assert.deepEqual([nft, flag], ['nft', '-f']);
     assert.match(file!, /rampart-demo-[0-9a-f]{12}\.nft$/);
-    assert.equal(seen, `table ip rampart_demo {}\ndelete table ip rampart_demo\n${renderRuleset(FULL_FIXTURE)}`);
+    assert.equal(
+      seen,
+      `table ip rampart_demo {}\ndelete table ip rampart_demo\n${renderRuleset(FULL_FIXTURE)}`,
+    );
     assert.equal(existsSync(file!), false);
   });
 

@@ -45,7 +45,11 @@ export interface RulesetInput {
 const proto = (p: Protocol): string => p.toLowerCase();
 
 /** DNS labels hold no dot, so `.` keeps namespace and name apart (`-` could not: `a-b`+`c` = `a`+`b-c`). */
-export function serviceChainName(s: Pick<LoadBalancedService, 'namespace' | 'name'>, protocol: Protocol, port: number): string {
+export function serviceChainName(
+  s: Pick<LoadBalancedService, 'namespace' | 'name'>,
+  protocol: Protocol,
+  port: number,
+): string {
   return `svc.${s.namespace}.${s.name}.${proto(protocol)}.${port}`;
 }
 
@@ -69,21 +73,31 @@ function validate(input: RulesetInput): void {
   for (const s of input.services) {
     const id = `${s.namespace}/${s.name}`;
     if (!cidrContains(addressing.appVips, s.vip) && !cidrContains(addressing.dbVips, s.vip)) {
-      throw new RampartError('RAMPART_E_ADDRESS_SPACE', `VIP ${s.vip} of ${id} is outside ${addressing.appVips} and ${addressing.dbVips}`);
+      throw new RampartError(
+        'RAMPART_E_ADDRESS_SPACE',
+        `VIP ${s.vip} of ${id} is outside ${addressing.appVips} and ${addressing.dbVips}`,
+      );
     }
     for (const e of s.endpoints) {
       if (!cidrContains(addressing.app.subnet, e) && !cidrContains(addressing.db.subnet, e)) {
         ipToInt(e); // a malformed address gets the precise message
-        throw new RampartError('RAMPART_E_ADDRESS_SPACE', `endpoint ${e} of ${id} is outside the environment's subnets`);
+        throw new RampartError(
+          'RAMPART_E_ADDRESS_SPACE',
+          `endpoint ${e} of ${id} is outside the environment's subnets`,
+        );
       }
     }
     for (const p of s.publish) {
       const key = `${proto(p.protocol)}/${p.hostPort}`;
       const other = publishedBy.get(key);
       if (other !== undefined && other !== id) {
-        throw new RampartError('RAMPART_E_CONFLICT', `host port ${key} is published by both ${other} and ${id}`, {
-          fix: 'give one of them another publish.hostPort',
-        });
+        throw new RampartError(
+          'RAMPART_E_CONFLICT',
+          `host port ${key} is published by both ${other} and ${id}`,
+          {
+            fix: 'give one of them another publish.hostPort',
+          },
+        );
       }
       publishedBy.set(key, id);
     }
@@ -94,13 +108,19 @@ function validate(input: RulesetInput): void {
 function dnatTo(endpoints: readonly string[], port?: number): string {
   // One target is `ip:port`; a map value is the concatenation `ip . port`.
   if (endpoints.length === 1) return `dnat to ${endpoints[0]!}${port === undefined ? '' : `:${port}`}`;
-  const entries = endpoints.map((ip, i) => `${i} : ${port === undefined ? ip : `${ip} . ${port}`}`).join(', ');
+  const entries = endpoints
+    .map((ip, i) => `${i} : ${port === undefined ? ip : `${ip} . ${port}`}`)
+    .join(', ');
   return `dnat to numgen inc mod ${endpoints.length} map { ${entries} }`;
 }
 
 function elements(items: readonly string[]): string[] {
   if (items.length === 0) return [];
-  return [`\t\telements = {`, ...items.map((e, i) => `\t\t\t${e}${i < items.length - 1 ? ',' : ''}`), `\t\t}`];
+  return [
+    `\t\telements = {`,
+    ...items.map((e, i) => `\t\t\t${e}${i < items.length - 1 ? ',' : ''}`),
+    `\t\t}`,
+  ];
 }
 
 /** Pure: the table's text (what `nft list table` would show, modulo nft's own formatting). */
@@ -110,7 +130,9 @@ export function renderRuleset(input: RulesetInput): string {
   const app = bridgeName(env, 'app');
   const db = bridgeName(env, 'db');
   const vipRanges = `{ ${addressing.appVips}, ${addressing.dbVips} }`;
-  const services = [...input.services].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  const services = [...input.services].sort(
+    (a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
+  );
 
   const svcElements: string[] = [];
   const pubElements: string[] = [];
@@ -124,7 +146,12 @@ export function renderRuleset(input: RulesetInput): string {
     for (const p of dedupe(s.ports, (p) => `${p.protocol}/${p.port}`)) {
       const chain = serviceChainName(s, p.protocol, p.port);
       svcElements.push(`${s.vip} . ${proto(p.protocol)} . ${p.port} : goto ${chain}`);
-      chains.push(`\tchain ${chain} {`, `\t\t${dnatTo(endpoints)} comment "${id} ${proto(p.protocol)}/${p.port}"`, `\t}`, '');
+      chains.push(
+        `\tchain ${chain} {`,
+        `\t\t${dnatTo(endpoints)} comment "${id} ${proto(p.protocol)}/${p.port}"`,
+        `\t}`,
+        '',
+      );
     }
     for (const p of dedupe(s.publish, (p) => `${p.protocol}/${p.hostPort}`)) {
       const chain = publishChainName(p.protocol, p.hostPort);
@@ -236,5 +263,6 @@ export async function applyRuleset(
 export async function deleteRuleset(exec: Exec, env: string): Promise<void> {
   const table = nftTableName(env);
   const tables = await listNftTables(exec);
-  if (tables.some((t) => t.family === 'ip' && t.name === table)) await exec(['nft', 'delete', 'table', 'ip', table]);
+  if (tables.some((t) => t.family === 'ip' && t.name === table))
+    await exec(['nft', 'delete', 'table', 'ip', table]);
 }

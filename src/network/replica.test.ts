@@ -128,13 +128,21 @@ describe('applyReplicaNetwork', () => {
       if (cmd === 'ip -j -d link show') {
         return { stdout: JSON.stringify(created ? [{ ifname: APP_VETH, ifalias: 'rampart:demo' }] : []) };
       }
-      if (argv.includes('master') && argv.includes(APP_VETH)) return { code: 2, stderr: 'Device does not exist' };
+      if (argv.includes('master') && argv.includes(APP_VETH))
+        return { code: 2, stderr: 'Device does not exist' };
       return undefined;
     });
     const fs = memoryNetworkFs();
-    await assert.rejects(applyReplicaNetwork(exec, planReplicaNetwork(api), { fs }), { code: 'RAMPART_E_EXEC_FAILED' });
+    await assert.rejects(applyReplicaNetwork(exec, planReplicaNetwork(api), { fs }), {
+      code: 'RAMPART_E_EXEC_FAILED',
+    });
     const tail = exec.calls.slice(-4).map((c) => c.argv.join(' '));
-    assert.deepEqual(tail, ['ip -j -d link show', `ip link del ${APP_VETH}`, 'ip -j netns list', `ip netns del ${NS}`]);
+    assert.deepEqual(tail, [
+      'ip -j -d link show',
+      `ip link del ${APP_VETH}`,
+      'ip -j netns list',
+      `ip netns del ${NS}`,
+    ]);
     assert.equal(fs.files.size, 0);
   });
 });
@@ -142,9 +150,15 @@ describe('applyReplicaNetwork', () => {
 describe('removeReplicaNetwork', () => {
   it('GIVEN a veth of that name whose alias is not ours THEN it is left alone', async () => {
     const exec = recordingExec((argv) =>
-      argv.join(' ') === 'ip -j -d link show' ? { stdout: JSON.stringify([{ ifname: APP_VETH, ifalias: 'someone' }]) } : emptyHost(argv),
+      argv.join(' ') === 'ip -j -d link show'
+        ? { stdout: JSON.stringify([{ ifname: APP_VETH, ifalias: 'someone' }]) }
+        : emptyHost(argv),
     );
-    await removeReplicaNetwork(exec, { env: 'demo', namespace: 'shop', service: 'api', index: 0 }, { fs: memoryNetworkFs() });
+    await removeReplicaNetwork(
+      exec,
+      { env: 'demo', namespace: 'shop', service: 'api', index: 0 },
+      { fs: memoryNetworkFs() },
+    );
     assert.deepEqual(
       exec.calls.map((c) => c.argv.join(' ')),
       ['ip -j -d link show', 'ip -j netns list'],
@@ -166,10 +180,24 @@ describe('execInNetns', () => {
 
   it('GIVEN a user name or ids THEN setpriv drops to them with no supplementary groups', () => {
     assert.deepEqual(execInNetns('ns', ['node', '-v'], { user: 'rampart' }), [
-      'ip', 'netns', 'exec', 'ns', 'setpriv', '--reuid=rampart', '--regid=rampart', '--clear-groups', '--', 'node', '-v',
+      'ip',
+      'netns',
+      'exec',
+      'ns',
+      'setpriv',
+      '--reuid=rampart',
+      '--regid=rampart',
+      '--clear-groups',
+      '--',
+      'node',
+      '-v',
     ]);
     assert.deepEqual(execInNetns('ns', ['id'], { user: { uid: 998, gid: 997 } }).slice(4, 9), [
-      'setpriv', '--reuid=998', '--regid=997', '--clear-groups', '--',
+      'setpriv',
+      '--reuid=998',
+      '--regid=997',
+      '--clear-groups',
+      '--',
     ]);
   });
 });

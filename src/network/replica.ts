@@ -1,6 +1,12 @@
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
-import { LINK_ALIAS_PREFIX, bridgeName, netnsName, vethHostName, vethReplicaName } from '../platform/names.ts';
+import {
+  LINK_ALIAS_PREFIX,
+  bridgeName,
+  netnsName,
+  vethHostName,
+  vethReplicaName,
+} from '../platform/names.ts';
 import type { NetworkName } from '../stack/types.ts';
 import { assertHostAddress, networkRanges, type EnvironmentAddressing } from './addressing.ts';
 import { NETNS_RESOLV_CONF, formatHostsFile, type HostsEntry } from './discovery.ts';
@@ -126,12 +132,19 @@ async function alreadyApplied(exec: Exec, plan: ReplicaNetworkPlan): Promise<boo
   if (!(await netnsExists(exec, plan.netns))) return false;
   const r = await exec(['ip', '-n', plan.netns, '-j', 'addr', 'show'], { allowFailure: true });
   if (r.code !== 0) return false;
-  const links = JSON.parse(r.stdout || '[]') as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
+  const links = JSON.parse(r.stdout || '[]') as {
+    ifname: string;
+    addr_info?: { local: string; prefixlen: number }[];
+  }[];
   const hostLinks = new Map((await listLinks(exec)).map((l) => [l.name, l]));
   return plan.interfaces.every(
     (i) =>
       hostLinks.get(i.hostVeth)?.master === i.bridge &&
-      links.some((l) => l.ifname === i.replicaVeth && l.addr_info?.some((a) => a.local === i.address && a.prefixlen === i.prefix)),
+      links.some(
+        (l) =>
+          l.ifname === i.replicaVeth &&
+          l.addr_info?.some((a) => a.local === i.address && a.prefixlen === i.prefix),
+      ),
   );
 }
 
@@ -140,7 +153,11 @@ async function alreadyApplied(exec: Exec, plan: ReplicaNetworkPlan): Promise<boo
  * namespace that already matches the plan only gets its files rewritten (a running process keeps
  * its network); a partial one is removed and rebuilt. On failure, removes what it made and throws.
  */
-export async function applyReplicaNetwork(exec: Exec, plan: ReplicaNetworkPlan, options: NetworkApplyOptions = {}): Promise<void> {
+export async function applyReplicaNetwork(
+  exec: Exec,
+  plan: ReplicaNetworkPlan,
+  options: NetworkApplyOptions = {},
+): Promise<void> {
   const fs = options.fs ?? realNetworkFs;
   const files = { hosts: plan.hostsFile, resolvConf: plan.resolvConf };
   if (await alreadyApplied(exec, plan)) {
@@ -164,22 +181,36 @@ export async function updateReplicaHosts(
   hosts: readonly HostsEntry[],
   options: NetworkApplyOptions = {},
 ): Promise<void> {
-  await writeNetnsFiles(options.fs ?? realNetworkFs, netns, { hosts: formatHostsFile(hosts), resolvConf: NETNS_RESOLV_CONF }, options.etcNetnsDir);
+  await writeNetnsFiles(
+    options.fs ?? realNetworkFs,
+    netns,
+    { hosts: formatHostsFile(hosts), resolvConf: NETNS_RESOLV_CONF },
+    options.etcNetnsDir,
+  );
 }
 
 /**
  * Removes the replica's veths, namespace and /etc/netns folder; absent objects are fine. Stop the
  * replica's processes first: a namespace with a live process survives `ip netns del` (unnamed).
  */
-export async function removeReplicaNetwork(exec: Exec, replica: ReplicaIdentity, options: NetworkApplyOptions = {}): Promise<void> {
+export async function removeReplicaNetwork(
+  exec: Exec,
+  replica: ReplicaIdentity,
+  options: NetworkApplyOptions = {},
+): Promise<void> {
   const netns = netnsName(replica.env, replica.namespace, replica.service, replica.index);
   const alias = linkAlias(replica.env);
   const veths = new Set(
-    (['app', 'db'] as const).map((net) => vethHostName(replica.env, replica.namespace, replica.service, replica.index, net)),
+    (['app', 'db'] as const).map((net) =>
+      vethHostName(replica.env, replica.namespace, replica.service, replica.index, net),
+    ),
   );
   // Deleting the host end destroys the pair at once; namespace teardown alone is asynchronous
   // and would leave the host end listed for a moment.
-  await deleteLinks(exec, (await listLinks(exec)).filter((l) => veths.has(l.name) && l.alias === alias));
+  await deleteLinks(
+    exec,
+    (await listLinks(exec)).filter((l) => veths.has(l.name) && l.alias === alias),
+  );
   if (await netnsExists(exec, netns)) await exec(['ip', 'netns', 'del', netns]);
   await (options.fs ?? realNetworkFs).rm(`${options.etcNetnsDir ?? ETC_NETNS_DIR}/${netns}`);
 }
@@ -196,9 +227,24 @@ export interface ExecInNetnsOptions {
  * Pure: argv that runs `argv` inside the replica's namespace. `ip netns exec` bind-mounts the
  * namespace's /etc/netns files; `setpriv` drops to the service user with no supplementary groups.
  */
-export function execInNetns(netns: string, argv: readonly string[], options: ExecInNetnsOptions = {}): string[] {
+export function execInNetns(
+  netns: string,
+  argv: readonly string[],
+  options: ExecInNetnsOptions = {},
+): string[] {
   const user = options.user;
   if (user === undefined) return ['ip', 'netns', 'exec', netns, ...argv];
   const { uid, gid } = typeof user === 'string' ? { uid: user, gid: user } : user;
-  return ['ip', 'netns', 'exec', netns, 'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', ...argv];
+  return [
+    'ip',
+    'netns',
+    'exec',
+    netns,
+    'setpriv',
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
+    '--clear-groups',
+    '--',
+    ...argv,
+  ];
 }

@@ -79,7 +79,8 @@ export class EnvironmentController {
     const allocation = allocateNetwork({
       stack,
       previous: previous?.network as NetworkAllocation | undefined,
-      usedBlocks: others.map((d) => (d.network as NetworkAllocation).block),
+      // Other environments' blocks, and whatever the host already routes (other daemons' bridges, LANs).
+      usedBlocks: previous ? [] : [...others.map((d) => (d.network as NetworkAllocation).block), ...(await runtime.hostNetworks())],
     });
     const secrets = await resolveSecrets({ stack, store, codec, clientEnv: opts.clientEnv, now: clock.now() });
     const passwords = await ensureDatabasePasswords({ stack, store, codec, now: clock.now() });

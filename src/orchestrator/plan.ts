@@ -106,8 +106,12 @@ function databaseEnv(service: ResolvedService, stack: ResolvedStack, inputs: Pla
     const db = stack.databases.find((d) => d.name === dbName);
     const password = inputs.databasePasswords[dbName]?.[service.name];
     if (!db || password === undefined) continue;
-    const scheme = db.engine === 'cockroachdb' ? 'postgresql' : 'postgres';
-    const url = `${scheme}://${roleNameFor(service.name)}:${encodeURIComponent(password)}@${db.name}.${db.namespace}:${db.port}/${databaseName(db.name)}`;
+    const host = `${db.name}.${db.namespace}:${db.port}`;
+    // An insecure single-node CockroachDB has no passwords (see server/database-engines.ts).
+    const url =
+      db.engine === 'cockroachdb'
+        ? `postgresql://${roleNameFor(service.name)}@${host}/${databaseName(db.name)}?sslmode=disable`
+        : `postgres://${roleNameFor(service.name)}:${encodeURIComponent(password)}@${host}/${databaseName(db.name)}`;
     env[`${dbName.toUpperCase().replaceAll('-', '_')}_DATABASE_URL`] = url;
     env.DATABASE_URL ??= url;
   }

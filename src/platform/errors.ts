@@ -69,6 +69,7 @@ export const ERROR_CODES = {
     exit: 7,
     hint: 'A service did not become healthy; read `rampart logs <service>` and its health check.',
   },
+  RAMPART_E_INTERNAL: { status: 500, exit: 1, hint: 'This is a bug in Rampart; please report it with the daemon log.' },
   RAMPART_E_NO_STACK: { status: 404, exit: 5, hint: 'Nothing runs in this environment; start it with `rampart up`.' },
 } as const satisfies Record<string, { status: number; exit: number; hint: string }>;
 

@@ -6,6 +6,8 @@ import {
   applyRuleset,
   BRIDGE_NF_CALL_IPTABLES,
   execInNetns,
+  hostIpv4Networks,
+  listLeftovers,
   planEnvironmentNetwork,
   planReplicaNetwork,
   removeEnvironment,
@@ -15,7 +17,7 @@ import {
 } from '../network/index.ts';
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
-import { SERVICE_USER } from '../platform/names.ts';
+import { NFT_TABLE_PREFIX, SERVICE_USER } from '../platform/names.ts';
 import { adoptProcess, spawnDetached, type WatchedProcess } from './process.ts';
 import type { EnvironmentNetworkSpec, ReplicaPlan, Requirement, Runtime, ServiceEndpoints } from './types.ts';
 
@@ -186,6 +188,19 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
 
     execArgv(plan, command, user) {
       return execInNetns(plan.netns, command, user ? { user } : {});
+    },
+
+    hostNetworks() {
+      return hostIpv4Networks(exec);
+    },
+
+    async listEnvironments() {
+      const found = await listLeftovers(exec);
+      const envs = new Set<string>();
+      for (const n of found.netns) if (n.env) envs.add(n.env);
+      for (const l of found.links) envs.add(l.env);
+      for (const t of found.tables) envs.add(t.slice(NFT_TABLE_PREFIX.length).replaceAll('_', '-'));
+      return [...envs].sort();
     },
 
     async removeLeftovers(keep) {

@@ -76,7 +76,6 @@ export function spawnDetached(spec: SpawnSpec): Promise<WatchedProcess> {
         const exited = new Promise<{ code: number | null; signal: string | null }>((done) => {
           child.once('exit', (code, signal) => done({ code, signal }));
         });
-        child.unref();
         resolve({
           pid,
           startTime: processStartTime(pid) ?? 0,
@@ -104,7 +103,6 @@ export function adoptProcess(pid: number, startTime: number, pollMs = 250): Watc
         done({ code: null, signal: null });
       }
     }, pollMs);
-    timer.unref();
   });
   return { pid, startTime, exited, kill: (signal) => killGroup(pid, signal) };
 }

@@ -82,6 +82,10 @@ export interface Runtime {
   setEndpoints(spec: EnvironmentNetworkSpec, services: readonly ServiceEndpoints[]): Promise<void>;
   /** argv that runs `command` inside the replica's isolation, as `user`. */
   execArgv(plan: Pick<ReplicaPlan, 'netns'>, command: readonly string[], user?: string): string[];
+  /** IPv4 networks in use on this host (a new environment's block must not overlap them). */
+  hostNetworks(): Promise<string[]>;
+  /** Environments that have objects on this host (whoever made them). */
+  listEnvironments(): Promise<string[]>;
   /** Removes objects of environments not in `keep` (a crashed run's leftovers); reports what it removed. */
   removeLeftovers(keep: ReadonlySet<string>): Promise<{ removed: string[]; failed: { object: string; error: string }[] }>;
 }

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { ERROR_CODES, RampartError, isRampartError } from '../platform/errors.ts';
+import { RampartError, isRampartError } from '../platform/errors.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { registerLogRoutes } from './routes/logs.ts';
 import { registerStackRoutes } from './routes/stack.ts';
@@ -37,7 +37,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const e = new RampartError('RAMPART_E_BAD_REQUEST', fe.message);
       return reply.code(400).send({ error: e.toJSON() });
     }
-    return reply.code(500).send({ error: { code: 'RAMPART_E_INTERNAL', message: fe.message, hint: 'This is a bug in Rampart; please report it.' } });
+    return reply.code(500).send({ error: new RampartError('RAMPART_E_INTERNAL', fe.message).toJSON() });
   });
 
   app.get('/v1/healthz', async () => ({ ok: true }));
@@ -67,7 +67,6 @@ export function ndjson(reply: FastifyReply): { send(obj: unknown): void; end(): 
 
 export function errorBody(error: unknown): { code: string; message: string; hint: string; details?: unknown } {
   if (isRampartError(error)) return error.toJSON();
-  return { code: 'RAMPART_E_INTERNAL', message: (error as Error).message, hint: 'This is a bug in Rampart; please report it.' };
+  return new RampartError('RAMPART_E_INTERNAL', (error as Error).message).toJSON();
 }
 
-export { ERROR_CODES };

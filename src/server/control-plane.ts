@@ -9,6 +9,7 @@ import { LogJournal, type LogLine, type LogQuery, type LogSource } from '../logs
 import type { Runtime } from '../runtime/types.ts';
 import type { ResolvedStack } from '../stack/types.ts';
 import type { EventRecord, Store } from '../store/types.ts';
+import type { EnvironmentOwnership } from './ownership.ts';
 
 export interface ReplicaStatus {
   id: string;
@@ -44,6 +45,7 @@ export interface ControlPlaneOptions {
   databases: DatabaseEngines;
   logDir: string;
   loadStack: (opts: { file: string; environment: string }) => Promise<ResolvedStack>;
+  ownership: EnvironmentOwnership;
   readyTimeoutMs?: number;
 }
 
@@ -64,7 +66,11 @@ export class ControlPlane {
   /** Re-adopts every environment in the store; removes kernel leftovers of environments it does not know. */
   async start(): Promise<{ environment: string; adopted: number; restarted: number }[]> {
     const deployments = await this.opts.store.listDeployments();
-    await this.opts.runtime.removeLeftovers(new Set(deployments.map((d) => d.environment)));
+    const keep = new Set([...deployments.map((d) => d.environment), ...this.opts.ownership.foreign()]);
+    const report = await this.opts.runtime.removeLeftovers(keep);
+    if (report.removed.length > 0 || report.failed.length > 0) {
+      this.emit({ time: this.opts.clock.now(), environment: '', kind: 'cleanup', subject: 'leftovers', message: `removed ${report.removed.length} leftover objects of crashed runs${report.failed.length ? `, ${report.failed.length} failed` : ''}`, data: report });
+    }
     const results = [];
     for (const d of deployments) {
       const controller = this.controller(d.environment);
@@ -90,6 +96,7 @@ export class ControlPlane {
   up(req: { file: string; environment: string; clientEnv: ClientSecretValues }, progress: Progress): Promise<void> {
     return this.serial(req.environment, async () => {
       const stack = await this.opts.loadStack({ file: req.file, environment: req.environment });
+      this.opts.ownership.claim(req.environment);
       progress(`stack ${stack.name} (${stack.file}), environment ${stack.environment}: ${stack.services.length} services, ${stack.databases.length} databases`);
       const controller = this.controller(req.environment);
       try {
@@ -105,8 +112,11 @@ export class ControlPlane {
       const controller = this.controllers.get(req.environment);
       const deployment = await this.opts.store.getDeployment(req.environment);
       if (!controller && !deployment) {
-        // Nothing known: still sweep kernel objects a crashed run may have left for this environment.
+        // Nothing known: still sweep kernel objects a crashed run may have left for this environment,
+        // unless another daemon's state directory owns it.
+        this.opts.ownership.claim(req.environment);
         await this.opts.runtime.destroyEnvironment(req.environment);
+        this.opts.ownership.release(req.environment);
         progress(`environment ${req.environment}: nothing running`);
         return;
       }
@@ -115,6 +125,7 @@ export class ControlPlane {
       for (const r of c.replicas()) await this.journal.unwatch(r.plan);
       await c.down(progress);
       this.controllers.delete(req.environment);
+      this.opts.ownership.release(req.environment);
     });
   }
 

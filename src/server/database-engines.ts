@@ -12,6 +12,28 @@ import {
 import type { DatabaseEngines } from '../orchestrator/controller.ts';
 import { databaseName } from '../orchestrator/plan.ts';
 import type { Exec } from '../platform/exec.ts';
+import { SERVICE_USER } from '../platform/names.ts';
+import pg from 'pg';
+
+/**
+ * An `--insecure` single node has no passwords: one database, one user per service with rights on
+ * it. Isolation rests on the namespace and the firewall (development stacks only; not run here, as no
+ * cockroach binary can be installed on this machine).
+ */
+async function provisionCockroach(opts: { address: string; port: number; database: string; services: readonly string[] }): Promise<void> {
+  const client = new pg.Client({ connectionString: `postgresql://root@${opts.address}:${opts.port}/defaultdb?sslmode=disable` });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE IF NOT EXISTS ${opts.database}`);
+    for (const service of opts.services) {
+      const role = roleNameFor(service);
+      await client.query(`CREATE USER IF NOT EXISTS ${role}`);
+      await client.query(`GRANT ALL ON DATABASE ${opts.database} TO ${role}`);
+    }
+  } finally {
+    await client.end();
+  }
+}
 
 /**
  * The controller's view of managed databases, over databases/: a PostgreSQL data directory and
@@ -27,7 +49,10 @@ export function createDatabaseEngines(opts: { exec: Exec; dataDir: string }): Da
       const d = dirs(environment, db.name);
       if (db.engine === 'cockroachdb') {
         await findCockroach(opts.exec);
+        await mkdir(d.root, { recursive: true, mode: 0o711 });
         await mkdir(d.store, { recursive: true, mode: 0o700 });
+        // The node runs as the unprivileged service user, which must own its store.
+        await opts.exec(['chown', '-R', `${SERVICE_USER}:${SERVICE_USER}`, d.store]);
         return;
       }
       await mkdir(d.root, { recursive: true, mode: 0o711 });
@@ -44,7 +69,7 @@ export function createDatabaseEngines(opts: { exec: Exec; dataDir: string }): Da
       if (db.engine === 'cockroachdb') {
         return {
           argv: [COCKROACH_BINARY, 'start-single-node', '--insecure', `--listen-addr=${address}:${db.port}`, `--store=${d.store}`, `--http-addr=${address}:0`],
-          user: 'nobody',
+          user: SERVICE_USER,
           cwd: d.root,
         };
       }
@@ -52,8 +77,12 @@ export function createDatabaseEngines(opts: { exec: Exec; dataDir: string }): Da
       return { argv: cmd.argv, user: cmd.user, cwd: d.root };
     },
 
-    async provision({ environment, db, superuserPassword, users }) {
+    async provision({ environment, db, address, superuserPassword, users }) {
       const d = dirs(environment, db.name);
+      if (db.engine === 'cockroachdb') {
+        await provisionCockroach({ address, port: db.port, database: databaseName(db.name), services: users.map((u) => u.service) });
+        return;
+      }
       await provisionPostgres({
         host: `${db.name}.${db.namespace}`,
         port: db.port,

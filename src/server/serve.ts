@@ -11,6 +11,7 @@ import { openStore } from '../store/open.ts';
 import { buildApp } from './app.ts';
 import { ControlPlane } from './control-plane.ts';
 import { createDatabaseEngines } from './database-engines.ts';
+import { DEFAULT_OWNERS_DIR, EnvironmentOwnership } from './ownership.ts';
 import { acquireLock, ensureStateDir, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './state-dir.ts';
 
 export interface RunningDaemon {
@@ -26,6 +27,8 @@ export interface DaemonDeps {
   clock?: Clock;
   runtime?: Runtime;
   readyTimeoutMs?: number;
+  /** @default /run/rampart/environments */
+  ownersDir?: string;
 }
 
 /** The composition root of the control plane: real drivers, the store, the API on 127.0.0.1. */
@@ -60,6 +63,7 @@ export async function startDaemon(config: ResolvedDaemonConfig, deps: DaemonDeps
       databases: createDatabaseEngines({ exec, dataDir: join(config.stateDir, 'data') }),
       logDir: join(config.stateDir, 'logs'),
       loadStack,
+      ownership: new EnvironmentOwnership(deps.ownersDir ?? DEFAULT_OWNERS_DIR, config.stateDir),
       readyTimeoutMs: deps.readyTimeoutMs,
     });
     await controlPlane.start();

@@ -1,8 +1,9 @@
 import type { ResolvedPort } from './types.ts';
 import { didYouMean, listWords } from './problems.ts';
 import type { FieldPath, ProblemList } from './problems.ts';
-import { envNameIssue } from './schema.ts';
-import type { PortRef, ServiceInput } from './schema.ts';
+import { envNameIssue } from './fields.ts';
+import type { PortRef } from './fields.ts';
+import type { ServiceInput } from './schema.ts';
 import type { StackInput } from './validate.ts';
 
 /**
@@ -31,7 +32,8 @@ export function checkReferences(input: StackInput, environment: string, problems
     }
   }
 
-  const hostPorts = new Map<number, string>();
+  // Keyed by protocol too: TCP 53 and UDP 53 are different sockets, as in the nft published_ports map.
+  const hostPorts = new Map<string, string>();
   for (const [name, svc] of services) {
     const base = ['services', name] as const;
     const { health, ports } = svc;
@@ -42,13 +44,14 @@ export function checkReferences(input: StackInput, environment: string, problems
       checkPortRef(ports, health.tcp.port, [...base, 'health', 'tcp', 'port'], true, problems);
     }
     svc.publish?.forEach((p, i) => {
-      if (ports) checkPortRef(ports, p.port, [...base, 'publish', i, 'port'], false, problems);
-      const first = hostPorts.get(p.hostPort);
-      if (first === undefined) hostPorts.set(p.hostPort, `services.${name}.publish[${i}]`);
+      if (!ports || !checkPortRef(ports, p.port, [...base, 'publish', i, 'port'], false, problems)) return;
+      const key = `${p.hostPort}/${findPort(ports, p.port)[0]!.protocol}`;
+      const first = hostPorts.get(key);
+      if (first === undefined) hostPorts.set(key, `services.${name}.publish[${i}]`);
       else {
         problems.add({
           path: [...base, 'publish', i, 'hostPort'],
-          message: `host port ${p.hostPort} is already published by ${first}`,
+          message: `host port ${key} is already published by ${first}`,
           fix: 'choose a host port no other service publishes',
         });
       }
@@ -115,28 +118,32 @@ export function findPort(ports: readonly ResolvedPort[], ref: PortRef): Resolved
   return ports.filter((p) => (typeof ref === 'string' ? p.name === ref : p.port === ref));
 }
 
+/** Reports a reference that does not pick exactly one port; true when it does (or may: health numbers). */
 function checkPortRef(
   ports: readonly ResolvedPort[],
   ref: PortRef,
   path: FieldPath,
   anyNumber: boolean,
   problems: ProblemList,
-): void {
+): boolean {
   const matches = findPort(ports, ref);
   const names = ports.map((p) => p.name);
   const declared =
     names.length > 0 ? `use one of: ${names.join(', ')}` : `declare it in services.${String(path[1])}.ports`;
-  if (typeof ref === 'string' && matches.length === 0) {
+  // A health probe only needs a number; publishing also needs the protocol, so one declared port.
+  if (matches.length === 1 || (typeof ref === 'number' && anyNumber)) return true;
+  if (typeof ref === 'string') {
     problems.add({ path, message: `unknown port name '${ref}'${didYouMean(ref, names)}`, fix: declared });
-  } else if (typeof ref === 'number' && matches.length === 0 && !anyNumber) {
+  } else if (matches.length === 0) {
     problems.add({ path, message: `port ${ref} is not declared in ports`, fix: declared });
-  } else if (typeof ref === 'number' && matches.length > 1) {
+  } else {
     problems.add({
       path,
       message: `port ${ref} is declared for both TCP and UDP`,
       fix: `refer to it by name: ${matches.map((p) => p.name).join(' or ')}`,
     });
   }
+  return false;
 }
 
 /** Depth-first search in file order; each cycle is reported once, at the dependsOn entry that closes it. */

@@ -206,7 +206,7 @@ describe('parseStack reports bad stack files precisely', () => {
       line: 11,
       column: 37,
       field: 'services.api.publish[0].hostPort',
-      message: 'host port 8080 is already published by services.web.publish[0]',
+      message: 'host port 8080/TCP is already published by services.web.publish[0]',
       fix: 'choose a host port no other service publishes',
     });
   });

@@ -130,6 +130,26 @@ describe('parseStack resolves a valid stack', () => {
     assert.deepEqual(stack.databases[0]?.users, ['api']);
   });
 
+  test('GIVEN one host port for TCP and UDP WHEN resolved THEN both publish, each with its protocol', () => {
+    const text = [
+      'version: 1',
+      'name: demo',
+      'services:',
+      '  dns:',
+      '    command: [x]',
+      '    ports: [{ name: dns, port: 53 }, { name: dns-udp, port: 53, protocol: UDP }]',
+      '    health: { tcp: { port: 53 } }',
+      '    publish: [{ port: dns, hostPort: 5353 }, { port: dns-udp, hostPort: 5353 }]',
+      '',
+    ].join('\n');
+    const dns = service(parseStack({ text, file: '/srv/demo/rampart.yaml', environment: 'prod' }), 'dns');
+    assert.deepEqual(dns.publish, [
+      { hostPort: 5353, port: 53, protocol: 'TCP' },
+      { hostPort: 5353, port: 53, protocol: 'UDP' },
+    ]);
+    assert.deepEqual(dns.health?.tcp, { port: 53 });
+  });
+
   test('GIVEN <<: merge keys WHEN resolved THEN the shared block applies', () => {
     const text = [
       'version: 1',

@@ -9,7 +9,8 @@ import type {
 } from './types.ts';
 import { findPort } from './checks.ts';
 import { isPlainObject } from './problems.ts';
-import type { PortRef, ServiceInput } from './schema.ts';
+import type { PortRef } from './fields.ts';
+import type { ServiceInput } from './schema.ts';
 import type { FieldEntry, StackInput } from './validate.ts';
 
 export const DEFAULT_DATABASE_PORTS = { postgres: 5432, cockroachdb: 26257 } as const;

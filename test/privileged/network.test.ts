@@ -30,7 +30,10 @@ import type { NetworkName } from '../../src/stack/types.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces, bridges, nftables)' : false;
 const exec = realExec;
-const ENV = `t${randomBytes(5).toString('hex').replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!).slice(0, 5)}`;
+const ENV = `t${randomBytes(5)
+  .toString('hex')
+  .replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!)
+  .slice(0, 5)}`;
 const NS = 'shop';
 
 /** A replica of the test environment: who it is, its networks and what it runs. */
@@ -83,8 +86,10 @@ async function inNetns(netns: string, ...args: string[]): Promise<Attempt | Atte
   const r = await exec(execInNetns(netns, [process.execPath, '-e', CLIENT, ...args]), { timeoutMs: 60_000 });
   return JSON.parse(r.stdout) as Attempt | Attempt[];
 }
-const httpFrom = async (netns: string, url: string, n: number) => (await inNetns(netns, 'http', url, String(n))) as Attempt[];
-const tcpFrom = async (netns: string, host: string, port: number) => (await inNetns(netns, 'tcp', host, String(port))) as Attempt;
+const httpFrom = async (netns: string, url: string, n: number) =>
+  (await inNetns(netns, 'http', url, String(n))) as Attempt[];
+const tcpFrom = async (netns: string, host: string, port: number) =>
+  (await inNetns(netns, 'tcp', host, String(port))) as Attempt;
 const lookupFrom = async (netns: string, name: string) => (await inNetns(netns, 'lookup', name)) as Attempt;
 
 async function hostGet(url: string): Promise<string> {
@@ -129,7 +134,8 @@ describe('network data plane (real kernel)', { skip }, () => {
   ];
   const members: DiscoveryMember[] = [];
   const ns = (service: string, index = 0) => netnsName(ENV, NS, service, index);
-  const replica = (service: string, index = 0) => replicas.find((r) => r.service === service && r.index === index)!;
+  const replica = (service: string, index = 0) =>
+    replicas.find((r) => r.service === service && r.index === index)!;
   const vipOf = (name: string) => members.find((m) => m.name === name)!.vip;
 
   function services(endpoints: Record<string, string[]>): LoadBalancedService[] {
@@ -165,7 +171,13 @@ describe('network data plane (real kernel)', { skip }, () => {
       const range = vipNetwork(r.networks) === 'app' ? addressing.appVips : addressing.dbVips;
       const vip = allocateAddress(range, used);
       used.add(vip);
-      members.push({ namespace: NS, name: r.service, networks: r.networks, vip, ports: ports[r.service] ?? [] });
+      members.push({
+        namespace: NS,
+        name: r.service,
+        networks: r.networks,
+        vip,
+        ports: ports[r.service] ?? [],
+      });
     }
     for (const r of replicas) {
       for (const net of r.networks) {
@@ -202,7 +214,9 @@ describe('network data plane (real kernel)', { skip }, () => {
             let err = '';
             child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
             child.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
-            child.on('exit', (code) => reject(new Error(`${r.service}-${r.index} exited with ${code}: ${err}`)));
+            child.on('exit', (code) =>
+              reject(new Error(`${r.service}-${r.index} exited with ${code}: ${err}`)),
+            );
           });
         }),
     );
@@ -237,14 +251,23 @@ describe('network data plane (real kernel)', { skip }, () => {
 
   it('GIVEN the client WHEN it calls web by name 20 times THEN every call succeeds and both replicas answer', async () => {
     const answers = await httpFrom(ns('client'), 'http://web/', 20);
-    assert.deepEqual(answers.filter((a) => !a.ok), []);
+    assert.deepEqual(
+      answers.filter((a) => !a.ok),
+      [],
+    );
     assert.deepEqual([...new Set(answers.map((a) => a.body))].sort(), ['web-0', 'web-1']);
   });
 
   it('GIVEN a web replica WHEN it calls its own service VIP (hairpin) THEN it succeeds, itself included', async () => {
     const answers = await httpFrom(ns('web', 0), `http://web.${NS}/`, 10);
-    assert.deepEqual(answers.filter((a) => !a.ok), []);
-    assert.ok(answers.some((a) => a.body === 'web-0'), JSON.stringify(answers));
+    assert.deepEqual(
+      answers.filter((a) => !a.ok),
+      [],
+    );
+    assert.ok(
+      answers.some((a) => a.body === 'web-0'),
+      JSON.stringify(answers),
+    );
   });
 
   it('GIVEN the app-only client THEN it cannot resolve pg, nor reach its replica address or its VIP; api can', async () => {
@@ -288,9 +311,29 @@ describe('network data plane (real kernel)', { skip }, () => {
     try {
       const client = ns('client');
       await exec(['ip', 'netns', 'exec', client, 'sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1']);
-      await exec(['ip', 'netns', 'exec', client, 'sysctl', '-q', '-w', 'net.ipv4.conf.app0.route_localnet=1']);
+      await exec([
+        'ip',
+        'netns',
+        'exec',
+        client,
+        'sysctl',
+        '-q',
+        '-w',
+        'net.ipv4.conf.app0.route_localnet=1',
+      ]);
       await exec(['ip', '-n', client, 'route', 'del', 'local', '127.0.0.0/8', 'dev', 'lo', 'table', 'local']);
-      await exec(['ip', '-n', client, 'route', 'add', '127.0.0.2/32', 'via', addressing.app.gateway, 'dev', 'app0']);
+      await exec([
+        'ip',
+        '-n',
+        client,
+        'route',
+        'add',
+        '127.0.0.2/32',
+        'via',
+        addressing.app.gateway,
+        'dev',
+        'app0',
+      ]);
       // WHEN it connects THEN the packet is dropped (a timeout, not even a reset) and nothing is accepted.
       assert.deepEqual(await tcpFrom(client, '127.0.0.2', port), { ok: false, code: 'ETIMEDOUT' });
       assert.equal(accepted, 0);
@@ -302,7 +345,10 @@ describe('network data plane (real kernel)', { skip }, () => {
   it('GIVEN the running environment THEN listLeftovers attributes its objects to it', async () => {
     const found = await listLeftovers(exec);
     assert.deepEqual(
-      found.netns.filter((n) => n.env === ENV).map((n) => n.name).sort(),
+      found.netns
+        .filter((n) => n.env === ENV)
+        .map((n) => n.name)
+        .sort(),
       replicas.map((r) => ns(r.service, r.index)).sort(),
     );
     assert.equal(found.links.filter((l) => l.env === ENV && l.kind === 'bridge').length, 2);

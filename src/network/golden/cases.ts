@@ -30,8 +30,22 @@ export const FULL_FIXTURE: RulesetInput = {
       publish: [{ hostPort: 9443, port: 9090, protocol: 'TCP' }],
     },
     // Same name, other namespace: its chain must not collide with shop/web's.
-    { namespace: 'ops', name: 'web', vip: '198.18.28.4', ports: [{ port: 80, protocol: 'TCP' }], endpoints: ['198.18.16.9'], publish: [] },
-    { namespace: 'shop', name: 'pg', vip: '198.18.30.2', ports: [{ port: 5432, protocol: 'TCP' }], endpoints: ['198.18.24.2'], publish: [] },
+    {
+      namespace: 'ops',
+      name: 'web',
+      vip: '198.18.28.4',
+      ports: [{ port: 80, protocol: 'TCP' }],
+      endpoints: ['198.18.16.9'],
+      publish: [],
+    },
+    {
+      namespace: 'shop',
+      name: 'pg',
+      vip: '198.18.30.2',
+      ports: [{ port: 5432, protocol: 'TCP' }],
+      endpoints: ['198.18.24.2'],
+      publish: [],
+    },
     // No healthy endpoint: no map entry, no chain, no published port; the VIP is rejected.
     {
       namespace: 'shop',
@@ -50,4 +64,3 @@ export const GOLDEN_CASES: Record<string, RulesetInput> = {
 };
 
 export const goldenPath = (name: string): string => fileURLToPath(new URL(`./${name}`, import.meta.url));
-

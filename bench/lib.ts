@@ -1,0 +1,98 @@
+/**
+ * Helpers shared by the benchmarks: small statistics, the machine a figure was measured on, result
+ * files under bench/results/, and plain-text tables. Benchmarks measure and report; they never
+ * assert on speed (STYLE.md §16).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+/** Median of `xs`; NaN when empty. */
+export function median(xs: readonly number[]): number {
+  return percentile(xs, 50);
+}
+
+/** Linear-interpolated percentile (`p` in 0..100) of `xs`; NaN when empty. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const rank = (Math.min(100, Math.max(0, p)) / 100) * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
+}
+
+/** Rounds to `digits` decimals (1 by default): enough for milliseconds, readable in JSON. */
+export function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Milliseconds since `start` (a `performance.now()` value). */
+export function since(start: number): number {
+  return round(performance.now() - start);
+}
+
+export interface MachineInfo {
+  node: string;
+  kernel: string;
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+  date: string;
+}
+
+export function machineInfo(): MachineInfo {
+  const list = cpus();
+  return {
+    node: process.version,
+    kernel: release(),
+    cpus: list.length,
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30),
+    date: new Date().toISOString(),
+  };
+}
+
+/** Writes `bench/results/<name>.json` (pretty, with the machine it ran on); returns its path. */
+export async function writeResult(name: string, data: unknown, dir: string = RESULTS_DIR): Promise<string> {
+  const file = join(dir, `${name}.json`);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify({ benchmark: name, machine: machineInfo(), result: data }, null, 2)}\n`);
+  return file;
+}
+
+export type Cell = string | number | boolean | null | undefined;
+
+/**
+ * A plain-text table: columns from the first row's keys, numbers right-aligned, text left-aligned.
+ * Plain text on purpose: the output lands in CI logs and issue comments.
+ */
+export function formatTable(rows: readonly Readonly<Record<string, Cell>>[]): string {
+  if (rows.length === 0) return '(no rows)';
+  const columns = Object.keys(rows[0]!);
+  const text = (c: Cell): string => (c === null || c === undefined ? '-' : typeof c === 'number' && Number.isNaN(c) ? '-' : String(c));
+  const widths = columns.map((col) => Math.max(col.length, ...rows.map((r) => text(r[col]).length)));
+  const line = (cells: readonly Cell[], header = false): string =>
+    cells
+      .map((c, i) => (!header && typeof c === 'number' ? text(c).padStart(widths[i]!) : text(c).padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(columns, true), line(widths.map((w) => '-'.repeat(w)), true), ...rows.map((r) => line(columns.map((c) => r[c])))].join('\n');
+}
+
+export function printTable(rows: readonly Readonly<Record<string, Cell>>[], log: (line: string) => void = console.log): void {
+  log(formatTable(rows));
+}
+
+/** Why a benchmark cannot run here, or undefined when it can (Linux, root). */
+export function privilegeProblem(): string | undefined {
+  if (process.platform !== 'linux') return `the benchmarks need Linux (network namespaces, nftables); this is ${process.platform}`;
+  if (process.getuid?.() !== 0) {
+    return `the benchmarks need root to create network namespaces, bridges and nftables tables (uid ${process.getuid?.() ?? '?'}): run \`sudo npm run bench\``;
+  }
+  return undefined;
+}

@@ -1,0 +1,398 @@
+/**
+ * What does isolation cost at start-up? The time for `up` to bring 10 services x 2 replicas to
+ * healthy, each replica in its own network namespace on the app bridge behind an nftables VIP,
+ * against the same 20 processes started without namespaces (plain `node svc.mjs` on distinct
+ * ports of the host), probed by the same health check at the same cadence. Rounds alternate which
+ * side goes first so drift (page cache, CPU frequency) favours neither. Also times `down` against
+ * killing the plain processes, and traces every `ip`/`nft` call the daemon makes, so a miss can be
+ * explained from the JSON alone. Writes bench/results/up.json.
+ *
+ *   node --import tsx bench/up.ts [--rounds 3]
+ *
+ * Needs root. Not a test: it measures and reports, it never asserts on speed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolveDaemonConfig } from '../src/config/daemon-config.ts';
+import { realExec, type Exec } from '../src/platform/exec.ts';
+import { probe } from '../src/runtime/health.ts';
+import { startDaemon, type RunningDaemon } from '../src/server/serve.ts';
+import type { ResolvedHealthCheck } from '../src/stack/types.ts';
+import type { EventRecord } from '../src/store/types.ts';
+import { testEnvironmentName } from '../src/testing/control-plane.ts';
+import { median, privilegeProblem, printTable, round, since, writeResult } from './lib.ts';
+
+export interface UpBenchOptions {
+  /** Measured rounds per side, after one unmeasured warm-up round of each. @default 3 */
+  rounds?: number;
+  /** @default 10 */
+  services?: number;
+  /** Replicas per service. @default 2 */
+  replicas?: number;
+  /** Health check interval of the stack. @default 200 */
+  healthIntervalMs?: number;
+  /** Name under bench/results/; `null` writes nothing. @default 'up' */
+  resultName?: string | null;
+  log?: (line: string) => void;
+}
+
+export interface ExecStat {
+  command: string;
+  calls: number;
+  totalMs: number;
+  meanMs: number;
+  maxMs: number;
+}
+
+export interface RampartRound {
+  round: number;
+  environment: string;
+  upMs: number;
+  downMs: number;
+  /** Offsets from the call to `up`, in ms, over all replicas. */
+  timeline: {
+    /** Bridges and nft table ready (the `network` progress line's successor). */
+    networkReadyMs: number;
+    /** The last replica's process was spawned (its namespace was ready before). */
+    lastSpawnedMs: number;
+    firstHealthyMs: number;
+    lastHealthyMs: number;
+    /** Median over replicas of spawn → healthy. */
+    spawnToHealthyMedianMs: number;
+  };
+  exec: { calls: number; busyMs: number; peakConcurrency: number; byCommand: ExecStat[] };
+}
+
+export interface BaselineRound {
+  round: number;
+  upMs: number;
+  downMs: number;
+  spawnToHealthyMedianMs: number;
+}
+
+export interface UpBenchResult {
+  config: { services: number; replicas: number; healthIntervalMs: number; baselinePollMs: number; rounds: number };
+  rampart: { upMedianMs: number; downMedianMs: number; rounds: RampartRound[] };
+  baseline: { upMedianMs: number; downMedianMs: number; rounds: BaselineRound[] };
+  /** rampart / baseline of the medians; the goal for up is <= 1.5. */
+  ratio: { up: number; down: number };
+}
+
+const SVC_DIR = fileURLToPath(new URL('../test/fixtures/foundation', import.meta.url));
+const SVC_FILE = join(SVC_DIR, 'svc.mjs');
+const READY_TIMEOUT_MS = 30_000;
+const PROBE_TIMEOUT_MS = 1000;
+
+export function benchStack(opts: { services: number; replicas: number; healthIntervalMs: number }): string {
+  const lines = ['version: 1', 'name: bench', 'services:'];
+  for (let i = 0; i < opts.services; i++) {
+    lines.push(
+      `  s${String(i).padStart(2, '0')}:`,
+      '    command: [node, svc.mjs]',
+      `    workdir: ${SVC_DIR}`,
+      `    replicas: ${opts.replicas}`,
+      '    ports: [{ name: http, port: 8080 }]',
+      '    networks: [app]',
+      `    health: { http: { path: /healthz, port: http }, interval: ${opts.healthIntervalMs}ms, timeout: ${PROBE_TIMEOUT_MS}ms }`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `ip -n X addr add …` → `ip addr add`; `ip netns exec X setpriv … test` → `ip netns exec setpriv`. */
+function commandLabel(argv: readonly string[]): string {
+  const [bin, ...rest] = argv;
+  if (bin !== 'ip') return [bin, ...rest.filter((a) => !a.startsWith('-')).slice(0, 1)].join(' ');
+  const words: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '-n') i++;
+    else if (!rest[i]!.startsWith('-')) words.push(rest[i]!);
+  }
+  if (words[0] === 'netns' && words[1] === 'exec') return `ip netns exec ${words[3] ?? ''}`.trim();
+  return `ip ${words.slice(0, 2).join(' ')}`;
+}
+
+/** An Exec that forwards to `inner` and records what ran and when (performance.now()). */
+function tracingExec(inner: Exec): Exec & { spans: { command: string; start: number; end: number }[] } {
+  const spans: { command: string; start: number; end: number }[] = [];
+  const exec = (async (argv, options) => {
+    const start = performance.now();
+    try {
+      return await inner(argv, options);
+    } finally {
+      spans.push({ command: commandLabel(argv), start, end: performance.now() });
+    }
+  }) as Exec & { spans: typeof spans };
+  exec.spans = spans;
+  return exec;
+}
+
+function summariseSpans(spans: readonly { command: string; start: number; end: number }[]): RampartRound['exec'] {
+  const by = new Map<string, number[]>();
+  for (const s of spans) by.set(s.command, [...(by.get(s.command) ?? []), s.end - s.start]);
+  const byCommand = [...by]
+    .map(([command, ds]) => ({
+      command,
+      calls: ds.length,
+      totalMs: round(ds.reduce((a, b) => a + b, 0)),
+      meanMs: round(ds.reduce((a, b) => a + b, 0) / ds.length),
+      maxMs: round(Math.max(...ds)),
+    }))
+    .sort((a, b) => b.totalMs - a.totalMs);
+  // Wall time with at least one command running, and the most running at once.
+  const edges = spans.flatMap((s) => [
+    { t: s.start, d: 1 },
+    { t: s.end, d: -1 },
+  ]);
+  edges.sort((a, b) => a.t - b.t || a.d - b.d);
+  let running = 0;
+  let peak = 0;
+  let busy = 0;
+  let from = 0;
+  for (const e of edges) {
+    if (running === 0 && e.d > 0) from = e.t;
+    running += e.d;
+    peak = Math.max(peak, running);
+    if (running === 0) busy += e.t - from;
+  }
+  return { calls: spans.length, busyMs: round(busy), peakConcurrency: peak, byCommand };
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  // Hold every socket until all are bound, so no port is handed out twice.
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/**
+ * Probes like the supervisor does before a replica's first success: at once, then every
+ * min(100 ms, interval) (src/runtime/supervisor.ts `startHealth`), with the same `probe` function.
+ */
+async function waitHealthy(check: ResolvedHealthCheck, port: number, pollMs: number, deadline: number): Promise<void> {
+  for (;;) {
+    const r = await probe({ ...check, http: { path: '/healthz', port } }, '127.0.0.1');
+    if (r.ok) return;
+    if (performance.now() > deadline) throw new Error(`baseline: 127.0.0.1:${port} not healthy in time (${r.detail})`);
+    // Like the supervisor: the next probe is scheduled when the previous one has answered.
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+async function killAll(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map((c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return undefined;
+      const exited = new Promise((resolve) => c.once('exit', resolve));
+      const force = setTimeout(() => c.kill('SIGKILL'), 5000);
+      c.kill('SIGTERM');
+      return exited.finally(() => clearTimeout(force));
+    }),
+  );
+}
+
+async function baselineRound(index: number, opts: { count: number; check: ResolvedHealthCheck; pollMs: number }): Promise<BaselineRound> {
+  const ports = await freePorts(opts.count);
+  const children: ChildProcess[] = [];
+  const healthyAfter: number[] = [];
+  try {
+    const t0 = performance.now();
+    const deadline = t0 + READY_TIMEOUT_MS;
+    await Promise.all(
+      ports.map(async (port, i) => {
+        const child = spawn(process.execPath, [SVC_FILE], {
+          cwd: SVC_DIR,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), RAMPART_REPLICA_ID: `baseline/${i}` },
+          stdio: 'ignore',
+        });
+        children.push(child);
+        await new Promise<void>((resolve, reject) => {
+          child.once('spawn', resolve);
+          child.once('error', reject);
+        });
+        const spawnedAt = performance.now();
+        await waitHealthy(opts.check, port, opts.pollMs, deadline);
+        healthyAfter.push(performance.now() - spawnedAt);
+      }),
+    );
+    const upMs = since(t0);
+    const d0 = performance.now();
+    await killAll(children);
+    return { round: index, upMs, downMs: since(d0), spawnToHealthyMedianMs: round(median(healthyAfter)) };
+  } finally {
+    await killAll(children);
+  }
+}
+
+interface BenchDaemon {
+  daemon: RunningDaemon;
+  exec: ReturnType<typeof tracingExec>;
+  stackFile: string;
+  close(): Promise<void>;
+}
+
+/** Like `startControlPlaneForTest`, with a tracing Exec so the report can say where time goes. */
+async function startBenchDaemon(stackText: string): Promise<BenchDaemon> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'rampart-bench-'));
+  // The service user must traverse it to reach its log folder.
+  await chmod(stateDir, 0o711);
+  try {
+    const exec = tracingExec(realExec);
+    const daemon = await startDaemon(resolveDaemonConfig({ RAMPART_HOME: stateDir, RAMPART_PORT: '0' }), { exec, readyTimeoutMs: READY_TIMEOUT_MS });
+    await mkdir(join(stateDir, 'stacks'), { mode: 0o755 });
+    const stackFile = join(stateDir, 'stacks', 'rampart.yaml');
+    await writeFile(stackFile, stackText);
+    return {
+      daemon,
+      exec,
+      stackFile,
+      async close() {
+        await daemon.close();
+        await rm(stateDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(stateDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartRound> {
+  const cp = bench.daemon.controlPlane;
+  const environment = testEnvironmentName('b');
+  const events: EventRecord[] = [];
+  const progress: { at: number; message: string }[] = [];
+  const stopEvents = cp.onEvent((e) => e.environment === environment && events.push(e));
+  bench.exec.spans.length = 0;
+  let downMs = Number.NaN;
+  let upMs = Number.NaN;
+  const wallStart = Date.now();
+  try {
+    const t0 = performance.now();
+    await cp.up({ file: bench.stackFile, environment, clientEnv: {} }, (message) => progress.push({ at: performance.now() - t0, message }));
+    upMs = since(t0);
+    const upSpans = bench.exec.spans.filter((s) => s.start - t0 <= upMs);
+    // Events are delivered after the store write: let the last ones land.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const spawned = new Map(
+      events.filter((e) => e.kind === 'replica.transition' && e.message.startsWith('started pid')).map((e) => [e.subject, e.time - wallStart]),
+    );
+    const healthy = events.filter((e) => e.kind === 'replica.health' && e.message.startsWith('healthy'));
+    const firstReplicaLine = progress.find((p) => / starting \(/.test(p.message));
+    const timeline = {
+      networkReadyMs: round(firstReplicaLine?.at ?? Number.NaN),
+      lastSpawnedMs: Math.max(...spawned.values()),
+      firstHealthyMs: Math.min(...healthy.map((e) => e.time - wallStart)),
+      lastHealthyMs: Math.max(...healthy.map((e) => e.time - wallStart)),
+      spawnToHealthyMedianMs: median(healthy.map((e) => e.time - wallStart - (spawned.get(e.subject) ?? Number.NaN))),
+    };
+    const exec = summariseSpans(upSpans);
+    const d0 = performance.now();
+    await cp.down({ environment }, () => undefined);
+    downMs = since(d0);
+    return { round: index, environment, upMs, downMs, timeline, exec };
+  } finally {
+    stopEvents();
+    if (Number.isNaN(downMs)) await cp.down({ environment }, () => undefined);
+  }
+}
+
+export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResult> {
+  const problem = privilegeProblem();
+  if (problem) throw new Error(problem);
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const rounds = opts.rounds ?? 3;
+  const services = opts.services ?? 10;
+  const replicas = opts.replicas ?? 2;
+  const healthIntervalMs = opts.healthIntervalMs ?? 200;
+  const baselinePollMs = Math.min(100, healthIntervalMs);
+  const check: ResolvedHealthCheck = {
+    http: { path: '/healthz', port: 0 },
+    intervalMs: healthIntervalMs,
+    timeoutMs: PROBE_TIMEOUT_MS,
+    healthyThreshold: 1,
+    unhealthyThreshold: 3,
+    startPeriodMs: 0,
+  };
+  const count = services * replicas;
+  const bench = await startBenchDaemon(benchStack({ services, replicas, healthIntervalMs }));
+  const rampart: RampartRound[] = [];
+  const baseline: BaselineRound[] = [];
+  try {
+    log(`up: ${services} services x ${replicas} replicas, health every ${healthIntervalMs} ms; warm-up round, then ${rounds} rounds each`);
+    await baselineRound(0, { count, check, pollMs: baselinePollMs });
+    await rampartRound(0, bench);
+    for (let n = 1; n <= rounds; n++) {
+      // Alternate which side goes first, so drift over time does not favour one of them.
+      const order = n % 2 ? (['baseline', 'rampart'] as const) : (['rampart', 'baseline'] as const);
+      for (const side of order) {
+        if (side === 'baseline') {
+          const r = await baselineRound(n, { count, check, pollMs: baselinePollMs });
+          baseline.push(r);
+          log(`  round ${n} baseline: up ${r.upMs} ms, down ${r.downMs} ms`);
+        } else {
+          const r = await rampartRound(n, bench);
+          rampart.push(r);
+          log(
+            `  round ${n} rampart:  up ${r.upMs} ms, down ${r.downMs} ms (network ${r.timeline.networkReadyMs} ms, last spawn ${r.timeline.lastSpawnedMs} ms, ` +
+              `${r.exec.calls} exec calls, busy ${r.exec.busyMs} ms, peak ${r.exec.peakConcurrency} at once)`,
+          );
+        }
+      }
+    }
+  } finally {
+    await bench.close();
+  }
+
+  const upR = median(rampart.map((r) => r.upMs));
+  const upB = median(baseline.map((r) => r.upMs));
+  const downR = median(rampart.map((r) => r.downMs));
+  const downB = median(baseline.map((r) => r.downMs));
+  const result: UpBenchResult = {
+    config: { services, replicas, healthIntervalMs, baselinePollMs, rounds },
+    rampart: { upMedianMs: round(upR), downMedianMs: round(downR), rounds: rampart },
+    baseline: { upMedianMs: round(upB), downMedianMs: round(downB), rounds: baseline },
+    ratio: { up: round(upR / upB, 2), down: round(downR / downB, 2) },
+  };
+  if (opts.resultName !== null) await writeResult(opts.resultName ?? 'up', result);
+  printTable(
+    [
+      { measure: `up ${services}x${replicas} (ms)`, rampart: result.rampart.upMedianMs, baseline: result.baseline.upMedianMs, ratio: result.ratio.up },
+      { measure: `down ${services}x${replicas} (ms)`, rampart: result.rampart.downMedianMs, baseline: result.baseline.downMedianMs, ratio: result.ratio.down },
+    ],
+    log,
+  );
+  const last = rampart.at(-1);
+  if (last) {
+    log(`exec calls during the last rampart up (top 8 by total time; they overlap, ${last.exec.busyMs} ms wall busy):`);
+    printTable(last.exec.byCommand.slice(0, 8).map((s) => ({ ...s })), log);
+  }
+  return result;
+}
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const problem = privilegeProblem();
+  if (problem) {
+    console.error(`bench: ${problem}`);
+    process.exitCode = 2;
+  } else {
+    runUpBench({ rounds: argValue('rounds') ? Number(argValue('rounds')) : undefined }).catch((error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    });
+  }
+}
