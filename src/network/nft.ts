@@ -13,7 +13,8 @@ import { listNftTables } from './links.ts';
  * The environment's load balancer as one nftables table (`ip rampart_<env>`), rendered from data
  * and replaced atomically. Packet path (kube-proxy's nftables mode, reduced):
  *
- *   replica -> VIP:port   nat-prerouting: `daddr . proto . dport` vmap -> svc.<ns>.<name>.<proto>.<port>
+ *   replica -> VIP:port   nat-prerouting (only from the env's own bridges): `daddr . proto . dport` vmap
+ *                         -> svc.<ns>.<name>.<proto>.<port>
  *                         -> `dnat to numgen inc mod N map { i : endpoint }` (one lookup, any number of services)
  *   host    -> VIP:port   nat-output: the same vmap
  *   any     -> host:port  published_ports vmap (prerouting; output for 127.0.0.1) -> pub.<proto>.<port>
@@ -179,7 +180,7 @@ export function renderRuleset(input: RulesetInput): string {
     ...elements(pubElements),
     `\t}`,
     '',
-    `\t# A replica connecting to its own service VIP gets a packet from itself unless masqueraded.`,
+    `\t# A replica reaching itself through its VIP would see its own address as source (dropped under rp_filter).`,
     `\tset hairpin {`,
     `\t\ttype ipv4_addr . ipv4_addr`,
     ...elements(hairpinElements),

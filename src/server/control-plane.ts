@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
@@ -125,6 +126,8 @@ export class ControlPlane {
       for (const r of c.replicas()) await this.journal.unwatch(r.plan);
       await c.down(progress);
       this.controllers.delete(req.environment);
+      // Like `docker compose down` removing containers: the replicas' output goes with them.
+      await rm(join(this.opts.logDir, req.environment), { recursive: true, force: true });
       this.opts.ownership.release(req.environment);
     });
   }

@@ -83,14 +83,26 @@ export function createDatabaseEngines(opts: { exec: Exec; dataDir: string }): Da
         await provisionCockroach({ address, port: db.port, database: databaseName(db.name), services: users.map((u) => u.service) });
         return;
       }
-      await provisionPostgres({
-        host: `${db.name}.${db.namespace}`,
-        port: db.port,
-        superuserPassword,
-        database: databaseName(db.name),
-        users,
-        connectHost: db.engine === 'postgres' ? d.socket : undefined,
-      });
+      // The port answers before the server accepts sessions (first start, crash recovery): retry
+      // while PostgreSQL says it is starting up (SQLSTATE 57P03) or the socket is not there yet.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          await provisionPostgres({
+            host: `${db.name}.${db.namespace}`,
+            port: db.port,
+            superuserPassword,
+            database: databaseName(db.name),
+            users,
+            connectHost: d.socket,
+          });
+          return;
+        } catch (error) {
+          const text = `${(error as Error).message} ${String((error as { cause?: { code?: string } }).cause?.code ?? '')}`;
+          if (Date.now() > deadline || !/starting up|57P03|ECONNREFUSED|ENOENT/.test(text)) throw error;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
     },
   };
 }

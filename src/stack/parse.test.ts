@@ -191,6 +191,18 @@ describe('parseStack resolves a valid stack', () => {
   });
 });
 
+describe('docs/stack-file.md', () => {
+  test('GIVEN the examples in the docs WHEN parsed THEN the full one equals the fixture and all are valid', () => {
+    const docs = readFileSync(new URL('../../docs/stack-file.md', import.meta.url), 'utf8');
+    const blocks = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    assert.ok(blocks.length >= 2);
+    const golden: unknown = JSON.parse(readFileSync(new URL('full.prod.json', FIXTURES), 'utf8'));
+    assert.equal(blocks[0], fullText, 'the docs example and fixtures/full.yaml must be the same text');
+    assert.deepStrictEqual(parseStack({ text: blocks[0]!, file: FILE, environment: 'prod' }), golden);
+    for (const text of blocks.slice(1)) parseStack({ text, file: FILE, environment: 'prod' });
+  });
+});
+
 describe('parseStack is pure', () => {
   test('GIVEN paths that do not exist WHEN parsed THEN it resolves them without touching the filesystem', () => {
     const text = [

@@ -15,9 +15,15 @@ export function stackFileOf(file: string | undefined): string {
   return path;
 }
 
-export async function runStreaming(client: ApiClient, path: string, body: unknown, json: boolean): Promise<Record<string, unknown>> {
+export async function runStreaming(
+  client: ApiClient,
+  path: string,
+  body: unknown,
+  json: boolean,
+  signal?: AbortSignal,
+): Promise<Record<string, unknown>> {
   let last: Record<string, unknown> = {};
-  await client.stream('POST', path, { body }, (item) => {
+  await client.stream('POST', path, { body, signal }, (item) => {
     last = item;
     if (json) print(JSON.stringify(item));
     else if (item.type === 'progress') print(`  ${String(item.message)}`);
@@ -44,13 +50,8 @@ async function up(ctx: CliContext, opts: { file?: string; detach?: boolean }): P
   }
   const client = await connectOrStartDaemon(ctx.stateDir, { onStart: (log) => !ctx.json && print(`started the Rampart daemon (log: ${log})`) });
   if (!ctx.json) print(`rampart up: ${stack.name} → environment ${ctx.environment} (API ${client.url})`);
-  await runStreaming(client, '/v1/up', { file, environment: ctx.environment, clientEnv }, ctx.json);
-  if (opts.detach || ctx.json) {
-    if (!ctx.json) await printStatus(client, ctx);
-    return;
-  }
-  await printStatus(client, ctx);
-  print(`\nattached: logs and state changes follow; Ctrl-C stops the stack (use --detach to leave it running)`);
+  // In the foreground the stack lives and dies with this command, as with `docker compose up`:
+  // Ctrl-C at any point (even while starting) stops it.
   const abort = new AbortController();
   let stopping = false;
   const onSignal = (): void => {
@@ -58,12 +59,32 @@ async function up(ctx: CliContext, opts: { file?: string; detach?: boolean }): P
     stopping = true;
     abort.abort();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  if (!opts.detach && !ctx.json) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const stop = async (why: string): Promise<void> => {
+    print(why);
+    await runStreaming(client, '/v1/down', { environment: ctx.environment }, false);
+    print('stopped');
+  };
+  try {
+    await runStreaming(client, '/v1/up', { file, environment: ctx.environment, clientEnv }, ctx.json, abort.signal);
+  } catch (error) {
+    if (opts.detach || ctx.json) {
+      if (!ctx.json) print(`the stack is left as it is for inspection: rampart ps, rampart logs <service>; rampart down removes it`);
+    } else await stop('up failed; stopping what was started').catch(() => undefined);
+    throw error;
+  }
+  if (opts.detach || ctx.json) {
+    if (!ctx.json) await printStatus(client, ctx);
+    return;
+  }
+  if (stopping) return stop('\ninterrupted; stopping…');
+  await printStatus(client, ctx);
+  print(`\nattached: logs and state changes follow; Ctrl-C stops the stack (use --detach to leave it running)`);
   await followLogs(client, ctx, { signal: abort.signal, events: true });
-  print('\nstopping…');
-  await runStreaming(client, '/v1/down', { environment: ctx.environment }, false);
-  print('stopped');
+  await stop('\nstopping…');
 }
 
 export function registerUp(program: Command): void {

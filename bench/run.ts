@@ -1,0 +1,146 @@
+/**
+ * `npm run bench [names...]`: runs the benchmarks (all by default, in a fixed order), each one
+ * comparing Rampart with a baseline side by side in the same run, then writes
+ * bench/results/summary.json and prints one table: measure, rampart, baseline, ratio, goal, met?
+ *
+ *   node --import tsx bench/run.ts            # up, then vip
+ *   node --import tsx bench/run.ts up         # only the start-up benchmark
+ *
+ * Needs root (namespaces, bridges, nftables). Measures and reports; the exit code says whether
+ * the benchmarks ran, not whether goals were met (speed is never a test failure).
+ */
+import { pathToFileURL } from 'node:url';
+import { formatTable, machineInfo, privilegeProblem, round, writeResult, type Cell } from './lib.ts';
+import { runUpBench } from './up.ts';
+
+export interface SummaryRow {
+  measure: string;
+  rampart: number;
+  baseline: number;
+  ratio: number;
+  /** e.g. `<= 1.5`; undefined when no goal was set. */
+  goal?: { op: '<=' | '>='; value: number };
+  met?: boolean;
+}
+
+interface Benchmark {
+  name: string;
+  /** Runs the benchmark (which writes its own results file) and returns its summary rows. */
+  run: (log: (line: string) => void) => Promise<SummaryRow[]>;
+}
+
+/** Whole run: up (~1-2 min) + vip (~1 min). Each benchmark also bounds its own waits. */
+const RUN_BUDGET_MS = 10 * 60_000;
+
+function withGoal(row: Omit<SummaryRow, 'met'>): SummaryRow {
+  if (!row.goal || !Number.isFinite(row.ratio)) return row;
+  const met = row.goal.op === '<=' ? row.ratio <= row.goal.value : row.ratio >= row.goal.value;
+  return { ...row, met };
+}
+
+const BENCHMARKS: readonly Benchmark[] = [
+  {
+    name: 'up',
+    async run(log) {
+      const r = await runUpBench({ log });
+      const size = `${r.config.services}x${r.config.replicas}`;
+      return [
+        withGoal({ measure: `up ${size} to healthy, median ms`, rampart: r.rampart.upMedianMs, baseline: r.baseline.upMedianMs, ratio: r.ratio.up, goal: { op: '<=', value: 1.5 } }),
+        withGoal({ measure: `down ${size}, median ms`, rampart: r.rampart.downMedianMs, baseline: r.baseline.downMedianMs, ratio: r.ratio.down }),
+      ];
+    },
+  },
+  {
+    name: 'vip',
+    async run(log) {
+      // Owned by another module; load it lazily so `bench up` works while it is absent or broken.
+      const mod = (await import('./vip.ts')) as Partial<typeof import('./vip.ts')>;
+      if (typeof mod.runVipBench !== 'function') throw new Error('bench/vip.ts does not export runVipBench');
+      const r = await mod.runVipBench({ log });
+      const rows: SummaryRow[] = [];
+      for (const [label, c] of [
+        ['keep-alive off', r.modes.keepAliveOff],
+        ['keep-alive on', r.modes.keepAliveOn],
+      ] as const) {
+        rows.push(withGoal({ measure: `vip req/s, ${label}`, rampart: c.vip.rps, baseline: c.direct.rps, ratio: c.ratio.throughput }));
+        rows.push(withGoal({ measure: `vip p99 ms, ${label}`, rampart: c.vip.p99, baseline: c.direct.p99, ratio: c.ratio.p99 }));
+      }
+      return rows;
+    },
+  },
+];
+
+export interface BenchRunReport {
+  rows: SummaryRow[];
+  failed: { name: string; error: string }[];
+  skipped: string[];
+}
+
+/** Runs the named benchmarks (all when empty) one after another; a failing one does not stop the rest. */
+export async function runBenchmarks(names: readonly string[], log: (line: string) => void = console.log): Promise<BenchRunReport> {
+  const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  const chosen = names.length ? BENCHMARKS.filter((b) => names.includes(b.name)) : BENCHMARKS;
+  const started = performance.now();
+  const report: BenchRunReport = { rows: [], failed: [], skipped: [] };
+  for (const bench of chosen) {
+    if (performance.now() - started > RUN_BUDGET_MS) {
+      log(`\n== ${bench.name}: skipped, the run is over its ${RUN_BUDGET_MS / 60_000} min budget`);
+      report.skipped.push(bench.name);
+      continue;
+    }
+    log(`\n== ${bench.name}`);
+    const t0 = performance.now();
+    try {
+      report.rows.push(...(await bench.run(log)));
+      log(`== ${bench.name}: ${round((performance.now() - t0) / 1000)} s`);
+    } catch (error) {
+      log(`== ${bench.name} failed: ${(error as Error).stack ?? String(error)}`);
+      report.failed.push({ name: bench.name, error: (error as Error).message });
+    }
+  }
+  await writeResult('summary', { benchmarks: chosen.map((b) => b.name), ...report, totalSeconds: round((performance.now() - started) / 1000) });
+  return report;
+}
+
+export function summaryTable(rows: readonly SummaryRow[]): string {
+  return formatTable(
+    rows.map((r): Record<string, Cell> => ({
+      measure: r.measure,
+      rampart: r.rampart,
+      baseline: r.baseline,
+      ratio: r.ratio,
+      goal: r.goal ? `${r.goal.op} ${r.goal.value}` : '-',
+      'met?': r.met === undefined ? '-' : r.met ? 'yes' : 'NO',
+    })),
+  );
+}
+
+async function main(): Promise<void> {
+  const problem = privilegeProblem();
+  if (problem) {
+    console.error(`bench: ${problem}`);
+    process.exitCode = 2;
+    return;
+  }
+  const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const m = machineInfo();
+  console.log(`bench on ${m.cpuModel} x${m.cpus}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
+  // A last resort: every wait inside the benchmarks is bounded, but a hung kernel call is not.
+  const watchdog = setTimeout(() => {
+    console.error(`bench: still running after ${(2 * RUN_BUDGET_MS) / 60_000} min; giving up (kernel objects of bench environments 'b…' may be left: rampart daemon startup removes them)`);
+    process.exit(1);
+  }, 2 * RUN_BUDGET_MS);
+  watchdog.unref();
+  const report = await runBenchmarks(names);
+  console.log(`\nsummary (bench/results/summary.json; ratio = rampart / baseline)\n${summaryTable(report.rows)}`);
+  for (const f of report.failed) console.log(`failed: ${f.name}: ${f.error}`);
+  if (report.failed.length > 0) process.exitCode = 1;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
