@@ -3,8 +3,19 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
+import globals from 'globals';
 
-const capabilities = ['stack', 'network', 'runtime', 'store', 'databases', 'orchestrator', 'logs', 'platform', 'config'];
+const capabilities = [
+  'stack',
+  'network',
+  'runtime',
+  'store',
+  'databases',
+  'orchestrator',
+  'logs',
+  'platform',
+  'config',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'bench/results/**', 'web/dist/**'] },
@@ -19,7 +30,11 @@ export default tseslint.config(
         'error',
         {
           allowForKnownSafeCalls: [
-            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'before', 'after', 'beforeEach', 'afterEach'] },
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['describe', 'it', 'test', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
           ],
         },
       ],
@@ -34,12 +49,19 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/cli/**', '**/server/**'], message: 'capabilities must not depend on cli/ or server/' }] },
+        {
+          patterns: [
+            {
+              group: ['**/cli/**', '**/server/**'],
+              message: 'capabilities must not depend on cli/ or server/',
+            },
+          ],
+        },
       ],
     },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: globals.node },
   },
 );

@@ -61,7 +61,10 @@ export function machineInfo(): MachineInfo {
 export async function writeResult(name: string, data: unknown, dir: string = RESULTS_DIR): Promise<string> {
   const file = join(dir, `${name}.json`);
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${JSON.stringify({ benchmark: name, machine: machineInfo(), result: data }, null, 2)}\n`);
+  await writeFile(
+    file,
+    `${JSON.stringify({ benchmark: name, machine: machineInfo(), result: data }, null, 2)}\n`,
+  );
   return file;
 }
 
@@ -74,23 +77,37 @@ export type Cell = string | number | boolean | null | undefined;
 export function formatTable(rows: readonly Readonly<Record<string, Cell>>[]): string {
   if (rows.length === 0) return '(no rows)';
   const columns = Object.keys(rows[0]!);
-  const text = (c: Cell): string => (c === null || c === undefined ? '-' : typeof c === 'number' && Number.isNaN(c) ? '-' : String(c));
+  const text = (c: Cell): string =>
+    c === null || c === undefined ? '-' : typeof c === 'number' && Number.isNaN(c) ? '-' : String(c);
   const widths = columns.map((col) => Math.max(col.length, ...rows.map((r) => text(r[col]).length)));
   const line = (cells: readonly Cell[], header = false): string =>
     cells
-      .map((c, i) => (!header && typeof c === 'number' ? text(c).padStart(widths[i]!) : text(c).padEnd(widths[i]!)))
+      .map((c, i) =>
+        !header && typeof c === 'number' ? text(c).padStart(widths[i]!) : text(c).padEnd(widths[i]!),
+      )
       .join('  ')
       .trimEnd();
-  return [line(columns, true), line(widths.map((w) => '-'.repeat(w)), true), ...rows.map((r) => line(columns.map((c) => r[c])))].join('\n');
+  return [
+    line(columns, true),
+    line(
+      widths.map((w) => '-'.repeat(w)),
+      true,
+    ),
+    ...rows.map((r) => line(columns.map((c) => r[c]))),
+  ].join('\n');
 }
 
-export function printTable(rows: readonly Readonly<Record<string, Cell>>[], log: (line: string) => void = console.log): void {
+export function printTable(
+  rows: readonly Readonly<Record<string, Cell>>[],
+  log: (line: string) => void = console.log,
+): void {
   log(formatTable(rows));
 }
 
 /** Why a benchmark cannot run here, or undefined when it can (Linux, root). */
 export function privilegeProblem(): string | undefined {
-  if (process.platform !== 'linux') return `the benchmarks need Linux (network namespaces, nftables); this is ${process.platform}`;
+  if (process.platform !== 'linux')
+    return `the benchmarks need Linux (network namespaces, nftables); this is ${process.platform}`;
   if (process.getuid?.() !== 0) {
     return `the benchmarks need root to create network namespaces, bridges and nftables tables (uid ${process.getuid?.() ?? '?'}): run \`sudo npm run bench\``;
   }

@@ -45,8 +45,19 @@ const BENCHMARKS: readonly Benchmark[] = [
       const r = await runUpBench({ log });
       const size = `${r.config.services}x${r.config.replicas}`;
       return [
-        withGoal({ measure: `up ${size} to healthy, median ms`, rampart: r.rampart.upMedianMs, baseline: r.baseline.upMedianMs, ratio: r.ratio.up, goal: { op: '<=', value: 1.5 } }),
-        withGoal({ measure: `down ${size}, median ms`, rampart: r.rampart.downMedianMs, baseline: r.baseline.downMedianMs, ratio: r.ratio.down }),
+        withGoal({
+          measure: `up ${size} to healthy, median ms`,
+          rampart: r.rampart.upMedianMs,
+          baseline: r.baseline.upMedianMs,
+          ratio: r.ratio.up,
+          goal: { op: '<=', value: 1.5 },
+        }),
+        withGoal({
+          measure: `down ${size}, median ms`,
+          rampart: r.rampart.downMedianMs,
+          baseline: r.baseline.downMedianMs,
+          ratio: r.ratio.down,
+        }),
       ];
     },
   },
@@ -62,8 +73,22 @@ const BENCHMARKS: readonly Benchmark[] = [
         ['keep-alive off', r.modes.keepAliveOff],
         ['keep-alive on', r.modes.keepAliveOn],
       ] as const) {
-        rows.push(withGoal({ measure: `vip req/s, ${label}`, rampart: c.vip.rps, baseline: c.direct.rps, ratio: c.ratio.throughput }));
-        rows.push(withGoal({ measure: `vip p99 ms, ${label}`, rampart: c.vip.p99, baseline: c.direct.p99, ratio: c.ratio.p99 }));
+        rows.push(
+          withGoal({
+            measure: `vip req/s, ${label}`,
+            rampart: c.vip.rps,
+            baseline: c.direct.rps,
+            ratio: c.ratio.throughput,
+          }),
+        );
+        rows.push(
+          withGoal({
+            measure: `vip p99 ms, ${label}`,
+            rampart: c.vip.p99,
+            baseline: c.direct.p99,
+            ratio: c.ratio.p99,
+          }),
+        );
       }
       return rows;
     },
@@ -77,9 +102,15 @@ export interface BenchRunReport {
 }
 
 /** Runs the named benchmarks (all when empty) one after another; a failing one does not stop the rest. */
-export async function runBenchmarks(names: readonly string[], log: (line: string) => void = console.log): Promise<BenchRunReport> {
+export async function runBenchmarks(
+  names: readonly string[],
+  log: (line: string) => void = console.log,
+): Promise<BenchRunReport> {
   const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
-  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`,
+    );
   const chosen = names.length ? BENCHMARKS.filter((b) => names.includes(b.name)) : BENCHMARKS;
   const started = performance.now();
   const report: BenchRunReport = { rows: [], failed: [], skipped: [] };
@@ -99,7 +130,11 @@ export async function runBenchmarks(names: readonly string[], log: (line: string
       report.failed.push({ name: bench.name, error: (error as Error).message });
     }
   }
-  await writeResult('summary', { benchmarks: chosen.map((b) => b.name), ...report, totalSeconds: round((performance.now() - started) / 1000) });
+  await writeResult('summary', {
+    benchmarks: chosen.map((b) => b.name),
+    ...report,
+    totalSeconds: round((performance.now() - started) / 1000),
+  });
   return report;
 }
 
@@ -128,12 +163,16 @@ async function main(): Promise<void> {
   console.log(`bench on ${m.cpuModel} x${m.cpus}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
   // A last resort: every wait inside the benchmarks is bounded, but a hung kernel call is not.
   const watchdog = setTimeout(() => {
-    console.error(`bench: still running after ${(2 * RUN_BUDGET_MS) / 60_000} min; giving up (kernel objects of bench environments 'b…' may be left: rampart daemon startup removes them)`);
+    console.error(
+      `bench: still running after ${(2 * RUN_BUDGET_MS) / 60_000} min; giving up (kernel objects of bench environments 'b…' may be left: rampart daemon startup removes them)`,
+    );
     process.exit(1);
   }, 2 * RUN_BUDGET_MS);
   watchdog.unref();
   const report = await runBenchmarks(names);
-  console.log(`\nsummary (bench/results/summary.json; ratio = rampart / baseline)\n${summaryTable(report.rows)}`);
+  console.log(
+    `\nsummary (bench/results/summary.json; ratio = rampart / baseline)\n${summaryTable(report.rows)}`,
+  );
   for (const f of report.failed) console.log(`failed: ${f.name}: ${f.error}`);
   if (report.failed.length > 0) process.exitCode = 1;
 }

@@ -64,7 +64,16 @@ export interface RampartRound {
     /** Median over replicas of spawn → healthy. */
     spawnToHealthyMedianMs: number;
   };
-  exec: { calls: number; busyMs: number; peakConcurrency: number; byCommand: ExecStat[] };
+  /** Every subprocess the daemon ran during `up` (they overlap: `busyMs` is wall time with one running). */
+  exec: ExecSummary;
+  downExec: ExecSummary;
+}
+
+export interface ExecSummary {
+  calls: number;
+  busyMs: number;
+  peakConcurrency: number;
+  byCommand: ExecStat[];
 }
 
 export interface BaselineRound {
@@ -75,7 +84,13 @@ export interface BaselineRound {
 }
 
 export interface UpBenchResult {
-  config: { services: number; replicas: number; healthIntervalMs: number; baselinePollMs: number; rounds: number };
+  config: {
+    services: number;
+    replicas: number;
+    healthIntervalMs: number;
+    baselinePollMs: number;
+    rounds: number;
+  };
   rampart: { upMedianMs: number; downMedianMs: number; rounds: RampartRound[] };
   baseline: { upMedianMs: number; downMedianMs: number; rounds: BaselineRound[] };
   /** rampart / baseline of the medians; the goal for up is <= 1.5. */
@@ -106,7 +121,8 @@ export function benchStack(opts: { services: number; replicas: number; healthInt
 /** `ip -n X addr add …` → `ip addr add`; `ip netns exec X setpriv … test` → `ip netns exec setpriv`. */
 function commandLabel(argv: readonly string[]): string {
   const [bin, ...rest] = argv;
-  if (bin !== 'ip') return [bin, ...rest.filter((a) => !a.startsWith('-')).slice(0, 1)].join(' ');
+  // nft loads rulesets from temporary files: one label for all of them.
+  if (bin !== 'ip') return [bin, ...rest.slice(0, 2).map((a) => (a.includes('/') ? '<file>' : a))].join(' ');
   const words: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     if (rest[i] === '-n') i++;
@@ -131,7 +147,7 @@ function tracingExec(inner: Exec): Exec & { spans: { command: string; start: num
   return exec;
 }
 
-function summariseSpans(spans: readonly { command: string; start: number; end: number }[]): RampartRound['exec'] {
+function summariseSpans(spans: readonly { command: string; start: number; end: number }[]): ExecSummary {
   const by = new Map<string, number[]>();
   for (const s of spans) by.set(s.command, [...(by.get(s.command) ?? []), s.end - s.start]);
   const byCommand = [...by]
@@ -165,9 +181,13 @@ function summariseSpans(spans: readonly { command: string; start: number; end: n
 async function freePorts(n: number): Promise<number[]> {
   // Hold every socket until all are bound, so no port is handed out twice.
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve) => {
+          const s = createServer().listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
@@ -178,11 +198,17 @@ async function freePorts(n: number): Promise<number[]> {
  * Probes like the supervisor does before a replica's first success: at once, then every
  * min(100 ms, interval) (src/runtime/supervisor.ts `startHealth`), with the same `probe` function.
  */
-async function waitHealthy(check: ResolvedHealthCheck, port: number, pollMs: number, deadline: number): Promise<void> {
+async function waitHealthy(
+  check: ResolvedHealthCheck,
+  port: number,
+  pollMs: number,
+  deadline: number,
+): Promise<void> {
   for (;;) {
     const r = await probe({ ...check, http: { path: '/healthz', port } }, '127.0.0.1');
     if (r.ok) return;
-    if (performance.now() > deadline) throw new Error(`baseline: 127.0.0.1:${port} not healthy in time (${r.detail})`);
+    if (performance.now() > deadline)
+      throw new Error(`baseline: 127.0.0.1:${port} not healthy in time (${r.detail})`);
     // Like the supervisor: the next probe is scheduled when the previous one has answered.
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
@@ -200,7 +226,10 @@ async function killAll(children: readonly ChildProcess[]): Promise<void> {
   );
 }
 
-async function baselineRound(index: number, opts: { count: number; check: ResolvedHealthCheck; pollMs: number }): Promise<BaselineRound> {
+async function baselineRound(
+  index: number,
+  opts: { count: number; check: ResolvedHealthCheck; pollMs: number },
+): Promise<BaselineRound> {
   const ports = await freePorts(opts.count);
   const children: ChildProcess[] = [];
   const healthyAfter: number[] = [];
@@ -211,7 +240,11 @@ async function baselineRound(index: number, opts: { count: number; check: Resolv
       ports.map(async (port, i) => {
         const child = spawn(process.execPath, [SVC_FILE], {
           cwd: SVC_DIR,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), RAMPART_REPLICA_ID: `baseline/${i}` },
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            PORT: String(port),
+            RAMPART_REPLICA_ID: `baseline/${i}`,
+          },
           stdio: 'ignore',
         });
         children.push(child);
@@ -247,7 +280,10 @@ async function startBenchDaemon(stackText: string): Promise<BenchDaemon> {
   await chmod(stateDir, 0o711);
   try {
     const exec = tracingExec(realExec);
-    const daemon = await startDaemon(resolveDaemonConfig({ RAMPART_HOME: stateDir, RAMPART_PORT: '0' }), { exec, readyTimeoutMs: READY_TIMEOUT_MS });
+    const daemon = await startDaemon(resolveDaemonConfig({ RAMPART_HOME: stateDir, RAMPART_PORT: '0' }), {
+      exec,
+      readyTimeoutMs: READY_TIMEOUT_MS,
+    });
     await mkdir(join(stateDir, 'stacks'), { mode: 0o755 });
     const stackFile = join(stateDir, 'stacks', 'rampart.yaml');
     await writeFile(stackFile, stackText);
@@ -278,13 +314,17 @@ async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartR
   const wallStart = Date.now();
   try {
     const t0 = performance.now();
-    await cp.up({ file: bench.stackFile, environment, clientEnv: {} }, (message) => progress.push({ at: performance.now() - t0, message }));
+    await cp.up({ file: bench.stackFile, environment, clientEnv: {} }, (message) =>
+      progress.push({ at: performance.now() - t0, message }),
+    );
     upMs = since(t0);
     const upSpans = bench.exec.spans.filter((s) => s.start - t0 <= upMs);
     // Events are delivered after the store write: let the last ones land.
     await new Promise((resolve) => setTimeout(resolve, 100));
     const spawned = new Map(
-      events.filter((e) => e.kind === 'replica.transition' && e.message.startsWith('started pid')).map((e) => [e.subject, e.time - wallStart]),
+      events
+        .filter((e) => e.kind === 'replica.transition' && e.message.startsWith('started pid'))
+        .map((e) => [e.subject, e.time - wallStart]),
     );
     const healthy = events.filter((e) => e.kind === 'replica.health' && e.message.startsWith('healthy'));
     const firstReplicaLine = progress.find((p) => / starting \(/.test(p.message));
@@ -293,13 +333,24 @@ async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartR
       lastSpawnedMs: Math.max(...spawned.values()),
       firstHealthyMs: Math.min(...healthy.map((e) => e.time - wallStart)),
       lastHealthyMs: Math.max(...healthy.map((e) => e.time - wallStart)),
-      spawnToHealthyMedianMs: median(healthy.map((e) => e.time - wallStart - (spawned.get(e.subject) ?? Number.NaN))),
+      spawnToHealthyMedianMs: median(
+        healthy.map((e) => e.time - wallStart - (spawned.get(e.subject) ?? Number.NaN)),
+      ),
     };
     const exec = summariseSpans(upSpans);
+    bench.exec.spans.length = 0;
     const d0 = performance.now();
     await cp.down({ environment }, () => undefined);
     downMs = since(d0);
-    return { round: index, environment, upMs, downMs, timeline, exec };
+    return {
+      round: index,
+      environment,
+      upMs,
+      downMs,
+      timeline,
+      exec,
+      downExec: summariseSpans(bench.exec.spans),
+    };
   } finally {
     stopEvents();
     if (Number.isNaN(downMs)) await cp.down({ environment }, () => undefined);
@@ -328,7 +379,9 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
   const rampart: RampartRound[] = [];
   const baseline: BaselineRound[] = [];
   try {
-    log(`up: ${services} services x ${replicas} replicas, health every ${healthIntervalMs} ms; warm-up round, then ${rounds} rounds each`);
+    log(
+      `up: ${services} services x ${replicas} replicas, health every ${healthIntervalMs} ms; warm-up round, then ${rounds} rounds each`,
+    );
     await baselineRound(0, { count, check, pollMs: baselinePollMs });
     await rampartRound(0, bench);
     for (let n = 1; n <= rounds; n++) {
@@ -366,15 +419,35 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
   if (opts.resultName !== null) await writeResult(opts.resultName ?? 'up', result);
   printTable(
     [
-      { measure: `up ${services}x${replicas} (ms)`, rampart: result.rampart.upMedianMs, baseline: result.baseline.upMedianMs, ratio: result.ratio.up },
-      { measure: `down ${services}x${replicas} (ms)`, rampart: result.rampart.downMedianMs, baseline: result.baseline.downMedianMs, ratio: result.ratio.down },
+      {
+        measure: `up ${services}x${replicas} (ms)`,
+        rampart: result.rampart.upMedianMs,
+        baseline: result.baseline.upMedianMs,
+        ratio: result.ratio.up,
+      },
+      {
+        measure: `down ${services}x${replicas} (ms)`,
+        rampart: result.rampart.downMedianMs,
+        baseline: result.baseline.downMedianMs,
+        ratio: result.ratio.down,
+      },
     ],
     log,
   );
   const last = rampart.at(-1);
   if (last) {
-    log(`exec calls during the last rampart up (top 8 by total time; they overlap, ${last.exec.busyMs} ms wall busy):`);
-    printTable(last.exec.byCommand.slice(0, 8).map((s) => ({ ...s })), log);
+    for (const [what, summary] of [
+      ['up', last.exec],
+      ['down', last.downExec],
+    ] as const) {
+      log(
+        `\nsubprocesses during the last rampart ${what}: ${summary.calls}, ${summary.busyMs} ms of wall time with one running, up to ${summary.peakConcurrency} at once (top 6 by summed time):`,
+      );
+      printTable(
+        summary.byCommand.slice(0, 6).map((s) => ({ ...s })),
+        log,
+      );
+    }
   }
   return result;
 }
@@ -390,9 +463,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error(`bench: ${problem}`);
     process.exitCode = 2;
   } else {
-    runUpBench({ rounds: argValue('rounds') ? Number(argValue('rounds')) : undefined }).catch((error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    });
+    runUpBench({ rounds: argValue('rounds') ? Number(argValue('rounds')) : undefined }).catch(
+      (error: unknown) => {
+        console.error(error);
+        process.exitCode = 1;
+      },
+    );
   }
 }

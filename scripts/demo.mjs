@@ -10,7 +10,9 @@ const STACK = process.env.RAMPART_DEMO_STACK ?? `${root}/examples/demo/rampart.y
 const URL_ = process.env.RAMPART_DEMO_URL ?? 'http://127.0.0.1:18080/';
 
 if (process.platform !== 'linux' || process.getuid?.() !== 0) {
-  console.error('npm start needs Linux and root: Rampart creates network namespaces, bridges and nftables tables.\nRun: sudo npm start');
+  console.error(
+    'npm start needs Linux and root: Rampart creates network namespaces, bridges and nftables tables.\nRun: sudo npm start',
+  );
   process.exit(3);
 }
 
@@ -42,7 +44,8 @@ const timer = setInterval(async () => {
     const body = await res.text();
     if (res.ok) ok++;
     else failed++;
-    if ((ok + failed) % 10 === 1) console.log(`[traffic] ${ok} ok, ${failed} failed; last: ${body.slice(0, 160)}`);
+    if ((ok + failed) % 10 === 1)
+      console.log(`[traffic] ${ok} ok, ${failed} failed; last: ${body.slice(0, 160)}`);
   } catch {
     // not up yet
   }

@@ -25,7 +25,9 @@ if (files.length === 0) {
   process.exit(1);
 }
 if (kind !== 'unit' && process.getuid?.() !== 0) {
-  console.error('run-tests: privileged tests need root (real namespaces, nftables, PostgreSQL); run as root or use `npm run test:unit`');
+  console.error(
+    'run-tests: privileged tests need root (real namespaces, nftables, PostgreSQL); run as root or use `npm run test:unit`',
+  );
   process.exit(1);
 }
 // Unit tests run in parallel; privileged ones one file at a time (they share the host's kernel).

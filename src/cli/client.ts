@@ -16,7 +16,10 @@ export class ApiClient {
     const info = readDaemonInfo(stateDir);
     const token = readToken(stateDir);
     if (!info || !token) {
-      throw new RampartError('RAMPART_E_DAEMON_UNREACHABLE', `no Rampart daemon runs for state directory ${stateDir}`);
+      throw new RampartError(
+        'RAMPART_E_DAEMON_UNREACHABLE',
+        `no Rampart daemon runs for state directory ${stateDir}`,
+      );
     }
     return new ApiClient(info.url, token);
   }
@@ -74,17 +77,29 @@ export class ApiClient {
     try {
       res = await fetch(`${this.url}${path}${qs.size ? `?${qs}` : ''}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal,
       });
     } catch (error) {
-      throw new RampartError('RAMPART_E_DAEMON_UNREACHABLE', `cannot reach the Rampart daemon at ${this.url}: ${(error as Error).message}`);
+      throw new RampartError(
+        'RAMPART_E_DAEMON_UNREACHABLE',
+        `cannot reach the Rampart daemon at ${this.url}: ${(error as Error).message}`,
+      );
     }
     if (!res.ok) {
-      const payload = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string; details?: object } };
+      const payload = (await res.json().catch(() => ({}))) as {
+        error?: { code?: string; message?: string; details?: object };
+      };
       const code = (payload.error?.code ?? 'RAMPART_E_BAD_REQUEST') as ErrorCode;
-      throw new RampartError(code, payload.error?.message ?? `HTTP ${res.status}`, (payload.error?.details ?? {}) as Record<string, unknown>);
+      throw new RampartError(
+        code,
+        payload.error?.message ?? `HTTP ${res.status}`,
+        (payload.error?.details ?? {}) as Record<string, unknown>,
+      );
     }
     return res;
   }
@@ -93,7 +108,10 @@ export class ApiClient {
 const BIN = fileURLToPath(new URL('../../bin/rampart.js', import.meta.url));
 
 /** Connects to the daemon of `stateDir`, starting one in the background if none answers. */
-export async function connectOrStartDaemon(stateDir: string, opts: { onStart?: (log: string) => void } = {}): Promise<ApiClient> {
+export async function connectOrStartDaemon(
+  stateDir: string,
+  opts: { onStart?: (log: string) => void } = {},
+): Promise<ApiClient> {
   try {
     const client = ApiClient.connect(stateDir);
     if (await client.healthy()) return client;

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { DEFAULT_STATE_DIR } from '../config/daemon-config.ts';
-
-export const DEFAULT_ENVIRONMENT = 'prod';
+import { DEFAULT_ENVIRONMENT } from '../stack/index.ts';
 
 /** Global options every command shares, resolved once from argv and the environment. */
 export interface CliContext {

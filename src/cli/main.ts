@@ -19,7 +19,17 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('-e, --env <name>', 'environment (env RAMPART_ENV)', undefined)
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerPs, registerLogs, registerExec, registerRestart, registerConfig, registerDoctor, registerDaemon]) {
+  for (const register of [
+    registerUp,
+    registerDown,
+    registerPs,
+    registerLogs,
+    registerExec,
+    registerRestart,
+    registerConfig,
+    registerDoctor,
+    registerDaemon,
+  ]) {
     register(program);
   }
   try {

@@ -48,7 +48,11 @@ export class LogJournal {
   watch(source: LogSource): void {
     const key = journalOf(source);
     if (this.sources.has(key)) return;
-    const entry = { source, busy: false, timer: setInterval(() => void this.poll(key), this.opts.pollMs ?? 200) };
+    const entry = {
+      source,
+      busy: false,
+      timer: setInterval(() => void this.poll(key), this.opts.pollMs ?? 200),
+    };
     entry.timer.unref();
     this.sources.set(key, entry);
   }
@@ -119,7 +123,15 @@ export class LogJournal {
         const now = this.opts.clock.now();
         for (const message of buf.subarray(0, upto).toString('utf8').split('\n')) {
           if (message === '') continue;
-          out.push({ time: now, environment: s.environment, namespace: s.namespace, service: s.service, replica: s.index, stream, message });
+          out.push({
+            time: now,
+            environment: s.environment,
+            namespace: s.namespace,
+            service: s.service,
+            replica: s.index,
+            stream,
+            message,
+          });
         }
       }
       if (out.length > 0) {

@@ -42,11 +42,18 @@ export function allocateNetwork(opts: {
     db: new Set<string>(),
   };
 
-  const wanted: { key: string; vipNet: NetworkName; replicas: { id: string; networks: readonly NetworkName[] }[] }[] = [
+  const wanted: {
+    key: string;
+    vipNet: NetworkName;
+    replicas: { id: string; networks: readonly NetworkName[] }[];
+  }[] = [
     ...stack.services.map((s) => ({
       key: memberKey(s.namespace, s.name),
       vipNet: vipNetwork(s.networks),
-      replicas: Array.from({ length: s.replicas }, (_, i) => ({ id: replicaId(s.namespace, s.name, i), networks: s.networks })),
+      replicas: Array.from({ length: s.replicas }, (_, i) => ({
+        id: replicaId(s.namespace, s.name, i),
+        networks: s.networks,
+      })),
     })),
     ...stack.databases.map((d) => ({
       key: memberKey(d.namespace, d.name),
@@ -83,7 +90,10 @@ export function allocateNetwork(opts: {
     for (const r of m.replicas) {
       for (const net of r.networks) {
         if (replicas[r.id]?.[net]) continue;
-        const address = allocateAddress(net === 'app' ? addressing.app.subnet : addressing.db.subnet, used[net]);
+        const address = allocateAddress(
+          net === 'app' ? addressing.app.subnet : addressing.db.subnet,
+          used[net],
+        );
         used[net].add(address);
         (replicas[r.id] ??= {})[net] = address;
       }

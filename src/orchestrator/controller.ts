@@ -8,13 +8,28 @@ import type { ResolvedDatabase, ResolvedStack } from '../stack/types.ts';
 import type { EventRecord, ReplicaRecord, Store } from '../store/types.ts';
 import { allocateNetwork, type NetworkAllocation } from './allocate.ts';
 import { memberKey, planEnvironment, type EnvironmentPlan } from './plan.ts';
-import { ensureDatabasePasswords, resolveSecrets, type ClientSecretValues, type SecretCodec } from './secrets.ts';
+import {
+  ensureDatabasePasswords,
+  resolveSecrets,
+  type ClientSecretValues,
+  type SecretCodec,
+} from './secrets.ts';
 
 /** How the controller runs a managed database engine (implemented over databases/ in the composition root). */
 export interface DatabaseEngines {
   /** initdb (once) and access rules, before the server starts. */
-  prepare(opts: { environment: string; db: ResolvedDatabase; superuserPassword: string; dbSubnet: string; users: readonly string[] }): Promise<void>;
-  command(opts: { environment: string; db: ResolvedDatabase; address: string }): { argv: readonly string[]; user: string; cwd: string };
+  prepare(opts: {
+    environment: string;
+    db: ResolvedDatabase;
+    superuserPassword: string;
+    dbSubnet: string;
+    users: readonly string[];
+  }): Promise<void>;
+  command(opts: { environment: string; db: ResolvedDatabase; address: string }): {
+    argv: readonly string[];
+    user: string;
+    cwd: string;
+  };
   /** Roles, schemas and grants, once the server answers. Idempotent. */
   provision(opts: {
     environment: string;
@@ -49,7 +64,8 @@ interface Running {
   supervisor: Supervisor;
 }
 
-const hashPlan = (plan: ReplicaPlan): string => createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+const hashPlan = (plan: ReplicaPlan): string =>
+  createHash('sha256').update(JSON.stringify(plan)).digest('hex');
 
 /**
  * Drives one environment toward its stack: networks, replicas in dependency order, health-based
@@ -80,9 +96,17 @@ export class EnvironmentController {
       stack,
       previous: previous?.network as NetworkAllocation | undefined,
       // Other environments' blocks, and whatever the host already routes (other daemons' bridges, LANs).
-      usedBlocks: previous ? [] : [...others.map((d) => (d.network as NetworkAllocation).block), ...(await runtime.hostNetworks())],
+      usedBlocks: previous
+        ? []
+        : [...others.map((d) => (d.network as NetworkAllocation).block), ...(await runtime.hostNetworks())],
     });
-    const secrets = await resolveSecrets({ stack, store, codec, clientEnv: opts.clientEnv, now: clock.now() });
+    const secrets = await resolveSecrets({
+      stack,
+      store,
+      codec,
+      clientEnv: opts.clientEnv,
+      now: clock.now(),
+    });
     const passwords = await ensureDatabasePasswords({ stack, store, codec, now: clock.now() });
     const plan = planEnvironment({
       stack,
@@ -90,9 +114,13 @@ export class EnvironmentController {
       secrets,
       databasePasswords: passwords.users,
       logDir: this.opts.logDir,
-      databaseCommand: (db, address) => this.opts.databases.command({ environment: stack.environment, db, address }),
+      databaseCommand: (db, address) =>
+        this.opts.databases.command({ environment: stack.environment, db, address }),
     });
-    await store.putDeployment({ environment: stack.environment, stackFile: stack.file, spec: stack, network: allocation }, clock.now());
+    await store.putDeployment(
+      { environment: stack.environment, stackFile: stack.file, spec: stack, network: allocation },
+      clock.now(),
+    );
     this.plan = plan;
     this.allocation = allocation;
 
@@ -130,18 +158,30 @@ export class EnvironmentController {
       for (const member of layer) {
         const db = stack.databases.find((d) => memberKey(d.namespace, d.name) === member);
         if (!db) continue;
-        const address = plan.replicas.find((r) => r.kind === 'database' && r.service === db.name)?.attachments[0]?.address ?? '';
+        const address =
+          plan.replicas.find((r) => r.kind === 'database' && r.service === db.name)?.attachments[0]
+            ?.address ?? '';
         progress(`${member}: provisioning roles and schemas for ${db.users.join(', ') || 'nobody'}`);
         await this.opts.databases.provision({
           environment: stack.environment,
           db,
           address,
           superuserPassword: passwords.superuser[db.name] ?? '',
-          users: db.users.map((service) => ({ service, password: passwords.users[db.name]?.[service] ?? '' })),
+          users: db.users.map((service) => ({
+            service,
+            password: passwords.users[db.name]?.[service] ?? '',
+          })),
         });
       }
     }
-    this.opts.emit({ time: clock.now(), environment: stack.environment, kind: 'stack.up', subject: stack.name, message: `stack ${stack.name} is up`, data: {} });
+    this.opts.emit({
+      time: clock.now(),
+      environment: stack.environment,
+      kind: 'stack.up',
+      subject: stack.name,
+      message: `stack ${stack.name} is up`,
+      data: {},
+    });
   }
 
   /**
@@ -154,8 +194,19 @@ export class EnvironmentController {
     if (!deployment) return { adopted: 0, restarted: 0 };
     const stack = deployment.spec as ResolvedStack;
     const allocation = deployment.network as NetworkAllocation;
-    const secrets = await resolveSecrets({ stack, store, codec: this.opts.codec, clientEnv: {}, now: clock.now() });
-    const passwords = await ensureDatabasePasswords({ stack, store, codec: this.opts.codec, now: clock.now() });
+    const secrets = await resolveSecrets({
+      stack,
+      store,
+      codec: this.opts.codec,
+      clientEnv: {},
+      now: clock.now(),
+    });
+    const passwords = await ensureDatabasePasswords({
+      stack,
+      store,
+      codec: this.opts.codec,
+      now: clock.now(),
+    });
     this.allocation = allocation;
     this.plan = planEnvironment({
       stack,
@@ -163,15 +214,21 @@ export class EnvironmentController {
       secrets,
       databasePasswords: passwords.users,
       logDir: this.opts.logDir,
-      databaseCommand: (db, address) => this.opts.databases.command({ environment: stack.environment, db, address }),
+      databaseCommand: (db, address) =>
+        this.opts.databases.command({ environment: stack.environment, db, address }),
     });
     await runtime.ensureEnvironment(this.networkSpec());
-    const records = new Map((await store.listReplicas(this.environment)).map((r) => [`${r.namespace}/${r.service}-${r.index}`, r]));
+    const records = new Map(
+      (await store.listReplicas(this.environment)).map((r) => [`${r.namespace}/${r.service}-${r.index}`, r]),
+    );
     let adopted = 0;
     let restarted = 0;
     for (const plan of this.plan.replicas) {
       const record = records.get(plan.id);
-      const proc = record?.pid && record.pidStartTime ? runtime.adoptProcess(plan, record.pid, record.pidStartTime) : undefined;
+      const proc =
+        record?.pid && record.pidStartTime
+          ? runtime.adoptProcess(plan, record.pid, record.pidStartTime)
+          : undefined;
       const supervisor = this.makeSupervisor(plan);
       this.running.set(plan.id, { plan, hash: hashPlan(plan), supervisor });
       if (proc && record) {
@@ -194,7 +251,9 @@ export class EnvironmentController {
     // Reverse start order: dependents stop before what they depend on.
     const order = [...layers].reverse();
     for (const layer of order) {
-      const runs = [...this.running.values()].filter((r) => layer.includes(memberKey(r.plan.namespace, r.plan.service)));
+      const runs = [...this.running.values()].filter((r) =>
+        layer.includes(memberKey(r.plan.namespace, r.plan.service)),
+      );
       if (runs.length) progress(`stopping ${layer.join(', ')}`);
       await Promise.all(runs.map((r) => this.stopReplica(r, true)));
     }
@@ -205,13 +264,26 @@ export class EnvironmentController {
     await store.deleteReplicas(this.environment);
     await store.deleteDeployment(this.environment);
     this.plan = undefined;
-    this.opts.emit({ time: clock.now(), environment: this.environment, kind: 'stack.down', subject: this.environment, message: 'environment removed', data: {} });
+    this.opts.emit({
+      time: clock.now(),
+      environment: this.environment,
+      kind: 'stack.down',
+      subject: this.environment,
+      message: 'environment removed',
+      data: {},
+    });
   }
 
   /** Restarts a service's replicas one at a time, waiting for each to be ready. */
   async restart(namespace: string, service: string, progress: Progress): Promise<void> {
-    const runs = [...this.running.values()].filter((r) => r.plan.namespace === namespace && r.plan.service === service);
-    if (runs.length === 0) throw new RampartError('RAMPART_E_NOT_FOUND', `no service ${namespace}/${service} in environment ${this.environment}`);
+    const runs = [...this.running.values()].filter(
+      (r) => r.plan.namespace === namespace && r.plan.service === service,
+    );
+    if (runs.length === 0)
+      throw new RampartError(
+        'RAMPART_E_NOT_FOUND',
+        `no service ${namespace}/${service} in environment ${this.environment}`,
+      );
     for (const run of runs) {
       progress(`${run.plan.id}: restarting`);
       await this.stopReplica(run, false);
@@ -244,7 +316,12 @@ export class EnvironmentController {
     const hash = hashPlan(plan);
     const existing = this.running.get(plan.id);
     const state = existing?.supervisor.snapshot().state;
-    if (existing && existing.hash === hash && (state === 'running' || state === 'starting' || state === 'backoff')) return;
+    if (
+      existing &&
+      existing.hash === hash &&
+      (state === 'running' || state === 'starting' || state === 'backoff')
+    )
+      return;
     if (existing && existing.hash === hash && state === 'pending') {
       await this.opts.runtime.prepareReplica(plan);
       existing.supervisor.start();
@@ -273,7 +350,11 @@ export class EnvironmentController {
     });
   }
 
-  private onReplicaChange(plan: ReplicaPlan, snapshot: SupervisorSnapshot, cause: { kind: string; message: string }): void {
+  private onReplicaChange(
+    plan: ReplicaPlan,
+    snapshot: SupervisorSnapshot,
+    cause: { kind: string; message: string },
+  ): void {
     const record: ReplicaRecord = {
       environment: plan.environment,
       namespace: plan.namespace,
@@ -301,7 +382,12 @@ export class EnvironmentController {
       kind: cause.kind === 'health' ? 'replica.health' : 'replica.transition',
       subject: plan.id,
       message: cause.message,
-      data: { state: snapshot.state, healthy: snapshot.healthy, pid: snapshot.pid, restarts: snapshot.restarts },
+      data: {
+        state: snapshot.state,
+        healthy: snapshot.healthy,
+        pid: snapshot.pid,
+        restarts: snapshot.restarts,
+      },
     });
     void this.syncEndpoints();
   }
@@ -322,7 +408,14 @@ export class EnvironmentController {
           await this.opts.runtime.setEndpoints(this.networkSpec(), this.endpoints());
         }
       } catch (error) {
-        this.opts.emit({ time: this.opts.clock.now(), environment: this.environment, kind: 'network.error', subject: this.environment, message: `load balancer update failed: ${(error as Error).message}`, data: {} });
+        this.opts.emit({
+          time: this.opts.clock.now(),
+          environment: this.environment,
+          kind: 'network.error',
+          subject: this.environment,
+          message: `load balancer update failed: ${(error as Error).message}`,
+          data: {},
+        });
       } finally {
         this.endpointRunning = false;
       }
@@ -335,7 +428,9 @@ export class EnvironmentController {
     if (!plan) return [];
     return plan.services.map((svc) => {
       const endpoints = [...this.running.values()]
-        .filter((r) => r.plan.namespace === svc.namespace && r.plan.service === svc.name && r.supervisor.healthy)
+        .filter(
+          (r) => r.plan.namespace === svc.namespace && r.plan.service === svc.name && r.supervisor.healthy,
+        )
         .sort((a, b) => a.plan.index - b.plan.index)
         .map((r) => r.plan.attachments.find((a) => a.net === svc.network)?.address)
         .filter((a): a is string => a !== undefined);
@@ -349,7 +444,12 @@ export class EnvironmentController {
     await this.opts.runtime.removeReplica(run.plan);
     if (remove) {
       this.running.delete(run.plan.id);
-      await this.opts.store.deleteReplica({ environment: run.plan.environment, namespace: run.plan.namespace, service: run.plan.service, index: run.plan.index });
+      await this.opts.store.deleteReplica({
+        environment: run.plan.environment,
+        namespace: run.plan.namespace,
+        service: run.plan.service,
+        index: run.plan.index,
+      });
     }
     await this.syncEndpoints();
   }
@@ -366,7 +466,9 @@ export class EnvironmentController {
             return `${r.id}: ${s?.state ?? 'missing'}${s?.healthDetail ? ` (${s.healthDetail})` : ''}${s?.lastExit ? `, last exit ${s.lastExit.signal ?? s.lastExit.code}` : ''}`;
           })
           .join('; ');
-        throw new RampartError('RAMPART_E_UNHEALTHY', `not ready in time: ${detail}`, { replicas: pending.map((r) => r.id) });
+        throw new RampartError('RAMPART_E_UNHEALTHY', `not ready in time: ${detail}`, {
+          replicas: pending.map((r) => r.id),
+        });
       }
       await this.opts.clock.sleep(50);
     }

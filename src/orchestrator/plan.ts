@@ -18,7 +18,10 @@ export interface PlanInputs {
   /** Where replica logs go. */
   logDir: string;
   /** The database server's command for its address (engine specific, see databases/). */
-  databaseCommand: (db: ResolvedDatabase, address: string) => { argv: readonly string[]; user: string; cwd: string };
+  databaseCommand: (
+    db: ResolvedDatabase,
+    address: string,
+  ) => { argv: readonly string[]; user: string; cwd: string };
 }
 
 export interface EnvironmentPlan {
@@ -97,10 +100,13 @@ export function discovery(
   return { hosts, env };
 }
 
-
 export const databaseName = (db: string): string => db.replaceAll('-', '_');
 
-function databaseEnv(service: ResolvedService, stack: ResolvedStack, inputs: PlanInputs): Record<string, string> {
+function databaseEnv(
+  service: ResolvedService,
+  stack: ResolvedStack,
+  inputs: PlanInputs,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const dbName of service.databases) {
     const db = stack.databases.find((d) => d.name === dbName);
@@ -118,7 +124,11 @@ function databaseEnv(service: ResolvedService, stack: ResolvedStack, inputs: Pla
   return env;
 }
 
-function addressesOf(allocation: NetworkAllocation, id: string, networks: readonly NetworkName[]): ReplicaPlan['attachments'] {
+function addressesOf(
+  allocation: NetworkAllocation,
+  id: string,
+  networks: readonly NetworkName[],
+): ReplicaPlan['attachments'] {
   return networks.map((net) => {
     const address = allocation.replicas[id]?.[net];
     if (!address) throw new Error(`no ${net} address allocated for ${id}`);
@@ -239,8 +249,11 @@ export function startLayers(stack: ResolvedStack): string[][] {
   const layers: string[][] = [];
   const done = new Set<string>();
   while (done.size < deps.size) {
-    const layer = [...deps].filter(([k, d]) => !done.has(k) && [...d].every((x) => done.has(x))).map(([k]) => k);
-    if (layer.length === 0) throw new Error('dependency cycle (should have been rejected by the stack parser)');
+    const layer = [...deps]
+      .filter(([k, d]) => !done.has(k) && [...d].every((x) => done.has(x)))
+      .map(([k]) => k);
+    if (layer.length === 0)
+      throw new Error('dependency cycle (should have been rejected by the stack parser)');
     layer.sort();
     layers.push(layer);
     for (const k of layer) done.add(k);

@@ -5,12 +5,15 @@ import { renderRcEnv } from './rc-env.ts';
 
 describe('rc environment rendering', () => {
   it('GIVEN a nested config tree THEN keys become <app>_<a>__<b> and values strings', () => {
-    assert.deepEqual(renderRcEnv('web', { port: 8080, db: { pool: { max: 5 } }, debug: false, tags: ['a', 'b'] }), {
-      web_port: '8080',
-      web_db__pool__max: '5',
-      web_debug: 'false',
-      web_tags: '["a","b"]',
-    });
+    assert.deepEqual(
+      renderRcEnv('web', { port: 8080, db: { pool: { max: 5 } }, debug: false, tags: ['a', 'b'] }),
+      {
+        web_port: '8080',
+        web_db__pool__max: '5',
+        web_debug: 'false',
+        web_tags: '["a","b"]',
+      },
+    );
   });
 
   it('GIVEN the rendered variables WHEN the real rc package reads them THEN it sees the same tree', () => {

@@ -18,11 +18,15 @@ export function renderRcEnv(app: string, config: Readonly<Record<string, unknown
 }
 
 /** The inverse view, for `rampart config`: dotted key -> value. */
-export function flattenConfig(config: Readonly<Record<string, unknown>>, prefix = ''): Record<string, unknown> {
+export function flattenConfig(
+  config: Readonly<Record<string, unknown>>,
+  prefix = '',
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flattenConfig(v as Record<string, unknown>, key));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      Object.assign(out, flattenConfig(v as Record<string, unknown>, key));
     else out[key] = v;
   }
   return out;

@@ -26,7 +26,8 @@ export async function resolveSecrets(opts: {
 }): Promise<Record<string, Record<string, string>>> {
   const { stack, store, codec } = opts;
   const stored = new Map<string, string>();
-  for (const r of await store.listSecrets(stack.environment)) stored.set(`${r.owner}\u0000${r.key}`, r.ciphertext);
+  for (const r of await store.listSecrets(stack.environment))
+    stored.set(`${r.owner}\u0000${r.key}`, r.ciphertext);
   const out: Record<string, Record<string, string>> = {};
   const missing: string[] = [];
   const writes: { owner: string; key: string; value: string }[] = [];
@@ -50,7 +51,8 @@ export async function resolveSecrets(opts: {
         continue;
       }
       (out[service.name] ??= {})[ref.key] = value;
-      if (previous === undefined || codec.decrypt(previous) !== value) writes.push({ owner: service.name, key: ref.key, value });
+      if (previous === undefined || codec.decrypt(previous) !== value)
+        writes.push({ owner: service.name, key: ref.key, value });
     }
   }
   if (missing.length > 0) {
@@ -60,7 +62,10 @@ export async function resolveSecrets(opts: {
     });
   }
   for (const w of writes) {
-    await store.putSecret({ environment: stack.environment, owner: w.owner, key: w.key, ciphertext: codec.encrypt(w.value) }, opts.now);
+    await store.putSecret(
+      { environment: stack.environment, owner: w.owner, key: w.key, ciphertext: codec.encrypt(w.value) },
+      opts.now,
+    );
   }
   return out;
 }
@@ -80,12 +85,17 @@ export async function ensureDatabasePasswords(opts: {
   const users: Record<string, Record<string, string>> = {};
   for (const db of stack.databases) {
     const owner = `database:${db.name}`;
-    const existing = new Map((await store.listSecrets(stack.environment, owner)).map((r) => [r.key, codec.decrypt(r.ciphertext)]));
+    const existing = new Map(
+      (await store.listSecrets(stack.environment, owner)).map((r) => [r.key, codec.decrypt(r.ciphertext)]),
+    );
     const get = async (key: string): Promise<string> => {
       const found = existing.get(key);
       if (found !== undefined) return found;
       const value = randomBytes(24).toString('base64url');
-      await store.putSecret({ environment: stack.environment, owner, key, ciphertext: codec.encrypt(value) }, opts.now);
+      await store.putSecret(
+        { environment: stack.environment, owner, key, ciphertext: codec.encrypt(value) },
+        opts.now,
+      );
       return value;
     };
     superuser[db.name] = await get('__superuser');

@@ -20,13 +20,21 @@ export const ERROR_CODES = {
     exit: 3,
     hint: 'Run as root (sudo): network namespaces, bridges and nftables need CAP_NET_ADMIN.',
   },
-  RAMPART_E_NOT_LINUX: { status: 500, exit: 3, hint: 'Rampart needs Linux (network namespaces and nftables).' },
+  RAMPART_E_NOT_LINUX: {
+    status: 500,
+    exit: 3,
+    hint: 'Rampart needs Linux (network namespaces and nftables).',
+  },
   RAMPART_E_MISSING_TOOL: {
     status: 500,
     exit: 3,
     hint: 'Install the missing tool; `rampart doctor --fix` installs Debian packages as root.',
   },
-  RAMPART_E_EXEC_FAILED: { status: 500, exit: 1, hint: 'A system command failed; its stderr is in the message.' },
+  RAMPART_E_EXEC_FAILED: {
+    status: 500,
+    exit: 1,
+    hint: 'A system command failed; its stderr is in the message.',
+  },
   RAMPART_E_DAEMON_UNREACHABLE: {
     status: 503,
     exit: 4,
@@ -37,7 +45,11 @@ export const ERROR_CODES = {
     exit: 4,
     hint: 'Send the API token from <state dir>/token as `Authorization: Bearer <token>`.',
   },
-  RAMPART_E_FORBIDDEN: { status: 403, exit: 4, hint: 'This token may not do that; use a token with the role.' },
+  RAMPART_E_FORBIDDEN: {
+    status: 403,
+    exit: 4,
+    hint: 'This token may not do that; use a token with the role.',
+  },
   RAMPART_E_BAD_REQUEST: { status: 400, exit: 2, hint: 'Fix the request field named in the message.' },
   RAMPART_E_NOT_FOUND: { status: 404, exit: 5, hint: 'Check the name with `rampart ps`.' },
   RAMPART_E_CONFLICT: { status: 409, exit: 6, hint: 'Another operation holds this; retry when it is done.' },
@@ -46,7 +58,11 @@ export const ERROR_CODES = {
     exit: 6,
     hint: 'Another Rampart daemon uses this state directory; stop it or choose another RAMPART_HOME.',
   },
-  RAMPART_E_STORE: { status: 500, exit: 1, hint: 'The state store failed; check RAMPART_DATABASE_URL and the logs.' },
+  RAMPART_E_STORE: {
+    status: 500,
+    exit: 1,
+    hint: 'The state store failed; check RAMPART_DATABASE_URL and the logs.',
+  },
   RAMPART_E_ADDRESS_SPACE: {
     status: 400,
     exit: 2,
@@ -57,7 +73,11 @@ export const ERROR_CODES = {
     exit: 3,
     hint: 'Install the database engine binary (PostgreSQL 15 server, or cockroach on PATH).',
   },
-  RAMPART_E_DATABASE: { status: 500, exit: 1, hint: 'The managed database failed; read `rampart logs <database>`.' },
+  RAMPART_E_DATABASE: {
+    status: 500,
+    exit: 1,
+    hint: 'The managed database failed; read `rampart logs <database>`.',
+  },
   RAMPART_E_SECRET: {
     status: 400,
     exit: 2,
@@ -69,8 +89,16 @@ export const ERROR_CODES = {
     exit: 7,
     hint: 'A service did not become healthy; read `rampart logs <service>` and its health check.',
   },
-  RAMPART_E_INTERNAL: { status: 500, exit: 1, hint: 'This is a bug in Rampart; please report it with the daemon log.' },
-  RAMPART_E_NO_STACK: { status: 404, exit: 5, hint: 'Nothing runs in this environment; start it with `rampart up`.' },
+  RAMPART_E_INTERNAL: {
+    status: 500,
+    exit: 1,
+    hint: 'This is a bug in Rampart; please report it with the daemon log.',
+  },
+  RAMPART_E_NO_STACK: {
+    status: 404,
+    exit: 5,
+    hint: 'Nothing runs in this environment; start it with `rampart up`.',
+  },
 } as const satisfies Record<string, { status: number; exit: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -40,7 +40,13 @@ export function netnsName(env: string, namespace: string, service: string, index
   return `${NETNS_PREFIX}${env}-${namespace}-${service}-${index}`;
 }
 
-export function vethHostName(env: string, namespace: string, service: string, index: number, net: NetworkName): string {
+export function vethHostName(
+  env: string,
+  namespace: string,
+  service: string,
+  index: number,
+  net: NetworkName,
+): string {
   const digest = createHash('sha1').update(`${env}/${namespace}/${service}/${index}/${net}`).digest('hex');
   return `${VETH_PREFIX}${digest.slice(0, 12)}`;
 }

@@ -69,7 +69,17 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
     if (userReady) return;
     const found = await exec(['id', '-u', SERVICE_USER], { allowFailure: true });
     if (found.code !== 0) {
-      await exec(['useradd', '--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', SERVICE_USER]);
+      await exec([
+        'useradd',
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        '/usr/sbin/nologin',
+        SERVICE_USER,
+      ]);
     }
     userReady = true;
   }
@@ -77,14 +87,29 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
   async function check(): Promise<Requirement[]> {
     const out: Requirement[] = [];
     out.push({ name: 'linux', ok: process.platform === 'linux', detail: process.platform, required: true });
-    out.push({ name: 'root', ok: process.getuid?.() === 0, detail: `uid ${process.getuid?.() ?? '?'}`, required: true, fix: 'run as root (sudo)' });
+    out.push({
+      name: 'root',
+      ok: process.getuid?.() === 0,
+      detail: `uid ${process.getuid?.() ?? '?'}`,
+      required: true,
+      fix: 'run as root (sudo)',
+    });
     const [major] = process.versions.node.split('.').map(Number);
     out.push({ name: 'node >= 20', ok: (major ?? 0) >= 20, detail: process.versions.node, required: true });
     for (const t of TOOLS) {
       const path = await onPath(t.bin);
-      out.push({ name: t.bin, ok: path !== undefined, detail: path ?? 'not found', required: t.bin !== 'conntrack', package: t.pkg, fix: `apt-get install ${t.pkg}` });
+      out.push({
+        name: t.bin,
+        ok: path !== undefined,
+        detail: path ?? 'not found',
+        required: t.bin !== 'conntrack',
+        package: t.pkg,
+        fix: `apt-get install ${t.pkg}`,
+      });
     }
-    const nf = existsSync(BRIDGE_NF_CALL_IPTABLES) ? readFileSync(BRIDGE_NF_CALL_IPTABLES, 'utf8').trim() : 'absent';
+    const nf = existsSync(BRIDGE_NF_CALL_IPTABLES)
+      ? readFileSync(BRIDGE_NF_CALL_IPTABLES, 'utf8').trim()
+      : 'absent';
     out.push({
       name: 'br_netfilter',
       ok: nf === '1',
@@ -101,8 +126,18 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       package: 'postgresql-15',
       fix: 'apt-get install postgresql-15',
     });
-    const user = process.getuid?.() === 0 ? (await exec(['id', '-u', SERVICE_USER], { allowFailure: true }).catch(() => ({ code: 1 }))).code === 0 : false;
-    out.push({ name: `service user '${SERVICE_USER}'`, ok: user, detail: user ? 'exists' : 'missing (created on first up)', required: false, fix: `useradd --system --user-group ${SERVICE_USER}` });
+    const user =
+      process.getuid?.() === 0
+        ? (await exec(['id', '-u', SERVICE_USER], { allowFailure: true }).catch(() => ({ code: 1 }))).code ===
+          0
+        : false;
+    out.push({
+      name: `service user '${SERVICE_USER}'`,
+      ok: user,
+      detail: user ? 'exists' : 'missing (created on first up)',
+      required: false,
+      fix: `useradd --system --user-group ${SERVICE_USER}`,
+    });
     return out;
   }
 
@@ -115,7 +150,9 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       if (packages.length > 0) {
         log(`installing ${packages.join(' ')} (apt-get)`);
         await exec(['apt-get', 'update', '-qq']);
-        await exec(['apt-get', 'install', '-y', '-qq', ...packages], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+        await exec(['apt-get', 'install', '-y', '-qq', ...packages], {
+          env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+        });
       }
       if (checks.some((c) => c.name === 'br_netfilter' && !c.ok)) {
         log('loading br_netfilter');
@@ -159,7 +196,9 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
 
     async startProcess(plan: ReplicaPlan): Promise<WatchedProcess> {
       // Fail with a clear reason rather than a crash loop when the user cannot reach the code.
-      const probe = await exec(execInNetns(plan.netns, ['test', '-x', plan.cwd], { user: plan.user }), { allowFailure: true });
+      const probe = await exec(execInNetns(plan.netns, ['test', '-x', plan.cwd], { user: plan.user }), {
+        allowFailure: true,
+      });
       if (probe.code !== 0) {
         throw new RampartError('RAMPART_E_EXEC_FAILED', `user ${plan.user} cannot enter ${plan.cwd}`, {
           fix: `make the folder and its parents readable and traversable by others (chmod o+rx), or move the stack out of a private home`,
@@ -179,11 +218,20 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
     },
 
     async removeReplica(plan: ReplicaPlan) {
-      await removeReplicaNetwork(exec, { env: plan.environment, namespace: plan.namespace, service: plan.service, index: plan.index });
+      await removeReplicaNetwork(exec, {
+        env: plan.environment,
+        namespace: plan.namespace,
+        service: plan.service,
+        index: plan.index,
+      });
     },
 
     async setEndpoints(spec: EnvironmentNetworkSpec, services: readonly ServiceEndpoints[]) {
-      await applyRuleset(exec, { env: spec.environment, addressing: spec.addressing as EnvironmentAddressing, services });
+      await applyRuleset(exec, {
+        env: spec.environment,
+        addressing: spec.addressing as EnvironmentAddressing,
+        services,
+      });
     },
 
     execArgv(plan, command, user) {

@@ -24,12 +24,16 @@ describe('replica state machine', () => {
   it('GIVEN a stopped replica WHEN told it spawned THEN the illegal call throws with a stable code', () => {
     assert.throws(
       () => transition('stopped', { type: 'spawned', pid: 1 }),
-      (e: unknown) => e instanceof RampartError && e.code === 'RAMPART_E_ILLEGAL_TRANSITION' && /stopped/.test(e.message),
+      (e: unknown) =>
+        e instanceof RampartError && e.code === 'RAMPART_E_ILLEGAL_TRANSITION' && /stopped/.test(e.message),
     );
     assert.equal(canTransition('stopped', 'spawned'), false);
   });
 
   it('GIVEN consecutive crashes THEN the backoff doubles up to the cap', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n)), [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n)),
+      [1000, 2000, 4000, 8000, 16000, 30000, 30000],
+    );
   });
 });

@@ -25,7 +25,13 @@ export type ReplicaEvent =
 
 const TABLE: Record<ReplicaState, Partial<Record<ReplicaEvent['type'], ReplicaState>>> = {
   pending: { start: 'starting', stop: 'stopped', fail: 'failed' },
-  starting: { spawned: 'running', spawnFailed: 'backoff', exited: 'backoff', stop: 'stopping', fail: 'failed' },
+  starting: {
+    spawned: 'running',
+    spawnFailed: 'backoff',
+    exited: 'backoff',
+    stop: 'stopping',
+    fail: 'failed',
+  },
   running: { exited: 'backoff', stop: 'stopping' },
   backoff: { retry: 'starting', stop: 'stopped', fail: 'failed' },
   stopping: { exited: 'stopped', stop: 'stopping' },
@@ -55,7 +61,10 @@ export const REPLICA_STATES: readonly ReplicaState[] = Object.keys(TABLE) as Rep
  * Restart delay after the n-th consecutive crash: 1 s, 2 s, 4 s … capped at `maxMs`, like a
  * Kubernetes CrashLoopBackOff. A replica that ran longer than `resetAfterMs` starts again at 1 s.
  */
-export function backoffDelay(consecutiveFailures: number, opts: { baseMs?: number; maxMs?: number } = {}): number {
+export function backoffDelay(
+  consecutiveFailures: number,
+  opts: { baseMs?: number; maxMs?: number } = {},
+): number {
   const base = opts.baseMs ?? 1000;
   const max = opts.maxMs ?? 30_000;
   return Math.min(max, base * 2 ** Math.max(0, consecutiveFailures - 1));

@@ -37,7 +37,11 @@ export function runRuntimeContract(name: string, makeFixture: () => Promise<Runt
       assert.ok(proc.pid > 0);
       const adopted = runtime.adoptProcess(plan, proc.pid, proc.startTime);
       assert.ok(adopted, 'a live process is adoptable');
-      assert.equal(runtime.adoptProcess(plan, proc.pid, proc.startTime + 1), undefined, 'a pid with another start time is someone else');
+      assert.equal(
+        runtime.adoptProcess(plan, proc.pid, proc.startTime + 1),
+        undefined,
+        'a pid with another start time is someone else',
+      );
       proc.kill('SIGTERM');
       await proc.exited;
       await adopted!.exited;
@@ -48,9 +52,17 @@ export function runRuntimeContract(name: string, makeFixture: () => Promise<Runt
 
     it('GIVEN endpoints WHEN set twice THEN the second replaces the first', async () => {
       const { runtime } = fx!;
-      const svc = { namespace: 'ns', name: 'svc', network: 'app' as const, ports: [{ port: 8080, protocol: 'TCP' as const }], publish: [] };
+      const svc = {
+        namespace: 'ns',
+        name: 'svc',
+        network: 'app' as const,
+        ports: [{ port: 8080, protocol: 'TCP' as const }],
+        publish: [],
+      };
       const plan = fx!.replica(1);
-      await runtime.setEndpoints(fx!.environment, [{ ...svc, vip: vipOf(fx!), endpoints: [plan.attachments[0]!.address] }]);
+      await runtime.setEndpoints(fx!.environment, [
+        { ...svc, vip: vipOf(fx!), endpoints: [plan.attachments[0]!.address] },
+      ]);
       await runtime.setEndpoints(fx!.environment, [{ ...svc, vip: vipOf(fx!), endpoints: [] }]);
     });
 

@@ -135,7 +135,10 @@ export class ReplicaSupervisor {
     } catch (error) {
       if (this.state !== 'starting') return;
       this.healthDetail = (error as Error).message;
-      this.scheduleRestart({ type: 'spawnFailed', reason: (error as Error).message }, `spawn failed: ${(error as Error).message}`);
+      this.scheduleRestart(
+        { type: 'spawnFailed', reason: (error as Error).message },
+        `spawn failed: ${(error as Error).message}`,
+      );
       return;
     }
     if (this.state !== 'starting') {
@@ -209,7 +212,8 @@ export class ReplicaSupervisor {
     const loop = async (): Promise<void> => {
       await tick();
       if (this.state !== 'running' || generation !== this.healthGeneration) return;
-      const next = this.tallyState.healthy || this.everHealthy ? check.intervalMs : Math.min(100, check.intervalMs);
+      const next =
+        this.tallyState.healthy || this.everHealthy ? check.intervalMs : Math.min(100, check.intervalMs);
       if (this.tallyState.healthy) this.everHealthy = true;
       this.healthTimer = setTimeout(() => void loop(), next);
     };

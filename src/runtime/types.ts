@@ -87,5 +87,7 @@ export interface Runtime {
   /** Environments that have objects on this host (whoever made them). */
   listEnvironments(): Promise<string[]>;
   /** Removes objects of environments not in `keep` (a crashed run's leftovers); reports what it removed. */
-  removeLeftovers(keep: ReadonlySet<string>): Promise<{ removed: string[]; failed: { object: string; error: string }[] }>;
+  removeLeftovers(
+    keep: ReadonlySet<string>,
+  ): Promise<{ removed: string[]; failed: { object: string; error: string }[] }>;
 }

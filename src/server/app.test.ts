@@ -52,7 +52,10 @@ describe('control plane HTTP API (in memory, fake runtime)', () => {
       join(dir, 'good.yaml'),
       'version: 1\nname: t\nservices:\n  web:\n    command: [node, x.js]\n    replicas: 2\n    ports: [{ name: http, port: 8080 }]\n',
     );
-    await writeFile(join(dir, 'bad.yaml'), 'version: 1\nname: t\nservices:\n  web:\n    command: [node, x.js]\n    replicas: two\n');
+    await writeFile(
+      join(dir, 'bad.yaml'),
+      'version: 1\nname: t\nservices:\n  web:\n    command: [node, x.js]\n    replicas: two\n',
+    );
   });
 
   after(async () => {
@@ -71,17 +74,32 @@ describe('control plane HTTP API (in memory, fake runtime)', () => {
   });
 
   it('GIVEN a request with an unknown field THEN 400 names the field', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/up', headers: auth, payload: { file: '/x', environment: 'prod', colour: 'red' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/up',
+      headers: auth,
+      payload: { file: '/x', environment: 'prod', colour: 'red' },
+    });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().error.code, 'RAMPART_E_BAD_REQUEST');
     assert.match(res.json().error.message, /colour/);
-    const env = await app.inject({ method: 'POST', url: '/v1/up', headers: auth, payload: { file: '/x', environment: 'production' } });
+    const env = await app.inject({
+      method: 'POST',
+      url: '/v1/up',
+      headers: auth,
+      payload: { file: '/x', environment: 'production' },
+    });
     assert.equal(env.statusCode, 400);
     assert.match(env.json().error.message, /^environment: /);
   });
 
   it('GIVEN a bad stack file WHEN up THEN the stream ends with the precise error and nothing was made', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/up', headers: auth, payload: { file: join(dir, 'bad.yaml'), environment: 'prod' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/up',
+      headers: auth,
+      payload: { file: join(dir, 'bad.yaml'), environment: 'prod' },
+    });
     const last = ndjsonLines(res.body).at(-1)!;
     assert.equal(last.type, 'error');
     assert.equal(last.error.code, 'RAMPART_E_STACK_INVALID');
@@ -91,7 +109,12 @@ describe('control plane HTTP API (in memory, fake runtime)', () => {
   });
 
   it('GIVEN a good stack WHEN up THEN progress streams, replicas run and the kernel gets both endpoints', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/up', headers: auth, payload: { file: join(dir, 'good.yaml'), environment: 'prod' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/up',
+      headers: auth,
+      payload: { file: join(dir, 'good.yaml'), environment: 'prod' },
+    });
     const lines = ndjsonLines(res.body);
     assert.ok(lines.some((l) => l.type === 'progress'));
     const done = lines.at(-1)!;
@@ -107,7 +130,12 @@ describe('control plane HTTP API (in memory, fake runtime)', () => {
   });
 
   it('GIVEN a running stack WHEN down THEN the runtime and the store are empty', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/down', headers: auth, payload: { environment: 'prod' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/down',
+      headers: auth,
+      payload: { environment: 'prod' },
+    });
     assert.equal(ndjsonLines(res.body).at(-1)!.type, 'done');
     assert.equal(runtime.environments.size, 0);
     assert.equal(runtime.replicas.size, 0);

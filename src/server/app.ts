@@ -65,8 +65,12 @@ export function ndjson(reply: FastifyReply): { send(obj: unknown): void; end(): 
   };
 }
 
-export function errorBody(error: unknown): { code: string; message: string; hint: string; details?: unknown } {
+export function errorBody(error: unknown): {
+  code: string;
+  message: string;
+  hint: string;
+  details?: unknown;
+} {
   if (isRampartError(error)) return error.toJSON();
   return new RampartError('RAMPART_E_INTERNAL', (error as Error).message).toJSON();
 }
-

@@ -70,7 +70,14 @@ export class ControlPlane {
     const keep = new Set([...deployments.map((d) => d.environment), ...this.opts.ownership.foreign()]);
     const report = await this.opts.runtime.removeLeftovers(keep);
     if (report.removed.length > 0 || report.failed.length > 0) {
-      this.emit({ time: this.opts.clock.now(), environment: '', kind: 'cleanup', subject: 'leftovers', message: `removed ${report.removed.length} leftover objects of crashed runs${report.failed.length ? `, ${report.failed.length} failed` : ''}`, data: report });
+      this.emit({
+        time: this.opts.clock.now(),
+        environment: '',
+        kind: 'cleanup',
+        subject: 'leftovers',
+        message: `removed ${report.removed.length} leftover objects of crashed runs${report.failed.length ? `, ${report.failed.length} failed` : ''}`,
+        data: report,
+      });
     }
     const results = [];
     for (const d of deployments) {
@@ -80,7 +87,14 @@ export class ControlPlane {
         results.push({ environment: d.environment, ...r });
       } catch (error) {
         // One broken environment must not keep the daemon (and every other environment) down.
-        this.emit({ time: this.opts.clock.now(), environment: d.environment, kind: 'stack.adopt-failed', subject: d.environment, message: (error as Error).message, data: {} });
+        this.emit({
+          time: this.opts.clock.now(),
+          environment: d.environment,
+          kind: 'stack.adopt-failed',
+          subject: d.environment,
+          message: (error as Error).message,
+          data: {},
+        });
         results.push({ environment: d.environment, adopted: 0, restarted: 0 });
       }
       this.watchLogs(controller);
@@ -94,11 +108,16 @@ export class ControlPlane {
     this.journal.close();
   }
 
-  up(req: { file: string; environment: string; clientEnv: ClientSecretValues }, progress: Progress): Promise<void> {
+  up(
+    req: { file: string; environment: string; clientEnv: ClientSecretValues },
+    progress: Progress,
+  ): Promise<void> {
     return this.serial(req.environment, async () => {
       const stack = await this.opts.loadStack({ file: req.file, environment: req.environment });
       this.opts.ownership.claim(req.environment);
-      progress(`stack ${stack.name} (${stack.file}), environment ${stack.environment}: ${stack.services.length} services, ${stack.databases.length} databases`);
+      progress(
+        `stack ${stack.name} (${stack.file}), environment ${stack.environment}: ${stack.services.length} services, ${stack.databases.length} databases`,
+      );
       const controller = this.controller(req.environment);
       try {
         await controller.up(stack, { clientEnv: req.clientEnv, progress });
@@ -132,7 +151,10 @@ export class ControlPlane {
     });
   }
 
-  restart(req: { environment: string; namespace?: string; service: string }, progress: Progress): Promise<void> {
+  restart(
+    req: { environment: string; namespace?: string; service: string },
+    progress: Progress,
+  ): Promise<void> {
     return this.serial(req.environment, () => {
       const c = this.requireController(req.environment);
       return c.restart(req.namespace ?? this.namespaceOf(c, req.service), req.service, progress);
@@ -154,7 +176,13 @@ export class ControlPlane {
           kind: r.kind,
           state: snapshot.state,
           healthy: snapshot.healthy,
-          health: r.health ? (snapshot.healthy ? 'healthy' : snapshot.state === 'running' ? 'unhealthy' : '-') : 'none',
+          health: r.health
+            ? snapshot.healthy
+              ? 'healthy'
+              : snapshot.state === 'running'
+                ? 'unhealthy'
+                : '-'
+            : 'none',
           addresses: Object.fromEntries(r.attachments.map((a) => [a.net, a.address])),
           vip: plan?.services.find((s) => s.namespace === r.namespace && s.name === r.service)?.vip,
           pid: snapshot.pid,
@@ -173,10 +201,17 @@ export class ControlPlane {
   /** Effective config of a service, every key with its source; secrets redacted. */
   async config(req: { environment: string; namespace?: string; service: string }): Promise<ConfigEntry[]> {
     const deployment = await this.opts.store.getDeployment(req.environment);
-    if (!deployment) throw new RampartError('RAMPART_E_NO_STACK', `nothing runs in environment ${req.environment}`);
+    if (!deployment)
+      throw new RampartError('RAMPART_E_NO_STACK', `nothing runs in environment ${req.environment}`);
     const stack = deployment.spec as ResolvedStack;
-    const svc = stack.services.find((s) => s.name === req.service && (!req.namespace || s.namespace === req.namespace));
-    if (!svc) throw new RampartError('RAMPART_E_NOT_FOUND', `no service ${req.service} in environment ${req.environment}`);
+    const svc = stack.services.find(
+      (s) => s.name === req.service && (!req.namespace || s.namespace === req.namespace),
+    );
+    if (!svc)
+      throw new RampartError(
+        'RAMPART_E_NOT_FOUND',
+        `no service ${req.service} in environment ${req.environment}`,
+      );
     const overlay = await this.overlayKeys(stack, svc.name);
     const entries: ConfigEntry[] = [];
     const variables = renderRcEnv(svc.app, svc.config);
@@ -187,20 +222,45 @@ export class ControlPlane {
         key,
         variable,
         value: variables[variable] ?? String(value),
-        source: overlay.has(key) ? `${stack.file}: environments.${stack.environment}.services.${svc.name}.config.${key}` : `${stack.file}: services.${svc.name}.config.${key}`,
+        source: overlay.has(key)
+          ? `${stack.file}: environments.${stack.environment}.services.${svc.name}.config.${key}`
+          : `${stack.file}: services.${svc.name}.config.${key}`,
       });
     }
     for (const ref of svc.secrets) {
       const source = ref.source;
-      const from = 'fromEnv' in source ? `env ${source.fromEnv}` : 'fromFile' in source ? `file ${source.fromFile}` : 'generated';
-      entries.push({ key: ref.key.replaceAll('__', '.'), variable: `${svc.app}_${ref.key}`, value: '***', source: `secret (${from}), encrypted at rest` });
+      const from =
+        'fromEnv' in source
+          ? `env ${source.fromEnv}`
+          : 'fromFile' in source
+            ? `file ${source.fromFile}`
+            : 'generated';
+      entries.push({
+        key: ref.key.replaceAll('__', '.'),
+        variable: `${svc.app}_${ref.key}`,
+        value: '***',
+        source: `secret (${from}), encrypted at rest`,
+      });
     }
-    const replica = this.controllers.get(req.environment)?.replicas().find((r) => r.plan.service === svc.name && r.plan.namespace === svc.namespace);
+    const replica = this.controllers
+      .get(req.environment)
+      ?.replicas()
+      .find((r) => r.plan.service === svc.name && r.plan.namespace === svc.namespace);
     for (const [variable, value] of Object.entries(replica?.plan.env ?? {})) {
       if (variable.startsWith(`${svc.app}_`)) continue;
       const isDb = variable.endsWith('DATABASE_URL');
-      const source = variable in svc.env ? `${stack.file}: services.${svc.name}.env.${variable}` : isDb ? 'platform: database credentials' : 'platform';
-      entries.push({ key: variable, variable, value: isDb ? value.replace(/:[^:@/]+@/, ':***@') : value, source });
+      const source =
+        variable in svc.env
+          ? `${stack.file}: services.${svc.name}.env.${variable}`
+          : isDb
+            ? 'platform: database credentials'
+            : 'platform';
+      entries.push({
+        key: variable,
+        variable,
+        value: isDb ? value.replace(/:[^:@/]+@/, ':***@') : value,
+        source,
+      });
     }
     return entries;
   }
@@ -252,10 +312,22 @@ export class ControlPlane {
   }
 
   private namespaceOf(c: EnvironmentController, service: string): string {
-    const matches = [...new Set(c.replicas().filter((r) => r.plan.service === service).map((r) => r.plan.namespace))];
+    const matches = [
+      ...new Set(
+        c
+          .replicas()
+          .filter((r) => r.plan.service === service)
+          .map((r) => r.plan.namespace),
+      ),
+    ];
     if (matches.length === 1) return matches[0]!;
-    if (matches.length === 0) throw new RampartError('RAMPART_E_NOT_FOUND', `no service ${service} in environment ${c.environment}`);
-    throw new RampartError('RAMPART_E_BAD_REQUEST', `service ${service} exists in namespaces ${matches.join(', ')}`, { field: 'namespace', fix: 'pass -n <namespace>' });
+    if (matches.length === 0)
+      throw new RampartError('RAMPART_E_NOT_FOUND', `no service ${service} in environment ${c.environment}`);
+    throw new RampartError(
+      'RAMPART_E_BAD_REQUEST',
+      `service ${service} exists in namespaces ${matches.join(', ')}`,
+      { field: 'namespace', fix: 'pass -n <namespace>' },
+    );
   }
 
   private requireController(environment: string): EnvironmentController {

@@ -20,8 +20,15 @@ import pg from 'pg';
  * it. Isolation rests on the namespace and the firewall (development stacks only; not run here, as no
  * cockroach binary can be installed on this machine).
  */
-async function provisionCockroach(opts: { address: string; port: number; database: string; services: readonly string[] }): Promise<void> {
-  const client = new pg.Client({ connectionString: `postgresql://root@${opts.address}:${opts.port}/defaultdb?sslmode=disable` });
+async function provisionCockroach(opts: {
+  address: string;
+  port: number;
+  database: string;
+  services: readonly string[];
+}): Promise<void> {
+  const client = new pg.Client({
+    connectionString: `postgresql://root@${opts.address}:${opts.port}/defaultdb?sslmode=disable`,
+  });
   await client.connect();
   try {
     await client.query(`CREATE DATABASE IF NOT EXISTS ${opts.database}`);
@@ -68,19 +75,36 @@ export function createDatabaseEngines(opts: { exec: Exec; dataDir: string }): Da
       const d = dirs(environment, db.name);
       if (db.engine === 'cockroachdb') {
         return {
-          argv: [COCKROACH_BINARY, 'start-single-node', '--insecure', `--listen-addr=${address}:${db.port}`, `--store=${d.store}`, `--http-addr=${address}:0`],
+          argv: [
+            COCKROACH_BINARY,
+            'start-single-node',
+            '--insecure',
+            `--listen-addr=${address}:${db.port}`,
+            `--store=${d.store}`,
+            `--http-addr=${address}:0`,
+          ],
           user: SERVICE_USER,
           cwd: d.root,
         };
       }
-      const cmd = postgresServerCommand({ dataDir: d.data, listenAddress: address, port: db.port, socketDir: d.socket });
+      const cmd = postgresServerCommand({
+        dataDir: d.data,
+        listenAddress: address,
+        port: db.port,
+        socketDir: d.socket,
+      });
       return { argv: cmd.argv, user: cmd.user, cwd: d.root };
     },
 
     async provision({ environment, db, address, superuserPassword, users }) {
       const d = dirs(environment, db.name);
       if (db.engine === 'cockroachdb') {
-        await provisionCockroach({ address, port: db.port, database: databaseName(db.name), services: users.map((u) => u.service) });
+        await provisionCockroach({
+          address,
+          port: db.port,
+          database: databaseName(db.name),
+          services: users.map((u) => u.service),
+        });
         return;
       }
       // The port answers before the server accepts sessions (first start, crash recovery): retry

@@ -21,10 +21,14 @@ export class EnvironmentOwnership {
   claim(env: string): void {
     const owner = this.owner(env);
     if (owner !== undefined && owner !== this.stateDir) {
-      throw new RampartError('RAMPART_E_CONFLICT', `environment ${env} belongs to the Rampart state directory ${owner}`, {
-        field: 'environment',
-        fix: `use another environment name (--env), or run \`rampart down\` with RAMPART_HOME=${owner}`,
-      });
+      throw new RampartError(
+        'RAMPART_E_CONFLICT',
+        `environment ${env} belongs to the Rampart state directory ${owner}`,
+        {
+          field: 'environment',
+          fix: `use another environment name (--env), or run \`rampart down\` with RAMPART_HOME=${owner}`,
+        },
+      );
     }
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(this.dir, env), this.stateDir, { mode: 0o600 });

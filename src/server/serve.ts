@@ -12,7 +12,13 @@ import { buildApp } from './app.ts';
 import { ControlPlane } from './control-plane.ts';
 import { createDatabaseEngines } from './database-engines.ts';
 import { DEFAULT_OWNERS_DIR, EnvironmentOwnership } from './ownership.ts';
-import { acquireLock, ensureStateDir, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './state-dir.ts';
+import {
+  acquireLock,
+  ensureStateDir,
+  loadOrCreateToken,
+  removeDaemonInfo,
+  writeDaemonInfo,
+} from './state-dir.ts';
 
 export interface RunningDaemon {
   url: string;
@@ -32,12 +38,18 @@ export interface DaemonDeps {
 }
 
 /** The composition root of the control plane: real drivers, the store, the API on 127.0.0.1. */
-export async function startDaemon(config: ResolvedDaemonConfig, deps: DaemonDeps = {}): Promise<RunningDaemon> {
+export async function startDaemon(
+  config: ResolvedDaemonConfig,
+  deps: DaemonDeps = {},
+): Promise<RunningDaemon> {
   if (process.platform !== 'linux') {
     throw new RampartError('RAMPART_E_NOT_LINUX', `Rampart runs on Linux; this is ${process.platform}`);
   }
   if (process.getuid?.() !== 0) {
-    throw new RampartError('RAMPART_E_NOT_ROOT', 'the Rampart daemon must run as root to create network namespaces, bridges and nftables tables');
+    throw new RampartError(
+      'RAMPART_E_NOT_ROOT',
+      'the Rampart daemon must run as root to create network namespaces, bridges and nftables tables',
+    );
   }
   const exec = deps.exec ?? realExec;
   const clock = deps.clock ?? systemClock;
@@ -51,9 +63,13 @@ export async function startDaemon(config: ResolvedDaemonConfig, deps: DaemonDeps
     const runtime = deps.runtime ?? createNetnsRuntime({ exec });
     const failed = (await runtime.check()).filter((r) => !r.ok && r.required);
     if (failed.length > 0) {
-      throw new RampartError('RAMPART_E_MISSING_TOOL', `host requirements missing: ${failed.map((r) => `${r.name} (${r.detail})`).join('; ')}`, {
-        fix: 'run `rampart doctor --fix` as root',
-      });
+      throw new RampartError(
+        'RAMPART_E_MISSING_TOOL',
+        `host requirements missing: ${failed.map((r) => `${r.name} (${r.detail})`).join('; ')}`,
+        {
+          fix: 'run `rampart doctor --fix` as root',
+        },
+      );
     }
     const controlPlane = new ControlPlane({
       runtime,

@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { RampartError } from '../platform/errors.ts';
 import { processStartTime } from '../runtime/process.ts';
@@ -50,7 +60,11 @@ export function acquireLock(stateDir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number(readFileSync(file, 'utf8').trim());
       if (pid && pid !== process.pid && processStartTime(pid) !== undefined) {
-        throw new RampartError('RAMPART_E_STATE_LOCKED', `state directory ${stateDir} is in use by daemon pid ${pid}`, { pid });
+        throw new RampartError(
+          'RAMPART_E_STATE_LOCKED',
+          `state directory ${stateDir} is in use by daemon pid ${pid}`,
+          { pid },
+        );
       }
       rmSync(file, { force: true });
     }

@@ -61,10 +61,6 @@ export class ProblemList {
     this.#problems.push({ file: this.#file, ...position, field, message, fix });
   }
 
-  get size(): number {
-    return this.#problems.length;
-  }
-
   /** Throws one RAMPART_E_STACK_INVALID carrying every problem, in file order. */
   throwIfAny(): void {
     if (this.#problems.length === 0) return;

@@ -22,7 +22,9 @@ export function testEnvironmentName(prefix = 't'): string {
 }
 
 /** A real control plane (real runtime, real store) in a fresh state directory, API on a free port. */
-export async function startControlPlaneForTest(opts: { readyTimeoutMs?: number } = {}): Promise<TestControlPlane> {
+export async function startControlPlaneForTest(
+  opts: { readyTimeoutMs?: number } = {},
+): Promise<TestControlPlane> {
   const stateDir = await mkdtemp(join(tmpdir(), 'rampart-test-'));
   // The service user and postgres must traverse it to reach their own folders.
   await chmod(stateDir, 0o711);

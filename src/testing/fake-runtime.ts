@@ -1,5 +1,11 @@
 import type { WatchedProcess } from '../runtime/process.ts';
-import type { EnvironmentNetworkSpec, ReplicaPlan, Requirement, Runtime, ServiceEndpoints } from '../runtime/types.ts';
+import type {
+  EnvironmentNetworkSpec,
+  ReplicaPlan,
+  Requirement,
+  Runtime,
+  ServiceEndpoints,
+} from '../runtime/types.ts';
 
 interface FakeProcess extends WatchedProcess {
   exit(code: number | null, signal?: string | null): void;
@@ -33,12 +39,14 @@ export class FakeRuntime implements Runtime {
   }
 
   async prepareReplica(plan: ReplicaPlan): Promise<void> {
-    if (!this.environments.has(plan.environment)) throw new Error(`environment ${plan.environment} has no network yet`);
+    if (!this.environments.has(plan.environment))
+      throw new Error(`environment ${plan.environment} has no network yet`);
     this.replicas.set(`${plan.environment}/${plan.id}`, plan);
   }
 
   async startProcess(plan: ReplicaPlan): Promise<WatchedProcess> {
-    if (!this.replicas.has(`${plan.environment}/${plan.id}`)) throw new Error(`replica ${plan.id} not prepared`);
+    if (!this.replicas.has(`${plan.environment}/${plan.id}`))
+      throw new Error(`replica ${plan.id} not prepared`);
     const pid = this.nextPid++;
     let done!: (v: { code: number | null; signal: string | null }) => void;
     const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (done = r));
@@ -82,7 +90,9 @@ export class FakeRuntime implements Runtime {
     return [...this.environments].sort();
   }
 
-  async removeLeftovers(keep: ReadonlySet<string>): Promise<{ removed: string[]; failed: { object: string; error: string }[] }> {
+  async removeLeftovers(
+    keep: ReadonlySet<string>,
+  ): Promise<{ removed: string[]; failed: { object: string; error: string }[] }> {
     const removed = [...this.environments].filter((e) => !keep.has(e));
     for (const e of removed) await this.destroyEnvironment(e);
     return { removed, failed: [] };

@@ -8,7 +8,11 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { netnsName, nftTableName, bridgeName } from '../../src/platform/names.ts';
-import { startControlPlaneForTest, testEnvironmentName, type TestControlPlane } from '../../src/testing/control-plane.ts';
+import {
+  startControlPlaneForTest,
+  testEnvironmentName,
+  type TestControlPlane,
+} from '../../src/testing/control-plane.ts';
 
 const run = promisify(execFile);
 const SVC_DIR = fileURLToPath(new URL('../fixtures/foundation', import.meta.url));
@@ -24,9 +28,25 @@ async function freePort(): Promise<number> {
 
 /** Runs a Node one-liner inside a namespace as the service user and returns its stdout. */
 async function inNetns(netns: string, script: string): Promise<string> {
-  const { stdout } = await run('ip', ['netns', 'exec', netns, 'setpriv', '--reuid=rampart', '--regid=rampart', '--clear-groups', '--', process.execPath, '-e', script], {
-    timeout: 10_000,
-  });
+  const { stdout } = await run(
+    'ip',
+    [
+      'netns',
+      'exec',
+      netns,
+      'setpriv',
+      '--reuid=rampart',
+      '--regid=rampart',
+      '--clear-groups',
+      '--',
+      process.execPath,
+      '-e',
+      script,
+    ],
+    {
+      timeout: 10_000,
+    },
+  );
   return stdout.trim();
 }
 
@@ -41,7 +61,12 @@ async function kernelObjects(env: string): Promise<string[]> {
   found.push(...ns.split('\n').filter((l) => l.startsWith(`rampart-${env}-`)));
   const { stdout: links } = await run('ip', ['-j', 'link', 'show']);
   for (const l of JSON.parse(links) as { ifname: string; ifalias?: string }[]) {
-    if (l.ifname === bridgeName(env, 'app') || l.ifname === bridgeName(env, 'db') || l.ifalias === `rampart:${env}`) found.push(l.ifname);
+    if (
+      l.ifname === bridgeName(env, 'app') ||
+      l.ifname === bridgeName(env, 'db') ||
+      l.ifalias === `rampart:${env}`
+    )
+      found.push(l.ifname);
   }
   const { stdout: tables } = await run('nft', ['list', 'tables']);
   if (tables.includes(nftTableName(env))) found.push(nftTableName(env));
@@ -95,12 +120,15 @@ databases:
 
   it('GIVEN the stack is up THEN every replica runs, healthy, as the unprivileged service user', async () => {
     const ps = cp.daemon.controlPlane.ps({ environment: env });
-    assert.deepEqual(ps.map((r) => `${r.id} ${r.state} ${r.healthy}`), [
-      `${env}/back-0 running true`,
-      `${env}/front-0 running true`,
-      `${env}/front-1 running true`,
-      `${env}/notes-0 running true`,
-    ]);
+    assert.deepEqual(
+      ps.map((r) => `${r.id} ${r.state} ${r.healthy}`),
+      [
+        `${env}/back-0 running true`,
+        `${env}/front-0 running true`,
+        `${env}/front-1 running true`,
+        `${env}/notes-0 running true`,
+      ],
+    );
     for (const r of ps.filter((r) => r.kind === 'service')) {
       const { stdout } = await run('ps', ['-o', 'user=', '-p', String(r.pid)]);
       assert.equal(stdout.trim(), 'rampart');
@@ -111,8 +139,14 @@ databases:
     const back = cp.daemon.controlPlane.ps({ environment: env }).find((r) => r.service === 'back')!;
     assert.equal(await inNetns(ns('front'), GET('http://back:8080/whoami')), `${env}/back-0`);
     assert.equal(await inNetns(ns('front'), GET(`http://back.${env}:8080/whoami`)), `${env}/back-0`);
-    const vars = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/env'))) as Record<string, string>;
-    assert.equal(vars.FRONT_HOST, cp.daemon.controlPlane.ps({ environment: env }).find((r) => r.service === 'front')!.vip);
+    const vars = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/env'))) as Record<
+      string,
+      string
+    >;
+    assert.equal(
+      vars.FRONT_HOST,
+      cp.daemon.controlPlane.ps({ environment: env }).find((r) => r.service === 'front')!.vip,
+    );
     assert.equal(vars.FRONT_PORT, '8080');
     assert.equal(vars.BACK_HOST, back.vip);
     // config the rc way
@@ -127,13 +161,19 @@ databases:
 
   it('GIVEN an app-only service THEN it cannot open any connection into the db network, nor name the database', async () => {
     const db = cp.daemon.controlPlane.ps({ environment: env }).find((r) => r.service === 'notes')!;
-    assert.match(await inNetns(ns('front'), CONNECT(db.addresses.db!, 5432)), /^ERR (ENETUNREACH|EHOSTUNREACH|ECONNREFUSED|TIMEOUT)/);
+    assert.match(
+      await inNetns(ns('front'), CONNECT(db.addresses.db!, 5432)),
+      /^ERR (ENETUNREACH|EHOSTUNREACH|ECONNREFUSED|TIMEOUT)/,
+    );
     assert.match(await inNetns(ns('front'), CONNECT(db.vip!, 5432)), /^ERR /);
     assert.match(await inNetns(ns('front'), CONNECT('notes', 5432)), /^ERR (ENOTFOUND|EAI_AGAIN)/);
   });
 
   it('GIVEN a database user THEN it reaches PostgreSQL with its own role through DATABASE_URL', async () => {
-    const out = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/db'))) as { n: number; who: string };
+    const out = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/db'))) as {
+      n: number;
+      who: string;
+    };
     assert.equal(out.who, 'back');
     assert.ok(out.n >= 1);
   });
@@ -174,9 +214,13 @@ databases:
   });
 
   it('GIVEN a daemon restart THEN every replica is adopted untouched (same pids, no restart)', async () => {
-    const before = cp.daemon.controlPlane.ps({ environment: env }).map((r) => `${r.id}:${r.pid}:${r.restarts}`);
+    const before = cp.daemon.controlPlane
+      .ps({ environment: env })
+      .map((r) => `${r.id}:${r.pid}:${r.restarts}`);
     await cp.restartDaemon();
-    const after = cp.daemon.controlPlane.ps({ environment: env }).map((r) => `${r.id}:${r.pid}:${r.restarts}`);
+    const after = cp.daemon.controlPlane
+      .ps({ environment: env })
+      .map((r) => `${r.id}:${r.pid}:${r.restarts}`);
     assert.deepEqual(after, before);
     assert.equal(await inNetns(ns('front'), GET('http://back:8080/whoami')), `${env}/back-0`);
   });

@@ -2,7 +2,11 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allocateAddress, allocateEnvironmentBlock, planEnvironmentAddressing } from '../../src/network/index.ts';
+import {
+  allocateAddress,
+  allocateEnvironmentBlock,
+  planEnvironmentAddressing,
+} from '../../src/network/index.ts';
 import { netnsName, replicaId, SERVICE_USER } from '../../src/platform/names.ts';
 import { realExec } from '../../src/platform/exec.ts';
 import { createNetnsRuntime } from '../../src/runtime/netns-driver.ts';
@@ -14,7 +18,9 @@ runRuntimeContract('netns driver', async () => {
   const runtime = createNetnsRuntime({ exec: realExec });
   const env = testEnvironmentName('c');
   // A block no network on this host uses (other stacks may run during the tests).
-  const addressing = planEnvironmentAddressing(allocateEnvironmentBlock('198.18.0.0/15', await runtime.hostNetworks()));
+  const addressing = planEnvironmentAddressing(
+    allocateEnvironmentBlock('198.18.0.0/15', await runtime.hostNetworks()),
+  );
   const logs = await mkdtemp(join(tmpdir(), 'rampart-contract-'));
   return {
     runtime,
@@ -27,7 +33,9 @@ runRuntimeContract('netns driver', async () => {
       kind: 'service',
       id: replicaId('ns', 'svc', index),
       netns: netnsName(env, 'ns', 'svc', index),
-      attachments: [{ net: 'app', address: allocateAddress(addressing.app.subnet, new Set([addressing.app.gateway])) }],
+      attachments: [
+        { net: 'app', address: allocateAddress(addressing.app.subnet, new Set([addressing.app.gateway])) },
+      ],
       argv: ['sleep', '60'],
       user: SERVICE_USER,
       cwd: '/',

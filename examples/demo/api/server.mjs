@@ -27,7 +27,9 @@ async function tx(fn) {
   }
 }
 
-await pool.query('CREATE TABLE IF NOT EXISTS visits (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), replica TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())');
+await pool.query(
+  'CREATE TABLE IF NOT EXISTS visits (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), replica TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())',
+);
 
 const server = http.createServer(async (req, res) => {
   if (req.url === '/healthz') return res.end('ok');
@@ -50,5 +52,7 @@ const server = http.createServer(async (req, res) => {
   res.statusCode = 404;
   res.end('not found');
 });
-server.listen(8080, () => console.log(JSON.stringify({ level: 'info', msg: 'api listening', port: 8080, replica })));
+server.listen(8080, () =>
+  console.log(JSON.stringify({ level: 'info', msg: 'api listening', port: 8080, replica })),
+);
 process.on('SIGTERM', () => server.close(() => pool.end().then(() => process.exit(0))));

@@ -9,11 +9,19 @@ const replica = process.env.RAMPART_REPLICA_ID ?? 'web';
 
 function callApi(path) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: 'api', port: Number(process.env.API_PORT ?? 8080), path, timeout: Number(conf.upstream.timeoutMs) }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
+    const req = http.get(
+      {
+        host: 'api',
+        port: Number(process.env.API_PORT ?? 8080),
+        path,
+        timeout: Number(conf.upstream.timeoutMs),
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('upstream timeout')));
     req.on('error', reject);
   });
@@ -22,7 +30,10 @@ function callApi(path) {
 const server = http.createServer(async (req, res) => {
   if (req.url === '/healthz') return res.end('ok');
   if (req.url === '/whoami') return res.end(replica);
-  if (req.url === '/config') return res.end(JSON.stringify({ greeting: conf.greeting, sessionKeySet: typeof conf.sessionKey === 'string' }));
+  if (req.url === '/config')
+    return res.end(
+      JSON.stringify({ greeting: conf.greeting, sessionKeySet: typeof conf.sessionKey === 'string' }),
+    );
   try {
     const api = await callApi('/visits');
     res.setHeader('content-type', 'application/json');
@@ -32,5 +43,7 @@ const server = http.createServer(async (req, res) => {
     res.end(JSON.stringify({ error: error.message }));
   }
 });
-server.listen(80, () => console.log(JSON.stringify({ level: 'info', msg: 'web listening', port: 80, replica })));
+server.listen(80, () =>
+  console.log(JSON.stringify({ level: 'info', msg: 'web listening', port: 80, replica })),
+);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -12,12 +12,20 @@ export function registerConfig(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (service: string, opts: { namespace?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { entries } = await ApiClient.connect(ctx.stateDir).get<{ entries: ConfigEntry[] }>('/v1/config', {
-        environment: ctx.environment,
-        service,
-        namespace: opts.namespace,
-      });
+      const { entries } = await ApiClient.connect(ctx.stateDir).get<{ entries: ConfigEntry[] }>(
+        '/v1/config',
+        {
+          environment: ctx.environment,
+          service,
+          namespace: opts.namespace,
+        },
+      );
       if (ctx.json) return print(JSON.stringify(entries, null, 2));
-      print(table(['KEY', 'VARIABLE', 'VALUE', 'SOURCE'], entries.map((e) => [e.key, e.variable, e.value, e.source])));
+      print(
+        table(
+          ['KEY', 'VARIABLE', 'VALUE', 'SOURCE'],
+          entries.map((e) => [e.key, e.variable, e.value, e.source]),
+        ),
+      );
     });
 }

@@ -6,11 +6,17 @@ import { contextOf, print } from '../context.ts';
 export function registerDaemon(program: Command): void {
   program
     .command('daemon')
-    .description('run the control plane in the foreground (`rampart up` starts it in the background when needed)')
+    .description(
+      'run the control plane in the foreground (`rampart up` starts it in the background when needed)',
+    )
     .option('--port <port>', 'API port on 127.0.0.1 (0: any free port)')
     .action(async (opts: { port?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const config = resolveDaemonConfig({ ...process.env, RAMPART_HOME: ctx.stateDir, ...(opts.port ? { RAMPART_PORT: opts.port } : {}) });
+      const config = resolveDaemonConfig({
+        ...process.env,
+        RAMPART_HOME: ctx.stateDir,
+        ...(opts.port ? { RAMPART_PORT: opts.port } : {}),
+      });
       const daemon = await startDaemon(config);
       print(`rampart daemon: API ${daemon.url}, state ${config.stateDir}, pid ${process.pid}`);
       await new Promise<void>((resolve) => {

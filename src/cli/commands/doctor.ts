@@ -20,7 +20,13 @@ export function registerDoctor(program: Command): void {
         checks = fixed;
       }
       if (ctx.json) print(JSON.stringify(checks, null, 2));
-      else print(table(['', 'REQUIREMENT', 'DETAIL', 'FIX'], checks.map((c) => [c.ok ? 'ok' : 'MISSING', c.name, c.detail, c.ok ? '' : (c.fix ?? '')])));
+      else
+        print(
+          table(
+            ['', 'REQUIREMENT', 'DETAIL', 'FIX'],
+            checks.map((c) => [c.ok ? 'ok' : 'MISSING', c.name, c.detail, c.ok ? '' : (c.fix ?? '')]),
+          ),
+        );
       if (checks.some((c) => !c.ok)) process.exitCode = 3;
     });
 }

@@ -6,7 +6,9 @@ import { runStreaming } from './up.ts';
 export function registerDown(program: Command): void {
   program
     .command('down')
-    .description('stop the environment and remove every namespace, veth, bridge and nft table it made (database data stays)')
+    .description(
+      'stop the environment and remove every namespace, veth, bridge and nft table it made (database data stays)',
+    )
     .option('--json', 'machine-readable output')
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);

@@ -15,24 +15,41 @@ export function registerLogs(program: Command): void {
     .option('--tail <n>', 'only the last n lines')
     .option('-n, --namespace <namespace>', 'namespace of the service')
     .option('--json', 'one JSON object per line')
-    .action(async (service: string | undefined, opts: { follow?: boolean; since?: string; tail?: string; namespace?: string }, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      let since: number | undefined;
-      if (opts.since) {
-        const ms = parseDuration(opts.since);
-        if (ms === undefined) throw new RampartError('RAMPART_E_BAD_REQUEST', `--since ${opts.since} is not a duration`, { field: '--since', fix: 'use e.g. 30s, 15m, 2h' });
-        since = Date.now() - ms;
-      }
-      const abort = new AbortController();
-      process.once('SIGINT', () => abort.abort());
-      await ApiClient.connect(ctx.stateDir).stream(
-        'GET',
-        '/v1/logs',
-        {
-          query: { environment: ctx.environment, service, namespace: opts.namespace, since, tail: opts.tail, follow: opts.follow ? 'true' : undefined },
-          signal: abort.signal,
-        },
-        (item) => print(ctx.json ? JSON.stringify(item) : formatLogLine(item as unknown as LogLine)),
-      );
-    });
+    .action(
+      async (
+        service: string | undefined,
+        opts: { follow?: boolean; since?: string; tail?: string; namespace?: string },
+        cmd: Command,
+      ) => {
+        const ctx = contextOf(cmd);
+        let since: number | undefined;
+        if (opts.since) {
+          const ms = parseDuration(opts.since);
+          if (ms === undefined)
+            throw new RampartError('RAMPART_E_BAD_REQUEST', `--since ${opts.since} is not a duration`, {
+              field: '--since',
+              fix: 'use e.g. 30s, 15m, 2h',
+            });
+          since = Date.now() - ms;
+        }
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        await ApiClient.connect(ctx.stateDir).stream(
+          'GET',
+          '/v1/logs',
+          {
+            query: {
+              environment: ctx.environment,
+              service,
+              namespace: opts.namespace,
+              since,
+              tail: opts.tail,
+              follow: opts.follow ? 'true' : undefined,
+            },
+            signal: abort.signal,
+          },
+          (item) => print(ctx.json ? JSON.stringify(item) : formatLogLine(item as unknown as LogLine)),
+        );
+      },
+    );
 }

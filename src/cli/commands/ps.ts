@@ -7,7 +7,9 @@ import { contextOf, print, type CliContext } from '../context.ts';
 import { table } from '../output.ts';
 
 export async function printStatus(client: ApiClient, ctx: CliContext): Promise<void> {
-  const { replicas } = await client.get<{ replicas: ReplicaStatus[] }>('/v1/replicas', { environment: ctx.environment });
+  const { replicas } = await client.get<{ replicas: ReplicaStatus[] }>('/v1/replicas', {
+    environment: ctx.environment,
+  });
   if (ctx.json) return print(JSON.stringify(replicas, null, 2));
   print(
     table(
@@ -16,7 +18,9 @@ export async function printStatus(client: ApiClient, ctx: CliContext): Promise<v
         r.id,
         r.state,
         r.health,
-        Object.entries(r.addresses).map(([n, a]) => `${n}=${a}`).join(' '),
+        Object.entries(r.addresses)
+          .map(([n, a]) => `${n}=${a}`)
+          .join(' '),
         r.vip ?? '',
         r.pid === null ? '-' : String(r.pid),
         String(r.restarts),
@@ -37,7 +41,10 @@ export async function followLogs(
 ): Promise<void> {
   let eventTimer: NodeJS.Timeout | undefined;
   if (opts.events) {
-    const { events } = await client.get<{ events: EventRecord[] }>('/v1/events', { environment: ctx.environment, limit: 10_000 });
+    const { events } = await client.get<{ events: EventRecord[] }>('/v1/events', {
+      environment: ctx.environment,
+      limit: 10_000,
+    });
     let after = events.at(-1)?.id ?? 0;
     eventTimer = setInterval(() => {
       void client.get<{ events: EventRecord[] }>('/v1/events', { environment: ctx.environment, after }).then(
@@ -55,7 +62,10 @@ export async function followLogs(
     await client.stream(
       'GET',
       '/v1/logs',
-      { query: { environment: ctx.environment, service: opts.service, follow: 'true', since: Date.now() }, signal: opts.signal },
+      {
+        query: { environment: ctx.environment, service: opts.service, follow: 'true', since: Date.now() },
+        signal: opts.signal,
+      },
       (item) => print(formatLogLine(item as unknown as LogLine)),
     );
   } finally {

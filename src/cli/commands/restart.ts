@@ -12,7 +12,12 @@ export function registerRestart(program: Command): void {
     .action(async (service: string, opts: { namespace?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const client = ApiClient.connect(ctx.stateDir);
-      await runStreaming(client, '/v1/restart', { environment: ctx.environment, namespace: opts.namespace, service }, ctx.json);
+      await runStreaming(
+        client,
+        '/v1/restart',
+        { environment: ctx.environment, namespace: opts.namespace, service },
+        ctx.json,
+      );
       if (!ctx.json) print(`${service} restarted`);
     });
 }

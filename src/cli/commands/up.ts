@@ -48,7 +48,9 @@ async function up(ctx: CliContext, opts: { file?: string; detach?: boolean }): P
       }
     }
   }
-  const client = await connectOrStartDaemon(ctx.stateDir, { onStart: (log) => !ctx.json && print(`started the Rampart daemon (log: ${log})`) });
+  const client = await connectOrStartDaemon(ctx.stateDir, {
+    onStart: (log) => !ctx.json && print(`started the Rampart daemon (log: ${log})`),
+  });
   if (!ctx.json) print(`rampart up: ${stack.name} → environment ${ctx.environment} (API ${client.url})`);
   // In the foreground the stack lives and dies with this command, as with `docker compose up`:
   // Ctrl-C at any point (even while starting) stops it.
@@ -69,10 +71,19 @@ async function up(ctx: CliContext, opts: { file?: string; detach?: boolean }): P
     print('stopped');
   };
   try {
-    await runStreaming(client, '/v1/up', { file, environment: ctx.environment, clientEnv }, ctx.json, abort.signal);
+    await runStreaming(
+      client,
+      '/v1/up',
+      { file, environment: ctx.environment, clientEnv },
+      ctx.json,
+      abort.signal,
+    );
   } catch (error) {
     if (opts.detach || ctx.json) {
-      if (!ctx.json) print(`the stack is left as it is for inspection: rampart ps, rampart logs <service>; rampart down removes it`);
+      if (!ctx.json)
+        print(
+          `the stack is left as it is for inspection: rampart ps, rampart logs <service>; rampart down removes it`,
+        );
     } else await stop('up failed; stopping what was started').catch(() => undefined);
     throw error;
   }
@@ -82,7 +93,9 @@ async function up(ctx: CliContext, opts: { file?: string; detach?: boolean }): P
   }
   if (stopping) return stop('\ninterrupted; stopping…');
   await printStatus(client, ctx);
-  print(`\nattached: logs and state changes follow; Ctrl-C stops the stack (use --detach to leave it running)`);
+  print(
+    `\nattached: logs and state changes follow; Ctrl-C stops the stack (use --detach to leave it running)`,
+  );
   await followLogs(client, ctx, { signal: abort.signal, events: true });
   await stop('\nstopping…');
 }
@@ -90,7 +103,9 @@ async function up(ctx: CliContext, opts: { file?: string; detach?: boolean }): P
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('bring the stack up (like `docker compose up`): networks, databases, services in dependency order')
+    .description(
+      'bring the stack up (like `docker compose up`): networks, databases, services in dependency order',
+    )
     .option('-f, --file <file>', 'stack file', 'rampart.yaml')
     .option('-d, --detach', 'leave it running in the background')
     .action(async (opts: { file?: string; detach?: boolean }, cmd: Command) => up(contextOf(cmd), opts));

@@ -23,10 +23,19 @@ export function registerLogRoutes(app: FastifyInstance, cp: ControlPlane): void 
   app.get('/v1/logs', async (req, reply) => {
     const parsed = LogsQuery.safeParse(req.query);
     if (!parsed.success) {
-      throw new RampartError('RAMPART_E_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      throw new RampartError(
+        'RAMPART_E_BAD_REQUEST',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
     }
     const q = parsed.data;
-    const filter = { environment: q.environment, service: q.service, namespace: q.namespace, sinceTime: q.since, tail: q.tail };
+    const filter = {
+      environment: q.environment,
+      service: q.service,
+      namespace: q.namespace,
+      sinceTime: q.since,
+      tail: q.tail,
+    };
     const out = ndjson(reply);
     for (const line of await cp.logs(filter)) out.send(line);
     if (q.follow !== 'true') return out.end();

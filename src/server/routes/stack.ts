@@ -4,7 +4,9 @@ import { RampartError } from '../../platform/errors.ts';
 import { errorBody, ndjson } from '../app.ts';
 import type { ControlPlane } from '../control-plane.ts';
 
-const envName = z.string().regex(/^[a-z][a-z0-9-]{0,7}$/, 'an environment name (a-z, 0-9, -; at most 8 characters)');
+const envName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,7}$/, 'an environment name (a-z, 0-9, -; at most 8 characters)');
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
@@ -21,9 +23,17 @@ const UpBody = z.strictObject({
   clientEnv: z.record(z.string(), z.string()).default({}),
 });
 const DownBody = z.strictObject({ environment: envName });
-const RestartBody = z.strictObject({ environment: envName, namespace: z.string().optional(), service: z.string().min(1) });
+const RestartBody = z.strictObject({
+  environment: envName,
+  namespace: z.string().optional(),
+  service: z.string().min(1),
+});
 const EnvQuery = z.object({ environment: envName.optional() });
-const ConfigQuery = z.object({ environment: envName, namespace: z.string().optional(), service: z.string().min(1) });
+const ConfigQuery = z.object({
+  environment: envName,
+  namespace: z.string().optional(),
+  service: z.string().min(1),
+});
 
 /** Long operations stream progress lines, then `{ type: 'done' }` or `{ type: 'error', error }`. */
 export function registerStackRoutes(app: FastifyInstance, cp: ControlPlane): void {
