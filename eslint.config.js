@@ -5,6 +5,10 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 import globals from 'globals';
 
+// `../<capability>/<file>.ts` other than its index.ts (contract suites are shared test code).
+const DEEP_IMPORT =
+  '^(\\.\\./)+(stack|network|runtime|store|databases|orchestrator|logs|config)/(?!index\\.ts$)(?![a-z-]+\\.contract\\.ts$)[^/]+$';
+
 const capabilities = [
   'stack',
   'network',
@@ -41,6 +45,18 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': ['error', { maxDepth: 4 }],
+      // A capability is used through its index.ts (its public surface), never by reaching into it.
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: DEEP_IMPORT,
+              message: 'import another capability through its index.ts',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -55,6 +71,7 @@ export default tseslint.config(
               group: ['**/cli/**', '**/server/**'],
               message: 'capabilities must not depend on cli/ or server/',
             },
+            { regex: DEEP_IMPORT, message: 'import another capability through its index.ts' },
           ],
         },
       ],

@@ -3,6 +3,7 @@
  * files under bench/results/, and plain-text tables. Benchmarks measure and report; they never
  * assert on speed (STYLE.md §16).
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,6 +35,21 @@ export function round(x: number, digits = 1): number {
 /** Milliseconds since `start` (a `performance.now()` value). */
 export function since(start: number): number {
   return round(performance.now() - start);
+}
+
+/**
+ * CPU time (user + system, ms) used so far by this process and by every child it has reaped,
+ * including their own reaped children. Unlike wall time, it barely moves when other work shares
+ * the machine, so it is the steadier figure on a busy host.
+ */
+export function cpuTimeMs(): number {
+  const self = process.cpuUsage();
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields after the command name: state is field 3, cutime and cstime are fields 16 and 17.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // /proc reports clock ticks in USER_HZ, which Linux fixes at 100 for user space.
+  const children = (Number(rest[13]) + Number(rest[14])) * 10;
+  return (self.user + self.system) / 1000 + children;
 }
 
 export interface MachineInfo {

@@ -53,6 +53,12 @@ const BENCHMARKS: readonly Benchmark[] = [
           goal: { op: '<=', value: 1.5 },
         }),
         withGoal({
+          measure: `CPU ${size} up+down, median ms`,
+          rampart: r.rampart.cpuMedianMs,
+          baseline: r.baseline.cpuMedianMs,
+          ratio: r.ratio.cpu,
+        }),
+        withGoal({
           measure: `down ${size}, median ms`,
           rampart: r.rampart.downMedianMs,
           baseline: r.baseline.downMedianMs,

@@ -24,7 +24,7 @@ import { startDaemon, type RunningDaemon } from '../src/server/serve.ts';
 import type { ResolvedHealthCheck } from '../src/stack/types.ts';
 import type { EventRecord } from '../src/store/types.ts';
 import { testEnvironmentName } from '../src/testing/control-plane.ts';
-import { median, privilegeProblem, printTable, round, since, writeResult } from './lib.ts';
+import { cpuTimeMs, median, privilegeProblem, printTable, round, since, writeResult } from './lib.ts';
 
 export interface UpBenchOptions {
   /** Measured rounds per side, after one unmeasured warm-up round of each. @default 3 */
@@ -53,6 +53,8 @@ export interface RampartRound {
   environment: string;
   upMs: number;
   downMs: number;
+  /** CPU time of the daemon and every process it ran (services included), up through down. */
+  cpuMs: number;
   /** Offsets from the call to `up`, in ms, over all replicas. */
   timeline: {
     /** Bridges and nft table ready (the `network` progress line's successor). */
@@ -80,6 +82,8 @@ export interface BaselineRound {
   round: number;
   upMs: number;
   downMs: number;
+  /** CPU time of the probing and of the 20 processes, start through kill. */
+  cpuMs: number;
   spawnToHealthyMedianMs: number;
 }
 
@@ -91,10 +95,10 @@ export interface UpBenchResult {
     baselinePollMs: number;
     rounds: number;
   };
-  rampart: { upMedianMs: number; downMedianMs: number; rounds: RampartRound[] };
-  baseline: { upMedianMs: number; downMedianMs: number; rounds: BaselineRound[] };
+  rampart: { upMedianMs: number; downMedianMs: number; cpuMedianMs: number; rounds: RampartRound[] };
+  baseline: { upMedianMs: number; downMedianMs: number; cpuMedianMs: number; rounds: BaselineRound[] };
   /** rampart / baseline of the medians; the goal for up is <= 1.5. */
-  ratio: { up: number; down: number };
+  ratio: { up: number; down: number; cpu: number };
 }
 
 const SVC_DIR = fileURLToPath(new URL('../test/fixtures/foundation', import.meta.url));
@@ -234,6 +238,7 @@ async function baselineRound(
   const children: ChildProcess[] = [];
   const healthyAfter: number[] = [];
   try {
+    const cpu0 = cpuTimeMs();
     const t0 = performance.now();
     const deadline = t0 + READY_TIMEOUT_MS;
     await Promise.all(
@@ -260,7 +265,9 @@ async function baselineRound(
     const upMs = since(t0);
     const d0 = performance.now();
     await killAll(children);
-    return { round: index, upMs, downMs: since(d0), spawnToHealthyMedianMs: round(median(healthyAfter)) };
+    const downMs = since(d0);
+    const cpuMs = round(cpuTimeMs() - cpu0);
+    return { round: index, upMs, downMs, cpuMs, spawnToHealthyMedianMs: round(median(healthyAfter)) };
   } finally {
     await killAll(children);
   }
@@ -313,6 +320,7 @@ async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartR
   let upMs = Number.NaN;
   const wallStart = Date.now();
   try {
+    const cpu0 = cpuTimeMs();
     const t0 = performance.now();
     await cp.up({ file: bench.stackFile, environment, clientEnv: {} }, (message) =>
       progress.push({ at: performance.now() - t0, message }),
@@ -347,6 +355,7 @@ async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartR
       environment,
       upMs,
       downMs,
+      cpuMs: round(cpuTimeMs() - cpu0),
       timeline,
       exec,
       downExec: summariseSpans(bench.exec.spans),
@@ -391,12 +400,12 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
         if (side === 'baseline') {
           const r = await baselineRound(n, { count, check, pollMs: baselinePollMs });
           baseline.push(r);
-          log(`  round ${n} baseline: up ${r.upMs} ms, down ${r.downMs} ms`);
+          log(`  round ${n} baseline: up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpuMs} ms`);
         } else {
           const r = await rampartRound(n, bench);
           rampart.push(r);
           log(
-            `  round ${n} rampart:  up ${r.upMs} ms, down ${r.downMs} ms (network ${r.timeline.networkReadyMs} ms, last spawn ${r.timeline.lastSpawnedMs} ms, ` +
+            `  round ${n} rampart:  up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpuMs} ms (network ${r.timeline.networkReadyMs} ms, last spawn ${r.timeline.lastSpawnedMs} ms, ` +
               `${r.exec.calls} exec calls, busy ${r.exec.busyMs} ms, peak ${r.exec.peakConcurrency} at once)`,
           );
         }
@@ -410,11 +419,23 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
   const upB = median(baseline.map((r) => r.upMs));
   const downR = median(rampart.map((r) => r.downMs));
   const downB = median(baseline.map((r) => r.downMs));
+  const cpuR = median(rampart.map((r) => r.cpuMs));
+  const cpuB = median(baseline.map((r) => r.cpuMs));
   const result: UpBenchResult = {
     config: { services, replicas, healthIntervalMs, baselinePollMs, rounds },
-    rampart: { upMedianMs: round(upR), downMedianMs: round(downR), rounds: rampart },
-    baseline: { upMedianMs: round(upB), downMedianMs: round(downB), rounds: baseline },
-    ratio: { up: round(upR / upB, 2), down: round(downR / downB, 2) },
+    rampart: {
+      upMedianMs: round(upR),
+      downMedianMs: round(downR),
+      cpuMedianMs: round(cpuR),
+      rounds: rampart,
+    },
+    baseline: {
+      upMedianMs: round(upB),
+      downMedianMs: round(downB),
+      cpuMedianMs: round(cpuB),
+      rounds: baseline,
+    },
+    ratio: { up: round(upR / upB, 2), down: round(downR / downB, 2), cpu: round(cpuR / cpuB, 2) },
   };
   if (opts.resultName !== null) await writeResult(opts.resultName ?? 'up', result);
   printTable(
@@ -430,6 +451,12 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
         rampart: result.rampart.downMedianMs,
         baseline: result.baseline.downMedianMs,
         ratio: result.ratio.down,
+      },
+      {
+        measure: 'CPU, up through down (ms)',
+        rampart: result.rampart.cpuMedianMs,
+        baseline: result.baseline.cpuMedianMs,
+        ratio: result.ratio.cpu,
       },
     ],
     log,

@@ -32,6 +32,7 @@ import {
 import { realExec, type Exec } from '../src/platform/exec.ts';
 import { parseDuration } from '../src/platform/clock.ts';
 import { netnsName } from '../src/platform/names.ts';
+import { DEFAULT_OWNERS_DIR, EnvironmentOwnership } from '../src/server/ownership.ts';
 
 export interface VipBenchOptions {
   /** Length of one measured run. @default 5000 */
@@ -148,6 +149,9 @@ export async function runVipBench(opts: VipBenchOptions = {}): Promise<VipBenchR
   const addressing = planEnvironmentAddressing(await freeBlock(exec));
   const server = { vip: '', address: '' };
   let child: ChildProcess | undefined;
+  // A daemon starting meanwhile removes every environment nobody claims: claim ours.
+  const ownership = new EnvironmentOwnership(DEFAULT_OWNERS_DIR, `bench:${import.meta.url}`);
+  ownership.claim(env);
 
   try {
     await applyEnvironmentNetwork(exec, planEnvironmentNetwork({ env, addressing }));
@@ -277,6 +281,7 @@ export async function runVipBench(opts: VipBenchOptions = {}): Promise<VipBenchR
       await exited;
     }
     await removeEnvironment(exec, env);
+    ownership.release(env);
   }
 }
 

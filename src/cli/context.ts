@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { DEFAULT_STATE_DIR } from '../config/daemon-config.ts';
+import { DEFAULT_STATE_DIR } from '../config/index.ts';
 import { DEFAULT_ENVIRONMENT } from '../stack/index.ts';
 
 /** Global options every command shares, resolved once from argv and the environment. */

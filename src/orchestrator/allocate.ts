@@ -5,7 +5,7 @@ import {
   type EnvironmentAddressing,
 } from '../network/index.ts';
 import { replicaId } from '../platform/names.ts';
-import type { NetworkName, ResolvedStack } from '../stack/types.ts';
+import type { NetworkName, ResolvedStack } from '../stack/index.ts';
 import { memberKey, vipNetwork } from './plan.ts';
 
 /** An environment's addresses, stored with its deployment so VIPs stay stable across `up`s. */

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
-import type { ReplicaSupervisor as Supervisor, SupervisorSnapshot } from '../runtime/supervisor.ts';
-import { ReplicaSupervisor } from '../runtime/supervisor.ts';
-import type { ReplicaPlan, Runtime, ServiceEndpoints } from '../runtime/types.ts';
-import type { ResolvedDatabase, ResolvedStack } from '../stack/types.ts';
-import type { EventRecord, ReplicaRecord, Store } from '../store/types.ts';
+import type { ReplicaSupervisor as Supervisor, SupervisorSnapshot } from '../runtime/index.ts';
+import { ReplicaSupervisor } from '../runtime/index.ts';
+import type { ReplicaPlan, Runtime, ServiceEndpoints } from '../runtime/index.ts';
+import type { ResolvedDatabase, ResolvedStack } from '../stack/index.ts';
+import type { EventRecord, ReplicaRecord, Store } from '../store/index.ts';
 import { allocateNetwork, type NetworkAllocation } from './allocate.ts';
 import { memberKey, planEnvironment, type EnvironmentPlan } from './plan.ts';
 import {

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { roleNameFor } from '../databases/index.ts';
 import { SERVICE_USER, netnsName, replicaId } from '../platform/names.ts';
-import type { ReplicaPlan, ServiceEndpoints } from '../runtime/types.ts';
-import type { NetworkName, ResolvedDatabase, ResolvedService, ResolvedStack } from '../stack/types.ts';
+import type { ReplicaPlan, ServiceEndpoints } from '../runtime/index.ts';
+import type { NetworkName, ResolvedDatabase, ResolvedService, ResolvedStack } from '../stack/index.ts';
 import type { NetworkAllocation } from './allocate.ts';
 import { renderRcEnv } from './rc-env.ts';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { RampartError } from '../platform/errors.ts';
-import type { ResolvedStack } from '../stack/types.ts';
-import type { Store } from '../store/types.ts';
+import type { ResolvedStack } from '../stack/index.ts';
+import type { Store } from '../store/index.ts';
 
 export interface SecretCodec {
   encrypt(plaintext: string): string;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NetworkName } from '../stack/types.ts';
+import type { NetworkName } from '../stack/index.ts';
 
 /**
  * Every name Rampart gives a kernel object comes from here, so ownership is recognisable and

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import type { ResolvedHealthCheck } from '../stack/types.ts';
+import type { ResolvedHealthCheck } from '../stack/index.ts';
 
 export interface ProbeResult {
   ok: boolean;

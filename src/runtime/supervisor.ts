@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.ts';
-import type { ResolvedHealthCheck } from '../stack/types.ts';
+import type { ResolvedHealthCheck } from '../stack/index.ts';
 import { probe, tally, type HealthTally } from './health.ts';
 import type { WatchedProcess } from './process.ts';
 import { backoffDelay, transition, type ReplicaEvent, type ReplicaState } from './replica-state.ts';

@@ -1,4 +1,4 @@
-import type { NetworkName, ResolvedHealthCheck } from '../stack/types.ts';
+import type { NetworkName, ResolvedHealthCheck } from '../stack/index.ts';
 import type { WatchedProcess } from './process.ts';
 
 /** One replica as the runtime must realise it: everything resolved, no lookups left. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { systemClock } from '../platform/clock.ts';
 import { loadStack } from '../stack/index.ts';
 import { openSqliteStore } from '../store/index.ts';
-import type { Store } from '../store/types.ts';
+import type { Store } from '../store/index.ts';
 import { FakeRuntime } from '../testing/fake-runtime.ts';
 import { buildApp } from './app.ts';
 import { ControlPlane } from './control-plane.ts';

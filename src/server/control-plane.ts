@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
-import { EnvironmentController, type DatabaseEngines, type Progress } from '../orchestrator/controller.ts';
-import { flattenConfig, renderRcEnv } from '../orchestrator/rc-env.ts';
-import type { SecretCodec, ClientSecretValues } from '../orchestrator/secrets.ts';
-import { LogJournal, type LogLine, type LogQuery, type LogSource } from '../logs/journal.ts';
-import type { Runtime } from '../runtime/types.ts';
-import type { ResolvedStack } from '../stack/types.ts';
-import type { EventRecord, Store } from '../store/types.ts';
+import { EnvironmentController, type DatabaseEngines, type Progress } from '../orchestrator/index.ts';
+import { flattenConfig, renderRcEnv } from '../orchestrator/index.ts';
+import type { SecretCodec, ClientSecretValues } from '../orchestrator/index.ts';
+import { LogJournal, type LogLine, type LogQuery, type LogSource } from '../logs/index.ts';
+import type { Runtime } from '../runtime/index.ts';
+import type { ResolvedStack } from '../stack/index.ts';
+import type { EventRecord, Store } from '../store/index.ts';
 import type { EnvironmentOwnership } from './ownership.ts';
 
 export interface ReplicaStatus {

@@ -9,8 +9,8 @@ import {
   roleNameFor,
   writePgHba,
 } from '../databases/index.ts';
-import type { DatabaseEngines } from '../orchestrator/controller.ts';
-import { databaseName } from '../orchestrator/plan.ts';
+import type { DatabaseEngines } from '../orchestrator/index.ts';
+import { databaseName } from '../orchestrator/index.ts';
 import type { Exec } from '../platform/exec.ts';
 import { SERVICE_USER } from '../platform/names.ts';
 import pg from 'pg';

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
-import type { ResolvedDaemonConfig } from '../config/daemon-config.ts';
+import type { ResolvedDaemonConfig } from '../config/index.ts';
 import { systemClock, type Clock } from '../platform/clock.ts';
 import { realExec, type Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
-import { createNetnsRuntime } from '../runtime/netns-driver.ts';
-import type { Runtime } from '../runtime/types.ts';
+import { createNetnsRuntime } from '../runtime/index.ts';
+import type { Runtime } from '../runtime/index.ts';
 import { loadStack } from '../stack/index.ts';
-import { decryptSecret, encryptSecret, loadOrCreateSecretKey } from '../store/secrets.ts';
-import { openStore } from '../store/open.ts';
+import { decryptSecret, encryptSecret, loadOrCreateSecretKey } from '../store/index.ts';
+import { openStore } from '../store/index.ts';
 import { buildApp } from './app.ts';
 import { ControlPlane } from './control-plane.ts';
 import { createDatabaseEngines } from './database-engines.ts';

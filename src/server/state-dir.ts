@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { RampartError } from '../platform/errors.ts';
-import { processStartTime } from '../runtime/process.ts';
+import { processStartTime } from '../runtime/index.ts';
 
 /**
  * Layout of the state directory:

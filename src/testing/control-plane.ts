@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { resolveDaemonConfig } from '../config/daemon-config.ts';
+import { resolveDaemonConfig } from '../config/index.ts';
 import { startDaemon, type RunningDaemon } from '../server/serve.ts';
 
 export interface TestControlPlane {

@@ -1,6 +1,6 @@
 import { runRuntimeContract } from '../runtime/runtime.contract.ts';
 import { FakeRuntime } from './fake-runtime.ts';
-import type { ReplicaPlan } from '../runtime/types.ts';
+import type { ReplicaPlan } from '../runtime/index.ts';
 
 runRuntimeContract('in-memory fake', async () => {
   const runtime = new FakeRuntime();

@@ -1,11 +1,11 @@
-import type { WatchedProcess } from '../runtime/process.ts';
+import type { WatchedProcess } from '../runtime/index.ts';
 import type {
   EnvironmentNetworkSpec,
   ReplicaPlan,
   Requirement,
   Runtime,
   ServiceEndpoints,
-} from '../runtime/types.ts';
+} from '../runtime/index.ts';
 
 interface FakeProcess extends WatchedProcess {
   exit(code: number | null, signal?: string | null): void;

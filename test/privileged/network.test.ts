@@ -25,6 +25,7 @@ import {
 } from '../../src/network/index.ts';
 import { GOLDEN_CASES, goldenPath } from '../../src/network/golden/cases.ts';
 import { realExec } from '../../src/platform/exec.ts';
+import { DEFAULT_OWNERS_DIR, EnvironmentOwnership } from '../../src/server/ownership.ts';
 import { bridgeName, netnsName, nftTableName } from '../../src/platform/names.ts';
 import type { NetworkName } from '../../src/stack/types.ts';
 
@@ -154,7 +155,11 @@ describe('network data plane (real kernel)', { skip }, () => {
     pg: [replica('pg').addresses.db!],
   });
 
+  // A daemon starting meanwhile removes every environment nobody claims: claim ours.
+  const ownership = new EnvironmentOwnership(DEFAULT_OWNERS_DIR, `test:${import.meta.url}`);
+
   before(async () => {
+    ownership.claim(ENV);
     addressing = planEnvironmentAddressing(await pickBlock());
     hostPort = await freeHostPort();
     await applyEnvironmentNetwork(exec, planEnvironmentNetwork({ env: ENV, addressing }));
@@ -235,6 +240,7 @@ describe('network data plane (real kernel)', { skip }, () => {
     );
     // WHEN the environment is removed THEN no namespace, link, table or /etc/netns folder of it is left.
     await removeEnvironment(exec, ENV);
+    ownership.release(ENV);
     const netnsList = (await exec(['ip', 'netns', 'list'])).stdout;
     assert.ok(!netnsList.includes(`rampart-${ENV}-`), netnsList);
     const links = (await exec(['ip', '-d', 'link', 'show'])).stdout;

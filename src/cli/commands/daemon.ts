@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resolveDaemonConfig } from '../../config/daemon-config.ts';
+import { resolveDaemonConfig } from '../../config/index.ts';
 import { startDaemon } from '../../server/serve.ts';
 import { contextOf, print } from '../context.ts';
 

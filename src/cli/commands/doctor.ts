@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { realExec } from '../../platform/exec.ts';
-import { createNetnsRuntime } from '../../runtime/netns-driver.ts';
-import type { Requirement } from '../../runtime/types.ts';
+import { createNetnsRuntime } from '../../runtime/index.ts';
+import type { Requirement } from '../../runtime/index.ts';
 import { contextOf, print } from '../context.ts';
 import { table } from '../output.ts';
 

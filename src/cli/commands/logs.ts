@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { LogLine } from '../../logs/journal.ts';
+import type { LogLine } from '../../logs/index.ts';
 import { parseDuration } from '../../platform/clock.ts';
 import { RampartError } from '../../platform/errors.ts';
 import { ApiClient } from '../client.ts';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { LogLine } from '../../logs/journal.ts';
+import type { LogLine } from '../../logs/index.ts';
 import type { ReplicaStatus } from '../../server/control-plane.ts';
-import type { EventRecord } from '../../store/types.ts';
+import type { EventRecord } from '../../store/index.ts';
 import { ApiClient } from '../client.ts';
 import { contextOf, print, type CliContext } from '../context.ts';
 import { table } from '../output.ts';

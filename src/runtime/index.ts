@@ -1,0 +1,11 @@
+export { createNetnsRuntime } from './netns-driver.ts';
+export type { NetnsRuntime } from './netns-driver.ts';
+export { adoptProcess, isAlive, processStartTime, spawnDetached } from './process.ts';
+export type { SpawnSpec, WatchedProcess } from './process.ts';
+export { REPLICA_STATES, backoffDelay, canTransition, transition } from './replica-state.ts';
+export type { ReplicaEvent, ReplicaState } from './replica-state.ts';
+export { ReplicaSupervisor } from './supervisor.ts';
+export type { SupervisorOptions, SupervisorSnapshot } from './supervisor.ts';
+export { probe, tally } from './health.ts';
+export type { HealthTally, ProbeResult } from './health.ts';
+export type { EnvironmentNetworkSpec, ReplicaPlan, Requirement, Runtime, ServiceEndpoints } from './types.ts';
