@@ -38,18 +38,29 @@ export function since(start: number): number {
 }
 
 /**
- * CPU time (user + system, ms) used so far by this process and by every child it has reaped,
- * including their own reaped children. Unlike wall time, it barely moves when other work shares
- * the machine, so it is the steadier figure on a busy host.
+ * CPU time (user + system, ms) used so far by this process (`selfMs`) and by every child it has
+ * reaped, including their own reaped children (`childrenMs`). Unlike wall time, it barely moves
+ * when other work shares the machine, so it is the steadier figure on a busy host.
  */
-export function cpuTimeMs(): number {
+export function cpuTimes(): { selfMs: number; childrenMs: number } {
   const self = process.cpuUsage();
   const stat = readFileSync('/proc/self/stat', 'utf8');
   // Fields after the command name: state is field 3, cutime and cstime are fields 16 and 17.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // /proc reports clock ticks in USER_HZ, which Linux fixes at 100 for user space.
-  const children = (Number(rest[13]) + Number(rest[14])) * 10;
-  return (self.user + self.system) / 1000 + children;
+  return { selfMs: (self.user + self.system) / 1000, childrenMs: (Number(rest[13]) + Number(rest[14])) * 10 };
+}
+
+/** CPU time used between `start` (a `cpuTimes()` value) and now, rounded. */
+export function cpuSince(start: { selfMs: number; childrenMs: number }): {
+  totalMs: number;
+  selfMs: number;
+  childrenMs: number;
+} {
+  const now = cpuTimes();
+  const selfMs = now.selfMs - start.selfMs;
+  const childrenMs = now.childrenMs - start.childrenMs;
+  return { totalMs: round(selfMs + childrenMs), selfMs: round(selfMs), childrenMs: round(childrenMs) };
 }
 
 export interface MachineInfo {
@@ -128,4 +139,19 @@ export function privilegeProblem(): string | undefined {
     return `the benchmarks need root to create network namespaces, bridges and nftables tables (uid ${process.getuid?.() ?? '?'}): run \`sudo npm run bench\``;
   }
   return undefined;
+}
+
+/**
+ * For entry points only: the first Ctrl-C aborts the returned signal, so a benchmark stops after
+ * its current round and removes what it made; a second one exits at once (and may leave kernel
+ * objects behind).
+ */
+export function abortOnInterrupt(log: (line: string) => void = console.error): AbortSignal {
+  const controller = new AbortController();
+  process.on('SIGINT', () => {
+    if (controller.signal.aborted) process.exit(130);
+    log('\ninterrupted: finishing the current round and cleaning up (Ctrl-C again to quit at once)');
+    controller.abort();
+  });
+  return controller.signal;
 }

@@ -10,7 +10,15 @@
  * the benchmarks ran, not whether goals were met (speed is never a test failure).
  */
 import { pathToFileURL } from 'node:url';
-import { formatTable, machineInfo, privilegeProblem, round, writeResult, type Cell } from './lib.ts';
+import {
+  abortOnInterrupt,
+  formatTable,
+  machineInfo,
+  privilegeProblem,
+  round,
+  writeResult,
+  type Cell,
+} from './lib.ts';
 import { runUpBench } from './up.ts';
 
 export interface SummaryRow {
@@ -26,7 +34,7 @@ export interface SummaryRow {
 interface Benchmark {
   name: string;
   /** Runs the benchmark (which writes its own results file) and returns its summary rows. */
-  run: (log: (line: string) => void) => Promise<SummaryRow[]>;
+  run: (log: (line: string) => void, signal: AbortSignal) => Promise<SummaryRow[]>;
 }
 
 /** Whole run: up (~1-2 min) + vip (~1 min). Each benchmark also bounds its own waits. */
@@ -41,8 +49,8 @@ function withGoal(row: Omit<SummaryRow, 'met'>): SummaryRow {
 const BENCHMARKS: readonly Benchmark[] = [
   {
     name: 'up',
-    async run(log) {
-      const r = await runUpBench({ log });
+    async run(log, signal) {
+      const r = await runUpBench({ log, signal });
       const size = `${r.config.services}x${r.config.replicas}`;
       return [
         withGoal({
@@ -110,8 +118,10 @@ export interface BenchRunReport {
 /** Runs the named benchmarks (all when empty) one after another; a failing one does not stop the rest. */
 export async function runBenchmarks(
   names: readonly string[],
-  log: (line: string) => void = console.log,
+  opts: { log?: (line: string) => void; signal?: AbortSignal } = {},
 ): Promise<BenchRunReport> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const signal = opts.signal ?? new AbortController().signal;
   const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
   if (unknown.length > 0)
     throw new Error(
@@ -121,6 +131,10 @@ export async function runBenchmarks(
   const started = performance.now();
   const report: BenchRunReport = { rows: [], failed: [], skipped: [] };
   for (const bench of chosen) {
+    if (signal.aborted) {
+      report.skipped.push(bench.name);
+      continue;
+    }
     if (performance.now() - started > RUN_BUDGET_MS) {
       log(`\n== ${bench.name}: skipped, the run is over its ${RUN_BUDGET_MS / 60_000} min budget`);
       report.skipped.push(bench.name);
@@ -129,7 +143,7 @@ export async function runBenchmarks(
     log(`\n== ${bench.name}`);
     const t0 = performance.now();
     try {
-      report.rows.push(...(await bench.run(log)));
+      report.rows.push(...(await bench.run(log, signal)));
       log(`== ${bench.name}: ${round((performance.now() - t0) / 1000)} s`);
     } catch (error) {
       log(`== ${bench.name} failed: ${(error as Error).stack ?? String(error)}`);
@@ -175,7 +189,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }, 2 * RUN_BUDGET_MS);
   watchdog.unref();
-  const report = await runBenchmarks(names);
+  const report = await runBenchmarks(names, { signal: abortOnInterrupt() });
   console.log(
     `\nsummary (bench/results/summary.json; ratio = rampart / baseline)\n${summaryTable(report.rows)}`,
   );

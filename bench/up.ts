@@ -24,7 +24,17 @@ import { startDaemon, type RunningDaemon } from '../src/server/serve.ts';
 import type { ResolvedHealthCheck } from '../src/stack/types.ts';
 import type { EventRecord } from '../src/store/types.ts';
 import { testEnvironmentName } from '../src/testing/control-plane.ts';
-import { cpuTimeMs, median, privilegeProblem, printTable, round, since, writeResult } from './lib.ts';
+import {
+  abortOnInterrupt,
+  cpuSince,
+  cpuTimes,
+  median,
+  privilegeProblem,
+  printTable,
+  round,
+  since,
+  writeResult,
+} from './lib.ts';
 
 export interface UpBenchOptions {
   /** Measured rounds per side, after one unmeasured warm-up round of each. @default 3 */
@@ -35,6 +45,8 @@ export interface UpBenchOptions {
   replicas?: number;
   /** Health check interval of the stack. @default 200 */
   healthIntervalMs?: number;
+  /** Stops before the next round; what was made is still removed. */
+  signal?: AbortSignal;
   /** Name under bench/results/; `null` writes nothing. @default 'up' */
   resultName?: string | null;
   log?: (line: string) => void;
@@ -53,8 +65,8 @@ export interface RampartRound {
   environment: string;
   upMs: number;
   downMs: number;
-  /** CPU time of the daemon and every process it ran (services included), up through down. */
-  cpuMs: number;
+  /** CPU time, up through down: the daemon (`selfMs`) and every process it ran, services included. */
+  cpu: CpuTime;
   /** Offsets from the call to `up`, in ms, over all replicas. */
   timeline: {
     /** Bridges and nft table ready (the `network` progress line's successor). */
@@ -71,6 +83,12 @@ export interface RampartRound {
   downExec: ExecSummary;
 }
 
+export interface CpuTime {
+  totalMs: number;
+  selfMs: number;
+  childrenMs: number;
+}
+
 export interface ExecSummary {
   calls: number;
   busyMs: number;
@@ -82,8 +100,8 @@ export interface BaselineRound {
   round: number;
   upMs: number;
   downMs: number;
-  /** CPU time of the probing and of the 20 processes, start through kill. */
-  cpuMs: number;
+  /** CPU time, start through kill: the probing (`selfMs`) and the processes (`childrenMs`). */
+  cpu: CpuTime;
   spawnToHealthyMedianMs: number;
 }
 
@@ -238,7 +256,7 @@ async function baselineRound(
   const children: ChildProcess[] = [];
   const healthyAfter: number[] = [];
   try {
-    const cpu0 = cpuTimeMs();
+    const cpu0 = cpuTimes();
     const t0 = performance.now();
     const deadline = t0 + READY_TIMEOUT_MS;
     await Promise.all(
@@ -266,8 +284,13 @@ async function baselineRound(
     const d0 = performance.now();
     await killAll(children);
     const downMs = since(d0);
-    const cpuMs = round(cpuTimeMs() - cpu0);
-    return { round: index, upMs, downMs, cpuMs, spawnToHealthyMedianMs: round(median(healthyAfter)) };
+    return {
+      round: index,
+      upMs,
+      downMs,
+      cpu: cpuSince(cpu0),
+      spawnToHealthyMedianMs: round(median(healthyAfter)),
+    };
   } finally {
     await killAll(children);
   }
@@ -320,7 +343,7 @@ async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartR
   let upMs = Number.NaN;
   const wallStart = Date.now();
   try {
-    const cpu0 = cpuTimeMs();
+    const cpu0 = cpuTimes();
     const t0 = performance.now();
     await cp.up({ file: bench.stackFile, environment, clientEnv: {} }, (message) =>
       progress.push({ at: performance.now() - t0, message }),
@@ -355,7 +378,7 @@ async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartR
       environment,
       upMs,
       downMs,
-      cpuMs: round(cpuTimeMs() - cpu0),
+      cpu: cpuSince(cpu0),
       timeline,
       exec,
       downExec: summariseSpans(bench.exec.spans),
@@ -392,20 +415,24 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
       `up: ${services} services x ${replicas} replicas, health every ${healthIntervalMs} ms; warm-up round, then ${rounds} rounds each`,
     );
     await baselineRound(0, { count, check, pollMs: baselinePollMs });
+    opts.signal?.throwIfAborted();
     await rampartRound(0, bench);
     for (let n = 1; n <= rounds; n++) {
+      opts.signal?.throwIfAborted();
       // Alternate which side goes first, so drift over time does not favour one of them.
       const order = n % 2 ? (['baseline', 'rampart'] as const) : (['rampart', 'baseline'] as const);
       for (const side of order) {
         if (side === 'baseline') {
           const r = await baselineRound(n, { count, check, pollMs: baselinePollMs });
           baseline.push(r);
-          log(`  round ${n} baseline: up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpuMs} ms`);
+          log(
+            `  round ${n} baseline: up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpu.totalMs} ms (${r.cpu.childrenMs} in children)`,
+          );
         } else {
           const r = await rampartRound(n, bench);
           rampart.push(r);
           log(
-            `  round ${n} rampart:  up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpuMs} ms (network ${r.timeline.networkReadyMs} ms, last spawn ${r.timeline.lastSpawnedMs} ms, ` +
+            `  round ${n} rampart:  up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpu.totalMs} ms (${r.cpu.childrenMs} in children; network ${r.timeline.networkReadyMs} ms, last spawn ${r.timeline.lastSpawnedMs} ms, ` +
               `${r.exec.calls} exec calls, busy ${r.exec.busyMs} ms, peak ${r.exec.peakConcurrency} at once)`,
           );
         }
@@ -419,8 +446,8 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
   const upB = median(baseline.map((r) => r.upMs));
   const downR = median(rampart.map((r) => r.downMs));
   const downB = median(baseline.map((r) => r.downMs));
-  const cpuR = median(rampart.map((r) => r.cpuMs));
-  const cpuB = median(baseline.map((r) => r.cpuMs));
+  const cpuR = median(rampart.map((r) => r.cpu.totalMs));
+  const cpuB = median(baseline.map((r) => r.cpu.totalMs));
   const result: UpBenchResult = {
     config: { services, replicas, healthIntervalMs, baselinePollMs, rounds },
     rampart: {
@@ -490,11 +517,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error(`bench: ${problem}`);
     process.exitCode = 2;
   } else {
-    runUpBench({ rounds: argValue('rounds') ? Number(argValue('rounds')) : undefined }).catch(
-      (error: unknown) => {
-        console.error(error);
-        process.exitCode = 1;
-      },
-    );
+    runUpBench({
+      rounds: argValue('rounds') ? Number(argValue('rounds')) : undefined,
+      signal: abortOnInterrupt(),
+    }).catch((error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    });
   }
 }

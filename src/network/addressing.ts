@@ -1,5 +1,5 @@
 import { RampartError } from '../platform/errors.ts';
-import type { NetworkName } from '../stack/types.ts';
+import type { NetworkName } from '../stack/index.ts';
 
 /**
  * Address planning, pure. A pool is cut into /20 blocks, one per environment; each block is laid out

@@ -1,4 +1,4 @@
-import type { NetworkName, Protocol } from '../stack/types.ts';
+import type { NetworkName, Protocol } from '../stack/index.ts';
 import { vipNetwork } from './addressing.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
 import { bridgeName } from '../platform/names.ts';
-import type { NetworkName } from '../stack/types.ts';
+import type { NetworkName } from '../stack/index.ts';
 import { formatCidr, ipToInt, type EnvironmentAddressing } from './addressing.ts';
 import { realNetworkFs, type NetworkFs } from './files.ts';
 import { listLinks, type HostLink } from './links.ts';

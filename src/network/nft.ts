@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
 import { bridgeName, nftTableName } from '../platform/names.ts';
-import type { Protocol } from '../stack/types.ts';
+import type { Protocol } from '../stack/index.ts';
 import { cidrContains, ipToInt, type EnvironmentAddressing } from './addressing.ts';
 import { realNetworkFs, type NetworkFs } from './files.ts';
 import { listNftTables } from './links.ts';

@@ -7,7 +7,7 @@ import {
   vethHostName,
   vethReplicaName,
 } from '../platform/names.ts';
-import type { NetworkName } from '../stack/types.ts';
+import type { NetworkName } from '../stack/index.ts';
 import { assertHostAddress, networkRanges, type EnvironmentAddressing } from './addressing.ts';
 import { NETNS_RESOLV_CONF, formatHostsFile, type HostsEntry } from './discovery.ts';
 import { ETC_NETNS_DIR, realNetworkFs, writeNetnsFiles, type NetworkFs } from './files.ts';

@@ -2,11 +2,12 @@ import {
   allocateAddress,
   allocateEnvironmentBlock,
   planEnvironmentAddressing,
+  vipNetwork,
   type EnvironmentAddressing,
 } from '../network/index.ts';
 import { replicaId } from '../platform/names.ts';
 import type { NetworkName, ResolvedStack } from '../stack/index.ts';
-import { memberKey, vipNetwork } from './plan.ts';
+import { memberKey } from './plan.ts';
 
 /** An environment's addresses, stored with its deployment so VIPs stay stable across `up`s. */
 export interface NetworkAllocation {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { roleNameFor } from '../databases/index.ts';
+import { discoveryEnv, discoveryHosts, vipNetwork } from '../network/index.ts';
 import { SERVICE_USER, netnsName, replicaId } from '../platform/names.ts';
 import type { ReplicaPlan, ServiceEndpoints } from '../runtime/index.ts';
 import type { NetworkName, ResolvedDatabase, ResolvedService, ResolvedStack } from '../stack/index.ts';
@@ -34,11 +35,6 @@ export interface EnvironmentPlan {
 }
 
 export const memberKey = (namespace: string, name: string): string => `${namespace}/${name}`;
-
-/** The network a service's VIP lives on: app when it is on app, else db. */
-export function vipNetwork(networks: readonly NetworkName[]): NetworkName {
-  return networks.includes('app') ? 'app' : 'db';
-}
 
 interface Member {
   key: string;
@@ -75,29 +71,10 @@ function members(stack: ResolvedStack, allocation: NetworkAllocation): Member[] 
   ];
 }
 
-/**
- * Discovery for one replica: hosts lines and `<SERVICE>_HOST`/`_PORT` variables for every member
- * whose VIP network the replica is on. A member on a network the replica cannot reach is not even
- * resolvable, so an app-only service cannot name the database.
- */
-export function discovery(
-  own: readonly NetworkName[],
-  all: readonly Member[],
-): { hosts: { address: string; names: string[] }[]; env: Record<string, string> } {
-  const hosts: { address: string; names: string[] }[] = [];
-  const env: Record<string, string> = {};
-  for (const m of all) {
-    if (!own.includes(vipNetwork(m.networks))) continue;
-    hosts.push({ address: m.vip, names: [m.name, `${m.name}.${m.namespace}`] });
-    const prefix = m.name.toUpperCase().replaceAll('-', '_');
-    // The first namespace to claim a plain name wins, as with the hosts file's first match.
-    if (env[`${prefix}_HOST`] === undefined) {
-      env[`${prefix}_HOST`] = m.vip;
-      const first = m.ports[0];
-      if (first) env[`${prefix}_PORT`] = String(first.port);
-    }
-  }
-  return { hosts, env };
+/** Hosts lines and `<SERVICE>_HOST`/`_PORT` variables for a replica (rules in network/discovery.ts). */
+function discovery(networks: readonly NetworkName[], namespace: string, all: readonly Member[]) {
+  const input = { networks, namespace, members: all };
+  return { hosts: discoveryHosts(input), env: discoveryEnv(input) };
 }
 
 export const databaseName = (db: string): string => db.replaceAll('-', '_');
@@ -147,7 +124,7 @@ export function planEnvironment(inputs: PlanInputs): EnvironmentPlan {
   });
 
   for (const s of stack.services) {
-    const found = discovery(s.networks, all);
+    const found = discovery(s.networks, s.namespace, all);
     const secretEnv = renderRcEnv(
       s.app,
       Object.fromEntries(s.secrets.map((ref) => [ref.key, inputs.secrets[s.name]?.[ref.key] ?? ''])),
@@ -206,7 +183,7 @@ export function planEnvironment(inputs: PlanInputs): EnvironmentPlan {
       user: command.user,
       cwd: command.cwd,
       env: { PATH: BASE_PATH, LANG: 'C.UTF-8', RAMPART_ENVIRONMENT: stack.environment },
-      hosts: discovery(['db'], all).hosts,
+      hosts: discovery(['db'], db.namespace, all).hosts,
       ...logFiles(db.namespace, db.name, 0),
       health: {
         tcp: { port: db.port },

@@ -17,7 +17,7 @@ import {
 } from '../network/index.ts';
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
-import { NFT_TABLE_PREFIX, SERVICE_USER } from '../platform/names.ts';
+import { NFT_TABLE_PREFIX, SERVICE_USER, nftTableName } from '../platform/names.ts';
 import { adoptProcess, spawnDetached, type WatchedProcess } from './process.ts';
 import type { EnvironmentNetworkSpec, ReplicaPlan, Requirement, Runtime, ServiceEndpoints } from './types.ts';
 
@@ -172,6 +172,13 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       addressing.set(spec.environment, a);
       await ensureUser();
       await applyEnvironmentNetwork(exec, planEnvironmentNetwork({ env: spec.environment, addressing: a }));
+      // A fresh environment gets its table at once, so a VIP never leaks to the host's default route
+      // before the first endpoints arrive. An existing table is left alone: a restarted daemon
+      // re-adopting live replicas must not blank their load balancing.
+      const table = await exec(['nft', 'list', 'table', 'ip', nftTableName(spec.environment)], {
+        allowFailure: true,
+      });
+      if (table.code !== 0) await applyRuleset(exec, { env: spec.environment, addressing: a, services: [] });
     },
 
     async destroyEnvironment(environment) {

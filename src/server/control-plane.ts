@@ -114,6 +114,7 @@ export class ControlPlane {
   ): Promise<void> {
     return this.serial(req.environment, async () => {
       const stack = await this.opts.loadStack({ file: req.file, environment: req.environment });
+      await this.checkPublishedPorts(stack);
       this.opts.ownership.claim(req.environment);
       progress(
         `stack ${stack.name} (${stack.file}), environment ${stack.environment}: ${stack.services.length} services, ${stack.databases.length} databases`,
@@ -289,6 +290,33 @@ export class ControlPlane {
 
   events(q: { environment?: string; afterId?: number; limit?: number }): Promise<EventRecord[]> {
     return this.opts.store.listEvents(q);
+  }
+
+  /** Host ports are global: refuse one another environment of this daemon already publishes. */
+  private async checkPublishedPorts(stack: ResolvedStack): Promise<void> {
+    for (const other of await this.opts.store.listDeployments()) {
+      if (other.environment === stack.environment) continue;
+      const taken = new Map<string, string>();
+      for (const s of (other.spec as ResolvedStack).services) {
+        for (const p of s.publish) taken.set(`${p.hostPort}/${p.protocol}`, s.name);
+      }
+      for (const s of stack.services) {
+        for (const [i, p] of s.publish.entries()) {
+          const holder = taken.get(`${p.hostPort}/${p.protocol}`);
+          if (holder) {
+            throw new RampartError(
+              'RAMPART_E_CONFLICT',
+              `host port ${p.hostPort}/${p.protocol} is already published by ${holder} in environment ${other.environment}`,
+              {
+                file: stack.file,
+                field: `services.${s.name}.publish[${i}].hostPort`,
+                fix: `publish another host port, or bring environment ${other.environment} down first`,
+              },
+            );
+          }
+        }
+      }
+    }
   }
 
   private async logSources(environment: string): Promise<LogSource[]> {
