@@ -1,13 +1,14 @@
 /**
- * Helpers shared by the benchmarks: small statistics, the machine a figure was measured on, result
- * files under bench/results/, and plain-text tables. Benchmarks measure and report; they never
- * assert on speed (STYLE.md §16).
+ * Helpers shared by the benchmarks: small statistics, CPU time, the machine a figure was measured
+ * on, result files under bench/results/, plain-text tables, and a subprocess trace. Benchmarks
+ * measure and report; they never assert on speed (STYLE.md §16).
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Exec } from '../src/platform/exec.ts';
 
 export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -154,4 +155,86 @@ export function abortOnInterrupt(log: (line: string) => void = console.error): A
     controller.abort();
   });
   return controller.signal;
+}
+
+export interface ExecSpan {
+  command: string;
+  start: number;
+  end: number;
+}
+
+export interface ExecStat {
+  command: string;
+  calls: number;
+  totalMs: number;
+  meanMs: number;
+  maxMs: number;
+}
+
+/** Subprocesses run in a window; they overlap, so `busyMs` is the wall time with at least one running. */
+export interface ExecSummary {
+  calls: number;
+  busyMs: number;
+  peakConcurrency: number;
+  byCommand: ExecStat[];
+}
+
+/** `ip -n X addr add …` → `ip addr add`; `ip netns exec X setpriv … test` → `ip netns exec setpriv`. */
+function commandLabel(argv: readonly string[]): string {
+  const [bin, ...rest] = argv;
+  // nft loads rulesets from temporary files: one label for all of them.
+  if (bin !== 'ip') return [bin, ...rest.slice(0, 2).map((a) => (a.includes('/') ? '<file>' : a))].join(' ');
+  const words: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '-n') i++;
+    else if (!rest[i]!.startsWith('-')) words.push(rest[i]!);
+  }
+  if (words[0] === 'netns' && words[1] === 'exec') return `ip netns exec ${words[3] ?? ''}`.trim();
+  return `ip ${words.slice(0, 2).join(' ')}`;
+}
+
+/** An Exec that forwards to `inner` and records what ran and when (performance.now()). */
+export function tracingExec(inner: Exec): Exec & { spans: ExecSpan[] } {
+  const spans: ExecSpan[] = [];
+  const exec = (async (argv, options) => {
+    const start = performance.now();
+    try {
+      return await inner(argv, options);
+    } finally {
+      spans.push({ command: commandLabel(argv), start, end: performance.now() });
+    }
+  }) as Exec & { spans: typeof spans };
+  exec.spans = spans;
+  return exec;
+}
+
+export function summariseSpans(spans: readonly ExecSpan[]): ExecSummary {
+  const by = new Map<string, number[]>();
+  for (const s of spans) by.set(s.command, [...(by.get(s.command) ?? []), s.end - s.start]);
+  const byCommand = [...by]
+    .map(([command, ds]) => ({
+      command,
+      calls: ds.length,
+      totalMs: round(ds.reduce((a, b) => a + b, 0)),
+      meanMs: round(ds.reduce((a, b) => a + b, 0) / ds.length),
+      maxMs: round(Math.max(...ds)),
+    }))
+    .sort((a, b) => b.totalMs - a.totalMs);
+  // Wall time with at least one command running, and the most running at once.
+  const edges = spans.flatMap((s) => [
+    { t: s.start, d: 1 },
+    { t: s.end, d: -1 },
+  ]);
+  edges.sort((a, b) => a.t - b.t || a.d - b.d);
+  let running = 0;
+  let peak = 0;
+  let busy = 0;
+  let from = 0;
+  for (const e of edges) {
+    if (running === 0 && e.d > 0) from = e.t;
+    running += e.d;
+    peak = Math.max(peak, running);
+    if (running === 0) busy += e.t - from;
+  }
+  return { calls: spans.length, busyMs: round(busy), peakConcurrency: peak, byCommand };
 }

@@ -4,8 +4,9 @@
  * against the same 20 processes started without namespaces (plain `node svc.mjs` on distinct
  * ports of the host), probed by the same health check at the same cadence. Rounds alternate which
  * side goes first so drift (page cache, CPU frequency) favours neither. Also times `down` against
- * killing the plain processes, and traces every `ip`/`nft` call the daemon makes, so a miss can be
- * explained from the JSON alone. Writes bench/results/up.json.
+ * killing the plain processes, counts CPU time (steadier than wall time on a shared host), and
+ * traces every subprocess the daemon runs, so a miss can be explained from the JSON alone. Writes
+ * bench/results/up.json.
  *
  *   node --import tsx bench/up.ts [--rounds 3]
  *
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolveDaemonConfig } from '../src/config/daemon-config.ts';
-import { realExec, type Exec } from '../src/platform/exec.ts';
+import { realExec } from '../src/platform/exec.ts';
 import { probe } from '../src/runtime/health.ts';
 import { startDaemon, type RunningDaemon } from '../src/server/serve.ts';
 import type { ResolvedHealthCheck } from '../src/stack/types.ts';
@@ -33,7 +34,10 @@ import {
   printTable,
   round,
   since,
+  summariseSpans,
+  tracingExec,
   writeResult,
+  type ExecSummary,
 } from './lib.ts';
 
 export interface UpBenchOptions {
@@ -52,14 +56,6 @@ export interface UpBenchOptions {
   log?: (line: string) => void;
 }
 
-export interface ExecStat {
-  command: string;
-  calls: number;
-  totalMs: number;
-  meanMs: number;
-  maxMs: number;
-}
-
 export interface RampartRound {
   round: number;
   environment: string;
@@ -69,7 +65,7 @@ export interface RampartRound {
   cpu: CpuTime;
   /** Offsets from the call to `up`, in ms, over all replicas. */
   timeline: {
-    /** Bridges and nft table ready (the `network` progress line's successor). */
+    /** Bridges and nft table ready: the first replica's `starting` progress line. */
     networkReadyMs: number;
     /** The last replica's process was spawned (its namespace was ready before). */
     lastSpawnedMs: number;
@@ -78,7 +74,7 @@ export interface RampartRound {
     /** Median over replicas of spawn → healthy. */
     spawnToHealthyMedianMs: number;
   };
-  /** Every subprocess the daemon ran during `up` (they overlap: `busyMs` is wall time with one running). */
+  /** Every subprocess the daemon ran during `up`. */
   exec: ExecSummary;
   downExec: ExecSummary;
 }
@@ -87,13 +83,6 @@ export interface CpuTime {
   totalMs: number;
   selfMs: number;
   childrenMs: number;
-}
-
-export interface ExecSummary {
-  calls: number;
-  busyMs: number;
-  peakConcurrency: number;
-  byCommand: ExecStat[];
 }
 
 export interface BaselineRound {
@@ -138,66 +127,6 @@ export function benchStack(opts: { services: number; replicas: number; healthInt
     );
   }
   return `${lines.join('\n')}\n`;
-}
-
-/** `ip -n X addr add …` → `ip addr add`; `ip netns exec X setpriv … test` → `ip netns exec setpriv`. */
-function commandLabel(argv: readonly string[]): string {
-  const [bin, ...rest] = argv;
-  // nft loads rulesets from temporary files: one label for all of them.
-  if (bin !== 'ip') return [bin, ...rest.slice(0, 2).map((a) => (a.includes('/') ? '<file>' : a))].join(' ');
-  const words: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    if (rest[i] === '-n') i++;
-    else if (!rest[i]!.startsWith('-')) words.push(rest[i]!);
-  }
-  if (words[0] === 'netns' && words[1] === 'exec') return `ip netns exec ${words[3] ?? ''}`.trim();
-  return `ip ${words.slice(0, 2).join(' ')}`;
-}
-
-/** An Exec that forwards to `inner` and records what ran and when (performance.now()). */
-function tracingExec(inner: Exec): Exec & { spans: { command: string; start: number; end: number }[] } {
-  const spans: { command: string; start: number; end: number }[] = [];
-  const exec = (async (argv, options) => {
-    const start = performance.now();
-    try {
-      return await inner(argv, options);
-    } finally {
-      spans.push({ command: commandLabel(argv), start, end: performance.now() });
-    }
-  }) as Exec & { spans: typeof spans };
-  exec.spans = spans;
-  return exec;
-}
-
-function summariseSpans(spans: readonly { command: string; start: number; end: number }[]): ExecSummary {
-  const by = new Map<string, number[]>();
-  for (const s of spans) by.set(s.command, [...(by.get(s.command) ?? []), s.end - s.start]);
-  const byCommand = [...by]
-    .map(([command, ds]) => ({
-      command,
-      calls: ds.length,
-      totalMs: round(ds.reduce((a, b) => a + b, 0)),
-      meanMs: round(ds.reduce((a, b) => a + b, 0) / ds.length),
-      maxMs: round(Math.max(...ds)),
-    }))
-    .sort((a, b) => b.totalMs - a.totalMs);
-  // Wall time with at least one command running, and the most running at once.
-  const edges = spans.flatMap((s) => [
-    { t: s.start, d: 1 },
-    { t: s.end, d: -1 },
-  ]);
-  edges.sort((a, b) => a.t - b.t || a.d - b.d);
-  let running = 0;
-  let peak = 0;
-  let busy = 0;
-  let from = 0;
-  for (const e of edges) {
-    if (running === 0 && e.d > 0) from = e.t;
-    running += e.d;
-    peak = Math.max(peak, running);
-    if (running === 0) busy += e.t - from;
-  }
-  return { calls: spans.length, busyMs: round(busy), peakConcurrency: peak, byCommand };
 }
 
 async function freePorts(n: number): Promise<number[]> {

@@ -8,6 +8,8 @@ export interface RuntimeContractFixture {
   environment: { environment: string; addressing: unknown };
   /** A replica plan in that environment whose command runs until killed. */
   replica(index: number): ReplicaPlan;
+  /** Runs after the suite (e.g. release a claim on the environment name). */
+  cleanup?(): Promise<void>;
 }
 
 /**
@@ -19,6 +21,7 @@ export function runRuntimeContract(name: string, makeFixture: () => Promise<Runt
     let fx: RuntimeContractFixture | undefined;
     after(async () => {
       if (fx) await fx.runtime.destroyEnvironment(fx.environment.environment);
+      await fx?.cleanup?.();
     });
 
     it('GIVEN a fresh environment WHEN ensured twice THEN it is idempotent and the driver reports its requirements', async () => {

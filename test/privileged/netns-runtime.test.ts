@@ -13,10 +13,14 @@ import { createNetnsRuntime } from '../../src/runtime/netns-driver.ts';
 import { runRuntimeContract } from '../../src/runtime/runtime.contract.ts';
 import type { ReplicaPlan } from '../../src/runtime/types.ts';
 import { testEnvironmentName } from '../../src/testing/control-plane.ts';
+import { DEFAULT_OWNERS_DIR, EnvironmentOwnership } from '../../src/server/ownership.ts';
 
 runRuntimeContract('netns driver', async () => {
   const runtime = createNetnsRuntime({ exec: realExec });
   const env = testEnvironmentName('c');
+  // Claimed, so a daemon starting meanwhile (another test, a bench) does not sweep it as a leftover.
+  const ownership = new EnvironmentOwnership(DEFAULT_OWNERS_DIR, `test:${process.pid}`);
+  ownership.claim(env);
   // A block no network on this host uses (other stacks may run during the tests).
   const addressing = planEnvironmentAddressing(
     allocateEnvironmentBlock('198.18.0.0/15', await runtime.hostNetworks()),
@@ -24,6 +28,7 @@ runRuntimeContract('netns driver', async () => {
   const logs = await mkdtemp(join(tmpdir(), 'rampart-contract-'));
   return {
     runtime,
+    cleanup: async () => ownership.release(env),
     environment: { environment: env, addressing },
     replica: (index): ReplicaPlan => ({
       environment: env,
