@@ -9,6 +9,7 @@
  * Needs root (namespaces, bridges, nftables). Measures and reports; the exit code says whether
  * the benchmarks ran, not whether goals were met (speed is never a test failure).
  */
+import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import {
   abortOnInterrupt,
@@ -146,10 +147,17 @@ export async function runBenchmarks(
       report.rows.push(...(await bench.run(log, signal)));
       log(`== ${bench.name}: ${round((performance.now() - t0) / 1000)} s`);
     } catch (error) {
+      if (signal.aborted) {
+        log(`== ${bench.name}: interrupted; what it made is removed`);
+        report.skipped.push(bench.name);
+        continue;
+      }
       log(`== ${bench.name} failed: ${(error as Error).stack ?? String(error)}`);
       report.failed.push({ name: bench.name, error: (error as Error).message });
     }
   }
+  // An interrupted run would replace the last complete summary with a partial one.
+  if (signal.aborted) return report;
   await writeResult('summary', {
     benchmarks: chosen.map((b) => b.name),
     ...report,
@@ -179,22 +187,31 @@ async function main(): Promise<void> {
     return;
   }
   const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
+  if (unknown.length > 0) {
+    console.error(
+      `bench: no benchmark named ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`,
+    );
+    process.exitCode = 2;
+    return;
+  }
   const m = machineInfo();
   console.log(`bench on ${m.cpuModel} x${m.cpus}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}`);
   // A last resort: every wait inside the benchmarks is bounded, but a hung kernel call is not.
   const watchdog = setTimeout(() => {
     console.error(
-      `bench: still running after ${(2 * RUN_BUDGET_MS) / 60_000} min; giving up (kernel objects of bench environments 'b…' may be left: rampart daemon startup removes them)`,
+      `bench: still running after ${(2 * RUN_BUDGET_MS) / 60_000} min; giving up. A bench environment may be left: namespaces rampart-b…, state under ${tmpdir()}/rampart-bench-…`,
     );
     process.exit(1);
   }, 2 * RUN_BUDGET_MS);
   watchdog.unref();
-  const report = await runBenchmarks(names, { signal: abortOnInterrupt() });
-  console.log(
-    `\nsummary (bench/results/summary.json; ratio = rampart / baseline)\n${summaryTable(report.rows)}`,
-  );
+  const signal = abortOnInterrupt();
+  const report = await runBenchmarks(names, { signal });
+  const where = signal.aborted ? 'interrupted, not written' : 'bench/results/summary.json';
+  console.log(`\nsummary (${where}; ratio = rampart / baseline)\n${summaryTable(report.rows)}`);
   for (const f of report.failed) console.log(`failed: ${f.name}: ${f.error}`);
   if (report.failed.length > 0) process.exitCode = 1;
+  if (signal.aborted) process.exitCode = 130;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

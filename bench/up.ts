@@ -446,12 +446,17 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error(`bench: ${problem}`);
     process.exitCode = 2;
   } else {
-    runUpBench({
-      rounds: argValue('rounds') ? Number(argValue('rounds')) : undefined,
-      signal: abortOnInterrupt(),
-    }).catch((error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    });
+    const signal = abortOnInterrupt();
+    runUpBench({ rounds: argValue('rounds') ? Number(argValue('rounds')) : undefined, signal }).catch(
+      (error: unknown) => {
+        if (signal.aborted) {
+          console.error('up: interrupted; what it made is removed');
+          process.exitCode = 130;
+          return;
+        }
+        console.error(error);
+        process.exitCode = 1;
+      },
+    );
   }
 }

@@ -3,12 +3,13 @@
 // globs and, given nothing, runs nothing and exits 0. An empty list is an error here.
 //   node scripts/run-tests.mjs [unit|privileged|all]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const kind = process.argv[2] ?? 'all';
 function walk(dir) {
   const out = [];
+  if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     if (name === 'node_modules' || name.startsWith('.')) continue;
     const path = join(dir, name);

@@ -32,6 +32,7 @@ export type { NetworkFs } from './files.ts';
 export {
   applyReplicaNetwork,
   execInNetns,
+  macForAddress,
   linkAlias,
   planReplicaNetwork,
   removeReplicaNetwork,

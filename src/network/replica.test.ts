@@ -40,7 +40,7 @@ describe('planReplicaNetwork', () => {
     assert.deepEqual(replicaNetworkCommands(plan), [
       ['ip', '-n', NS, 'link', 'set', 'lo', 'alias', 'rampart:demo'],
       ['ip', '-n', NS, 'link', 'set', 'lo', 'up'],
-      ['ip', 'link', 'add', APP_VETH, 'type', 'veth', 'peer', 'name', 'app0', 'netns', NS],
+      ['ip', 'link', 'add', APP_VETH, 'type', 'veth', 'peer', 'name', 'app0', 'address', '02:52:c6:12:10:05', 'netns', NS],
       ['ip', 'link', 'set', APP_VETH, 'alias', 'rampart:demo'],
       ['ip', 'link', 'set', APP_VETH, 'master', 'rp-demo-app'],
       ['ip', 'link', 'set', 'dev', APP_VETH, 'type', 'bridge_slave', 'hairpin', 'on'],
@@ -48,7 +48,7 @@ describe('planReplicaNetwork', () => {
       ['ip', '-n', NS, 'addr', 'add', '198.18.16.5/21', 'dev', 'app0'],
       ['ip', '-n', NS, 'link', 'set', 'app0', 'up'],
       ['ip', '-n', NS, 'route', 'add', '198.18.28.0/23', 'via', '198.18.16.1', 'dev', 'app0'],
-      ['ip', 'link', 'add', DB_VETH, 'type', 'veth', 'peer', 'name', 'db0', 'netns', NS],
+      ['ip', 'link', 'add', DB_VETH, 'type', 'veth', 'peer', 'name', 'db0', 'address', '02:52:c6:12:18:07', 'netns', NS],
       ['ip', 'link', 'set', DB_VETH, 'alias', 'rampart:demo'],
       ['ip', 'link', 'set', DB_VETH, 'master', 'rp-demo-db'],
       ['ip', 'link', 'set', 'dev', DB_VETH, 'type', 'bridge_slave', 'hairpin', 'on'],

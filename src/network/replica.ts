@@ -91,6 +91,11 @@ export function planReplicaNetwork(input: ReplicaNetworkInput): ReplicaNetworkPl
   };
 }
 
+/** `02:52:` + the IPv4 address in hex: locally administered, unique on a bridge, stable per address. */
+export function macForAddress(ip: string): string {
+  return ['02', '52', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
 /**
  * Pure: the argv list that realises the plan after `ip netns add`. No default route: a replica
  * reaches its own subnets and its networks' VIP ranges, nothing else.
@@ -106,7 +111,10 @@ export function replicaNetworkCommands(plan: ReplicaNetworkPlan): string[][] {
   for (const i of plan.interfaces) {
     cmds.push(
       // Created straight into the namespace under its final name: no `app0` ever exists on the host.
-      ['ip', 'link', 'add', i.hostVeth, 'type', 'veth', 'peer', 'name', i.replicaVeth, 'netns', ns],
+      // The MAC derives from the address (as Docker does): a replica re-created with the same
+      // address keeps its MAC, so neighbours' ARP entries stay right instead of blackholing its
+      // traffic until they expire (~30 s, seen here on a rolling restart).
+      ['ip', 'link', 'add', i.hostVeth, 'type', 'veth', 'peer', 'name', i.replicaVeth, 'address', macForAddress(i.address), 'netns', ns],
       // `ip link add ... alias` is silently ignored, hence a separate call right after.
       ['ip', 'link', 'set', i.hostVeth, 'alias', plan.alias],
       ['ip', 'link', 'set', i.hostVeth, 'master', i.bridge],

@@ -316,21 +316,10 @@ export class EnvironmentController {
     const hash = hashPlan(plan);
     const existing = this.running.get(plan.id);
     const state = existing?.supervisor.snapshot().state;
-    if (
-      existing &&
-      existing.hash === hash &&
-      (state === 'running' || state === 'starting' || state === 'backoff')
-    )
-      return;
-    if (existing && existing.hash === hash && state === 'pending') {
-      await this.opts.runtime.prepareReplica(plan);
-      existing.supervisor.start();
-      return;
-    }
-    if (existing) {
-      progress(`${plan.id}: spec changed, replacing`);
-      await this.stopReplica(existing, false);
-    }
+    const live = state === 'running' || state === 'starting' || state === 'backoff';
+    if (existing && existing.hash === hash && live) return;
+    if (existing && existing.hash !== hash) progress(`${plan.id}: spec changed, replacing`);
+    if (existing && live) await this.stopReplica(existing, false);
     progress(`${plan.id}: starting (${plan.attachments.map((a) => `${a.net} ${a.address}`).join(', ')})`);
     await this.opts.runtime.prepareReplica(plan);
     const supervisor = this.makeSupervisor(plan);

@@ -79,11 +79,12 @@ describe('foundation on real namespaces', { timeout: 240_000 }, () => {
   let hostPort = 0;
   const ns = (service: string, i = 0) => netnsName(env, env, service, i);
   const progress: string[] = [];
+  let stackFile = '';
 
   before(async () => {
     cp = await startControlPlaneForTest({ readyTimeoutMs: 60_000 });
     hostPort = await freePort();
-    const file = await cp.writeStack(`
+    stackFile = await cp.writeStack(`
 version: 1
 name: found
 services:
@@ -107,7 +108,9 @@ databases:
     engine: postgres
     users: [back]
 `);
-    await cp.daemon.controlPlane.up({ file, environment: env, clientEnv: {} }, (m) => progress.push(m));
+    await cp.daemon.controlPlane.up({ file: stackFile, environment: env, clientEnv: {} }, (m) =>
+      progress.push(m),
+    );
   });
 
   after(async () => {
@@ -213,6 +216,23 @@ databases:
     }
   });
 
+  it('GIVEN restart of a service THEN its replicas are replaced one at a time and come back healthy', async () => {
+    const before = cp.daemon.controlPlane.ps({ environment: env }).filter((r) => r.service === 'front');
+    const lines: string[] = [];
+    await cp.daemon.controlPlane.restart({ environment: env, service: 'front' }, (m) => lines.push(m));
+    const after = cp.daemon.controlPlane.ps({ environment: env }).filter((r) => r.service === 'front');
+    assert.deepEqual(lines, [
+      `${env}/front-0: restarting`,
+      `${env}/front-0: starting (app ${before[0]!.addresses.app})`,
+      `${env}/front-1: restarting`,
+      `${env}/front-1: starting (app ${before[1]!.addresses.app})`,
+    ]);
+    for (const [i, r] of after.entries()) {
+      assert.notEqual(r.pid, before[i]!.pid);
+      assert.equal(r.healthy, true);
+    }
+  });
+
   it('GIVEN a daemon restart THEN every replica is adopted untouched (same pids, no restart)', async () => {
     const before = cp.daemon.controlPlane
       .ps({ environment: env })
@@ -231,5 +251,14 @@ databases:
     await cp.daemon.controlPlane.down({ environment: env }, () => undefined);
     assert.deepEqual(await kernelObjects(env), []);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0));
+  });
+
+  it('GIVEN the stack comes up again THEN the database kept its data', async () => {
+    await cp.daemon.controlPlane.up({ file: stackFile, environment: env, clientEnv: {} }, () => undefined);
+    const out = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/db'))) as {
+      n: number;
+      who: string;
+    };
+    assert.ok(out.n >= 2, `rows written before down are still there: ${out.n}`);
   });
 });
