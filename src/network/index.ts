@@ -74,3 +74,5 @@ export type { CleanupOptions, CleanupReport, Leftovers } from './cleanup.ts';
 
 export { listLinks, listNetns, listNftTables } from './links.ts';
 export type { HostLink } from './links.ts';
+export { applyReplicaNetworks, ipBatch, planReplicaNetworksBatch, removeReplicaNetworks } from './batch.ts';
+export type { BatchPlan } from './batch.ts';

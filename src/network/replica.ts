@@ -114,7 +114,21 @@ export function replicaNetworkCommands(plan: ReplicaNetworkPlan): string[][] {
       // The MAC derives from the address (as Docker does): a replica re-created with the same
       // address keeps its MAC, so neighbours' ARP entries stay right instead of blackholing its
       // traffic until they expire (~30 s, seen here on a rolling restart).
-      ['ip', 'link', 'add', i.hostVeth, 'type', 'veth', 'peer', 'name', i.replicaVeth, 'address', macForAddress(i.address), 'netns', ns],
+      [
+        'ip',
+        'link',
+        'add',
+        i.hostVeth,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        i.replicaVeth,
+        'address',
+        macForAddress(i.address),
+        'netns',
+        ns,
+      ],
       // `ip link add ... alias` is silently ignored, hence a separate call right after.
       ['ip', 'link', 'set', i.hostVeth, 'alias', plan.alias],
       ['ip', 'link', 'set', i.hostVeth, 'master', i.bridge],

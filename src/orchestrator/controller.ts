@@ -79,6 +79,8 @@ export class EnvironmentController {
   private endpointDirty = false;
   private endpointRunning = false;
   private readonly writes = new Map<string, Promise<void>>();
+  /** Set by `down`: the whole table goes, so replica changes no longer update the load balancer. */
+  private tearingDown = false;
 
   constructor(private readonly opts: ControllerOptions) {}
 
@@ -152,7 +154,7 @@ export class EnvironmentController {
           });
         }
       }
-      await Promise.all(replicas.map((r) => this.ensureReplica(r, progress)));
+      await this.ensureReplicas(replicas, progress);
       progress(`waiting for ${layer.join(', ')} to be ready`);
       await this.waitReady(replicas);
       for (const member of layer) {
@@ -223,6 +225,7 @@ export class EnvironmentController {
     );
     let adopted = 0;
     let restarted = 0;
+    const dead: { plan: ReplicaPlan; supervisor: ReplicaSupervisor }[] = [];
     for (const plan of this.plan.replicas) {
       const record = records.get(plan.id);
       const proc =
@@ -235,10 +238,13 @@ export class EnvironmentController {
         supervisor.adopt(proc, { restarts: record.restarts, healthy: record.healthy });
         adopted += 1;
       } else if (record && record.state !== 'stopped') {
-        await runtime.prepareReplica(plan);
-        supervisor.start();
-        restarted += 1;
+        dead.push({ plan, supervisor });
       }
+    }
+    if (dead.length > 0) {
+      await runtime.prepareReplicas(dead.map((d) => d.plan));
+      for (const d of dead) d.supervisor.start();
+      restarted = dead.length;
     }
     await this.syncEndpoints();
     return { adopted, restarted };
@@ -248,6 +254,8 @@ export class EnvironmentController {
   async down(progress: Progress): Promise<void> {
     const { store, runtime, clock } = this.opts;
     const layers = this.plan?.layers ?? [];
+    this.tearingDown = true;
+    await this.endpointSync;
     // Reverse start order: dependents stop before what they depend on.
     const order = [...layers].reverse();
     for (const layer of order) {
@@ -255,10 +263,13 @@ export class EnvironmentController {
         layer.includes(memberKey(r.plan.namespace, r.plan.service)),
       );
       if (runs.length) progress(`stopping ${layer.join(', ')}`);
-      await Promise.all(runs.map((r) => this.stopReplica(r, true)));
+      await Promise.all(runs.map((r) => r.supervisor.stop()));
     }
-    await Promise.all([...this.running.values()].map((r) => this.stopReplica(r, true)));
+    await Promise.all([...this.running.values()].map((r) => r.supervisor.stop()));
     await Promise.all(this.writes.values());
+    // Everything at once: the environment is going away, so no per-replica load-balancer updates.
+    await runtime.removeReplicas([...this.running.values()].map((r) => r.plan));
+    this.running.clear();
     progress('removing networks and load balancer');
     await runtime.destroyEnvironment(this.environment);
     await store.deleteReplicas(this.environment);
@@ -287,7 +298,7 @@ export class EnvironmentController {
     for (const run of runs) {
       progress(`${run.plan.id}: restarting`);
       await this.stopReplica(run, false);
-      await this.ensureReplica(run.plan, progress);
+      await this.ensureReplicas([run.plan], progress);
       await this.waitReady([run.plan]);
     }
   }
@@ -312,19 +323,33 @@ export class EnvironmentController {
     return { environment: this.environment, addressing: this.allocation.addressing };
   }
 
-  private async ensureReplica(plan: ReplicaPlan, progress: Progress): Promise<void> {
-    const hash = hashPlan(plan);
-    const existing = this.running.get(plan.id);
-    const state = existing?.supervisor.snapshot().state;
-    const live = state === 'running' || state === 'starting' || state === 'backoff';
-    if (existing && existing.hash === hash && live) return;
-    if (existing && existing.hash !== hash) progress(`${plan.id}: spec changed, replacing`);
-    if (existing && live) await this.stopReplica(existing, false);
-    progress(`${plan.id}: starting (${plan.attachments.map((a) => `${a.net} ${a.address}`).join(', ')})`);
-    await this.opts.runtime.prepareReplica(plan);
-    const supervisor = this.makeSupervisor(plan);
-    this.running.set(plan.id, { plan, hash, supervisor });
-    supervisor.start();
+  /**
+   * Starts what is not running as planned: unchanged live replicas are kept, changed ones replaced;
+   * the networks of all that start are prepared in one runtime call.
+   */
+  private async ensureReplicas(plans: readonly ReplicaPlan[], progress: Progress): Promise<void> {
+    const start: ReplicaPlan[] = [];
+    const replaced: Running[] = [];
+    for (const plan of plans) {
+      const existing = this.running.get(plan.id);
+      const state = existing?.supervisor.snapshot().state;
+      const live = state === 'running' || state === 'starting' || state === 'backoff';
+      if (existing && existing.hash === hashPlan(plan) && live) continue;
+      if (existing && existing.hash !== hashPlan(plan)) progress(`${plan.id}: spec changed, replacing`);
+      if (existing && live) replaced.push(existing);
+      start.push(plan);
+    }
+    await Promise.all(replaced.map((r) => this.stopReplica(r, false)));
+    if (start.length === 0) return;
+    for (const plan of start) {
+      progress(`${plan.id}: starting (${plan.attachments.map((a) => `${a.net} ${a.address}`).join(', ')})`);
+    }
+    await this.opts.runtime.prepareReplicas(start);
+    for (const plan of start) {
+      const supervisor = this.makeSupervisor(plan);
+      this.running.set(plan.id, { plan, hash: hashPlan(plan), supervisor });
+      supervisor.start();
+    }
   }
 
   private makeSupervisor(plan: ReplicaPlan): ReplicaSupervisor {
@@ -386,6 +411,7 @@ export class EnvironmentController {
    * changes mark it dirty and one more update follows, so the kernel always ends up current.
    */
   syncEndpoints(): Promise<void> {
+    if (this.tearingDown) return Promise.resolve();
     this.endpointDirty = true;
     if (this.endpointRunning) return this.endpointSync;
     this.endpointRunning = true;
@@ -430,7 +456,7 @@ export class EnvironmentController {
   private async stopReplica(run: Running, remove: boolean): Promise<void> {
     await run.supervisor.stop();
     await this.writes.get(run.plan.id);
-    await this.opts.runtime.removeReplica(run.plan);
+    await this.opts.runtime.removeReplicas([run.plan]);
     if (remove) {
       this.running.delete(run.plan.id);
       await this.opts.store.deleteReplica({

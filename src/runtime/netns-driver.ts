@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import {
   applyEnvironmentNetwork,
-  applyReplicaNetwork,
+  applyReplicaNetworks,
   applyRuleset,
   BRIDGE_NF_CALL_IPTABLES,
   execInNetns,
@@ -12,7 +12,7 @@ import {
   planReplicaNetwork,
   removeEnvironment,
   removeLeftovers,
-  removeReplicaNetwork,
+  removeReplicaNetworks,
   type EnvironmentAddressing,
 } from '../network/index.ts';
 import type { Exec } from '../platform/exec.ts';
@@ -58,6 +58,7 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
   const { exec } = opts;
   const addressing = new Map<string, EnvironmentAddressing>();
   let userReady = false;
+  const reachable = new Set<string>();
 
   const addressingOf = (env: string): EnvironmentAddressing => {
     const a = addressing.get(env);
@@ -186,30 +187,37 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       addressing.delete(environment);
     },
 
-    async prepareReplica(plan: ReplicaPlan) {
-      await applyReplicaNetwork(
+    async prepareReplicas(plans: readonly ReplicaPlan[]) {
+      await applyReplicaNetworks(
         exec,
-        planReplicaNetwork({
-          env: plan.environment,
-          namespace: plan.namespace,
-          service: plan.service,
-          index: plan.index,
-          addressing: addressingOf(plan.environment),
-          attachments: plan.attachments,
-          hosts: plan.hosts.map((h) => ({ address: h.address, names: [...h.names] })),
-        }),
+        plans.map((plan) =>
+          planReplicaNetwork({
+            env: plan.environment,
+            namespace: plan.namespace,
+            service: plan.service,
+            index: plan.index,
+            addressing: addressingOf(plan.environment),
+            attachments: plan.attachments,
+            hosts: plan.hosts.map((h) => ({ address: h.address, names: [...h.names] })),
+          }),
+        ),
       );
     },
 
     async startProcess(plan: ReplicaPlan): Promise<WatchedProcess> {
       // Fail with a clear reason rather than a crash loop when the user cannot reach the code.
-      const probe = await exec(execInNetns(plan.netns, ['test', '-x', plan.cwd], { user: plan.user }), {
-        allowFailure: true,
-      });
-      if (probe.code !== 0) {
-        throw new RampartError('RAMPART_E_EXEC_FAILED', `user ${plan.user} cannot enter ${plan.cwd}`, {
-          fix: `make the folder and its parents readable and traversable by others (chmod o+rx), or move the stack out of a private home`,
+      // Checked once per (user, folder): a process start each time would be most of `up`'s cost.
+      const key = `${plan.user}\u0000${plan.cwd}`;
+      if (!reachable.has(key)) {
+        const probe = await exec(execInNetns(plan.netns, ['test', '-x', plan.cwd], { user: plan.user }), {
+          allowFailure: true,
         });
+        if (probe.code !== 0) {
+          throw new RampartError('RAMPART_E_EXEC_FAILED', `user ${plan.user} cannot enter ${plan.cwd}`, {
+            fix: `make the folder and its parents readable and traversable by others (chmod o+rx), or move the stack out of a private home`,
+          });
+        }
+        reachable.add(key);
       }
       return spawnDetached({
         argv: execInNetns(plan.netns, plan.argv, { user: plan.user }),
@@ -224,13 +232,16 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       return adoptProcess(pid, startTime);
     },
 
-    async removeReplica(plan: ReplicaPlan) {
-      await removeReplicaNetwork(exec, {
-        env: plan.environment,
-        namespace: plan.namespace,
-        service: plan.service,
-        index: plan.index,
-      });
+    async removeReplicas(plans: readonly ReplicaPlan[]) {
+      await removeReplicaNetworks(
+        exec,
+        plans.map((p) => ({
+          env: p.environment,
+          namespace: p.namespace,
+          service: p.service,
+          index: p.index,
+        })),
+      );
     },
 
     async setEndpoints(spec: EnvironmentNetworkSpec, services: readonly ServiceEndpoints[]) {

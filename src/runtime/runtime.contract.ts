@@ -35,7 +35,7 @@ export function runRuntimeContract(name: string, makeFixture: () => Promise<Runt
     it('GIVEN a prepared replica WHEN its process starts THEN it can be adopted by pid and start time, and killed', async () => {
       const { runtime } = fx!;
       const plan = fx!.replica(0);
-      await runtime.prepareReplica(plan);
+      await runtime.prepareReplicas([plan]);
       const proc = await runtime.startProcess(plan);
       assert.ok(proc.pid > 0);
       const adopted = runtime.adoptProcess(plan, proc.pid, proc.startTime);
@@ -49,8 +49,8 @@ export function runRuntimeContract(name: string, makeFixture: () => Promise<Runt
       await proc.exited;
       await adopted!.exited;
       assert.equal(runtime.adoptProcess(plan, proc.pid, proc.startTime), undefined);
-      await runtime.removeReplica(plan);
-      await runtime.removeReplica(plan);
+      await runtime.removeReplicas([plan]);
+      await runtime.removeReplicas([plan]);
     });
 
     it('GIVEN endpoints WHEN set twice THEN the second replaces the first', async () => {
@@ -72,7 +72,7 @@ export function runRuntimeContract(name: string, makeFixture: () => Promise<Runt
     it('GIVEN an environment not kept WHEN leftovers are removed THEN it is gone, and destroy is idempotent', async () => {
       const { runtime } = fx!;
       const plan = fx!.replica(2);
-      await runtime.prepareReplica(plan);
+      await runtime.prepareReplicas([plan]);
       const mine = fx!.environment.environment;
       assert.ok((await runtime.listEnvironments()).includes(mine));
       // Keep everyone else's: a host may run other stacks while the tests run.

@@ -72,12 +72,13 @@ export interface Runtime {
   ensureEnvironment(spec: EnvironmentNetworkSpec): Promise<void>;
   /** Removes everything `ensureEnvironment` and `prepareReplica` made for the environment. */
   destroyEnvironment(environment: string): Promise<void>;
-  /** The replica's isolated network (namespace, links, routes, hosts file). Idempotent. */
-  prepareReplica(plan: ReplicaPlan): Promise<void>;
+  /** The replicas' isolated networks (namespace, links, routes, hosts file), all at once. Idempotent. */
+  prepareReplicas(plans: readonly ReplicaPlan[]): Promise<void>;
   startProcess(plan: ReplicaPlan): Promise<WatchedProcess>;
   /** Re-attach to a process found alive after a daemon restart, or undefined if it is gone. */
   adoptProcess(plan: ReplicaPlan, pid: number, startTime: number): WatchedProcess | undefined;
-  removeReplica(plan: ReplicaPlan): Promise<void>;
+  /** Removes the replicas' networks (their processes must be stopped). Absent ones are fine. */
+  removeReplicas(plans: readonly ReplicaPlan[]): Promise<void>;
   /** Atomically replaces the environment's service load balancing. */
   setEndpoints(spec: EnvironmentNetworkSpec, services: readonly ServiceEndpoints[]): Promise<void>;
   /** argv that runs `command` inside the replica's isolation, as `user`. */

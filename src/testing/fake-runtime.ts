@@ -38,10 +38,12 @@ export class FakeRuntime implements Runtime {
     for (const [id, plan] of this.replicas) if (plan.environment === environment) this.replicas.delete(id);
   }
 
-  async prepareReplica(plan: ReplicaPlan): Promise<void> {
-    if (!this.environments.has(plan.environment))
-      throw new Error(`environment ${plan.environment} has no network yet`);
-    this.replicas.set(`${plan.environment}/${plan.id}`, plan);
+  async prepareReplicas(plans: readonly ReplicaPlan[]): Promise<void> {
+    for (const plan of plans) {
+      if (!this.environments.has(plan.environment))
+        throw new Error(`environment ${plan.environment} has no network yet`);
+      this.replicas.set(`${plan.environment}/${plan.id}`, plan);
+    }
   }
 
   async startProcess(plan: ReplicaPlan): Promise<WatchedProcess> {
@@ -70,8 +72,8 @@ export class FakeRuntime implements Runtime {
     return p && p.startTime === startTime ? p : undefined;
   }
 
-  async removeReplica(plan: ReplicaPlan): Promise<void> {
-    this.replicas.delete(`${plan.environment}/${plan.id}`);
+  async removeReplicas(plans: readonly ReplicaPlan[]): Promise<void> {
+    for (const plan of plans) this.replicas.delete(`${plan.environment}/${plan.id}`);
   }
 
   async setEndpoints(spec: EnvironmentNetworkSpec, services: readonly ServiceEndpoints[]): Promise<void> {

@@ -1,0 +1,164 @@
+/**
+ * The small HTTP layer every fraud service shares: a JSON server with /healthz, JSON logs on stdout
+ * and graceful SIGTERM, and a keep-alive JSON client. Services know each other only by name
+ * (`http://identity:8080`), resolved by the platform.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+
+export interface HttpError extends Error {
+  status: number;
+  body: unknown;
+}
+
+export function httpError(status: number, body: unknown): HttpError {
+  const e = new Error(typeof body === 'string' ? body : JSON.stringify(body)) as HttpError;
+  e.status = status;
+  e.body = body;
+  return e;
+}
+
+export interface RequestContext {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  body: unknown;
+  params: Record<string, string>;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<unknown> | unknown;
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** `/v1/assessments/:id` style. */
+  path: string;
+  handler: Handler;
+}
+
+export function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, service: process.env.RAMPART_SERVICE, ...fields })}\n`);
+}
+
+function match(route: Route, method: string, path: string): Record<string, string> | undefined {
+  if (route.method !== method) return undefined;
+  const want = route.path.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    if (w.startsWith(':')) params[w.slice(1)] = decodeURIComponent(got[i]!);
+    else if (w !== got[i]) return undefined;
+  }
+  return params;
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw httpError(413, { error: 'request too large' });
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw httpError(400, { error: 'body is not valid JSON' });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body ?? null);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export interface ServeOptions {
+  name: string;
+  /** @default env PORT or 8080 */
+  port?: number;
+  routes: readonly Route[];
+  /** Extra readiness condition for /healthz (e.g. the database is reachable). */
+  ready?: () => boolean;
+  /** Called on SIGTERM after the server stopped accepting connections. */
+  onClose?: () => Promise<void>;
+  bodyLimit?: number;
+}
+
+export function serve(opts: ServeOptions): http.Server {
+  const port = opts.port ?? Number(process.env.PORT ?? 8080);
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz') return send(res, opts.ready && !opts.ready() ? 503 : 200, { ok: true });
+    for (const route of opts.routes) {
+      const params = match(route, req.method ?? 'GET', url.pathname);
+      if (!params) continue;
+      try {
+        const body = req.method === 'POST' ? await readBody(req, opts.bodyLimit ?? 256 * 1024) : undefined;
+        const result = await route.handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, params });
+        return send(res, 200, result);
+      } catch (error) {
+        const e = error as Partial<HttpError>;
+        if (typeof e.status === 'number') return send(res, e.status, e.body);
+        log('error', 'request failed', { path: url.pathname, error: (error as Error).message });
+        return send(res, 500, { error: 'internal error' });
+      }
+    }
+    send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(port, () => log('info', `${opts.name} listening`, { port }));
+  process.once('SIGTERM', () => {
+    server.close(() => void (opts.onClose?.() ?? Promise.resolve()).finally(() => process.exit(0)));
+    // Idle keep-alive connections would hold close() open until they time out.
+    server.closeIdleConnections();
+  });
+  return server;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/** POSTs JSON to another service and returns its JSON answer; non-2xx throws an HttpError. */
+export function postJson<T>(url: string, body: unknown, timeoutMs = 2000): Promise<T> {
+  return requestJson<T>('POST', url, body, timeoutMs);
+}
+
+export function getJson<T>(url: string, timeoutMs = 2000): Promise<T> {
+  return requestJson<T>('GET', url, undefined, timeoutMs);
+}
+
+function requestJson<T>(method: string, url: string, body: unknown, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        timeout: timeoutMs,
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            // keep text
+          }
+          if ((res.statusCode ?? 500) >= 400) reject(httpError(res.statusCode ?? 500, parsed));
+          else resolve(parsed as T);
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(httpError(504, { error: `${url} timed out after ${timeoutMs} ms` })));
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
