@@ -64,6 +64,9 @@ interface Running {
   supervisor: Supervisor;
 }
 
+/** How long endpoint changes gather before one nft transaction applies them all. */
+const ENDPOINT_SETTLE_MS = 15;
+
 const hashPlan = (plan: ReplicaPlan): string =>
   createHash('sha256').update(JSON.stringify(plan)).digest('hex');
 
@@ -418,6 +421,9 @@ export class EnvironmentController {
     this.endpointSync = (async () => {
       try {
         while (this.endpointDirty) {
+          // Replicas of a layer turn healthy within milliseconds of each other: a short settle
+          // folds them into one kernel transaction instead of one each.
+          await this.opts.clock.sleep(ENDPOINT_SETTLE_MS);
           this.endpointDirty = false;
           if (!this.plan || !this.allocation) return;
           await this.opts.runtime.setEndpoints(this.networkSpec(), this.endpoints());

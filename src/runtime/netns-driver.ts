@@ -58,7 +58,7 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
   const { exec } = opts;
   const addressing = new Map<string, EnvironmentAddressing>();
   let userReady = false;
-  const reachable = new Set<string>();
+  const reachable = new Map<string, Promise<void>>();
 
   const addressingOf = (env: string): EnvironmentAddressing => {
     const a = addressing.get(env);
@@ -208,17 +208,32 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       // Fail with a clear reason rather than a crash loop when the user cannot reach the code.
       // Checked once per (user, folder): a process start each time would be most of `up`'s cost.
       const key = `${plan.user}\u0000${plan.cwd}`;
-      if (!reachable.has(key)) {
-        const probe = await exec(execInNetns(plan.netns, ['test', '-x', plan.cwd], { user: plan.user }), {
-          allowFailure: true,
+      let check = reachable.get(key);
+      if (!check) {
+        // The promise is cached, so replicas starting together share one check.
+        check = exec(
+          [
+            'setpriv',
+            `--reuid=${plan.user}`,
+            `--regid=${plan.user}`,
+            '--clear-groups',
+            '--',
+            'test',
+            '-x',
+            plan.cwd,
+          ],
+          { allowFailure: true },
+        ).then((probe) => {
+          if (probe.code !== 0) {
+            reachable.delete(key);
+            throw new RampartError('RAMPART_E_EXEC_FAILED', `user ${plan.user} cannot enter ${plan.cwd}`, {
+              fix: `make the folder and its parents readable and traversable by others (chmod o+rx), or move the stack out of a private home`,
+            });
+          }
         });
-        if (probe.code !== 0) {
-          throw new RampartError('RAMPART_E_EXEC_FAILED', `user ${plan.user} cannot enter ${plan.cwd}`, {
-            fix: `make the folder and its parents readable and traversable by others (chmod o+rx), or move the stack out of a private home`,
-          });
-        }
-        reachable.add(key);
+        reachable.set(key, check);
       }
+      await check;
       return spawnDetached({
         argv: execInNetns(plan.netns, plan.argv, { user: plan.user }),
         cwd: plan.cwd,
