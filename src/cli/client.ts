@@ -118,6 +118,21 @@ export async function connectOrStartDaemon(
   } catch {
     // none yet
   }
+  if (process.platform !== 'linux') {
+    throw new RampartError(
+      'RAMPART_E_NOT_LINUX',
+      `Rampart runs on Linux (network namespaces, nftables); this is ${process.platform}`,
+    );
+  }
+  if (process.getuid?.() !== 0) {
+    throw new RampartError(
+      'RAMPART_E_NOT_ROOT',
+      'starting the Rampart daemon needs root: it creates network namespaces, bridges and nftables tables',
+      {
+        fix: 'run it with sudo, or start `sudo rampart daemon` once and use the CLI with read access to its token',
+      },
+    );
+  }
   mkdirSync(stateDir, { recursive: true, mode: 0o711 });
   const log = join(stateDir, 'daemon.log');
   const fd = openSync(log, 'a', 0o600);

@@ -30,7 +30,7 @@ function sharedHost(failing: readonly string[] = []) {
     { table: { family: 'ip', name: 'rampart_t1' } },
     { table: { family: 'ip', name: 'rampart_t1_x' } },
     { table: { family: 'ip', name: 'rampart_zz' } },
-    { table: { family: 'inet', name: 'rampart_t1' } }, // other family: someone else's
+    { table: { family: 'inet', name: 'rampart_t1' } }, // the environment's firewall table
     { table: { family: 'inet', name: 'filter' } },
   ];
   const exec = recordingExec((argv) => {
@@ -87,6 +87,7 @@ describe('removeEnvironment', () => {
       'ip netns del rampart-t1-shop-web-0',
       'ip netns del rampart-t1-shop-api-0',
       'nft delete table ip rampart_t1',
+      'nft delete table inet rampart_t1',
     ]);
     assert.ok(removed.includes('/etc/netns/rampart-t1-gone-0'));
     assert.deepEqual([...fs.files.keys()], ['/etc/netns/rampart-qq-gone-0/hosts', '/etc/netns/other/hosts']);
@@ -120,6 +121,7 @@ describe('removeLeftovers', () => {
       'ip netns del rampart-zz-a-b-0',
       'nft delete table ip rampart_t1',
       'nft delete table ip rampart_zz',
+      'nft delete table inet rampart_t1',
     ]);
     assert.deepEqual(report.failed, []);
   });

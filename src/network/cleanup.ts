@@ -22,8 +22,10 @@ export interface Leftovers {
   /** `env` is undefined when `lo` carries no alias (a crash right after `ip netns add`). */
   netns: { name: string; env?: string }[];
   links: (HostLink & { env: string })[];
-  /** `ip` family tables named `rampart_*`. */
+  /** `ip` family tables named `rampart_*` (load balancing). */
   tables: string[];
+  /** `inet` family tables named `rampart_*` (the firewall's, same name as the environment's ip table). */
+  inetTables: string[];
   /** `/etc/netns/rampart-*` folders whose namespace is gone. */
   orphanEtcDirs: string[];
 }
@@ -64,10 +66,12 @@ export async function listLeftovers(exec: Exec, options: CleanupOptions = {}): P
     const ourName = l.name.startsWith(BRIDGE_PREFIX) || l.name.startsWith(VETH_PREFIX);
     return ourName && env !== undefined ? [{ ...l, env }] : [];
   });
-  const tables = (await listNftTables(exec))
-    .filter((t) => t.family === 'ip' && t.name.startsWith(NFT_TABLE_PREFIX))
-    .map((t) => t.name);
-  return { netns, links, tables, orphanEtcDirs: dirs.filter((d) => !names.includes(d)) };
+  const allTables = await listNftTables(exec);
+  const ours = (family: string) =>
+    allTables.filter((t) => t.family === family && t.name.startsWith(NFT_TABLE_PREFIX)).map((t) => t.name);
+  const tables = ours('ip');
+  const inetTables = ours('inet');
+  return { netns, links, tables, inetTables, orphanEtcDirs: dirs.filter((d) => !names.includes(d)) };
 }
 
 /** Which objects to remove, decided per kind. */
@@ -109,6 +113,9 @@ async function removeSelected(
   }
   for (const t of found.tables.filter(select.table)) {
     await attempt(`nft table ip ${t}`, () => exec(['nft', 'delete', 'table', 'ip', t]));
+  }
+  for (const t of found.inetTables.filter(select.table)) {
+    await attempt(`nft table inet ${t}`, () => exec(['nft', 'delete', 'table', 'inet', t]));
   }
   for (const d of found.orphanEtcDirs.filter(select.orphanDir))
     await attempt(`${etc}/${d}`, () => fs.rm(`${etc}/${d}`));

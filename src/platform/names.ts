@@ -11,7 +11,8 @@ import type { NetworkName } from '../stack/index.ts';
  * | host side of a veth | `rv` + 12 hex of sha1(env/ns/svc/i/net)  | 14 chars                      |
  * | veth in the replica | `app0`, `db0`                            |                               |
  * | network namespace   | `rampart-<env>-<namespace>-<service>-<i>`| 255 (a file in /run/netns)    |
- * | nftables table      | `ip rampart_<env>` (`-` becomes `_`)     |                               |
+ * | nftables tables     | `ip rampart_<env>` (load balancing),     |                               |
+ * |                     | `inet rampart_<env>` (firewall)          | (`-` becomes `_`)             |
  *
  * Environment names are therefore at most 8 characters: `rp-` + 8 + `-app` = 15.
  */

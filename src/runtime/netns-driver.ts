@@ -280,7 +280,8 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       const envs = new Set<string>();
       for (const n of found.netns) if (n.env) envs.add(n.env);
       for (const l of found.links) envs.add(l.env);
-      for (const t of found.tables) envs.add(t.slice(NFT_TABLE_PREFIX.length).replaceAll('_', '-'));
+      for (const t of [...found.tables, ...found.inetTables])
+        envs.add(t.slice(NFT_TABLE_PREFIX.length).replaceAll('_', '-'));
       return [...envs].sort();
     },
 

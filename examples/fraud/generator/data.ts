@@ -266,15 +266,7 @@ export const COMPANY_MAIL: readonly string[] = [
   'kowalski-it.pl',
 ];
 
-/** Rough FX to EUR, to compare amounts across currencies (features.ts uses the same table). */
-export const EUR_PER_UNIT: Readonly<Record<Currency, number>> = {
-  EUR: 1,
-  USD: 0.92,
-  GBP: 1.17,
-  CHF: 1.04,
-  SEK: 0.088,
-  PLN: 0.23,
-};
+export { EUR_PER_UNIT } from '../model/features.ts';
 
 export type MerchantCategory = 'electronics' | 'fashion' | 'grocery' | 'digital' | 'travel';
 
