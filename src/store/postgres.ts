@@ -7,6 +7,8 @@ import {
   POSTGRES,
   SQL,
   deploymentParams,
+  documentParams,
+  rowToDocument,
   eventParams,
   eventsQuery,
   replicaParams,
@@ -211,6 +213,21 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     },
     deleteSecrets: async (environment) =>
       void (await change('deleteSecrets', SQL.deleteSecrets, [environment])),
+
+    putDocument: async (record, now) =>
+      void (await change('putDocument', SQL.putDocument, documentParams(d, record, now))),
+    getDocument: async (kind, environment, key) => {
+      const [row] = await rows('getDocument', SQL.getDocument, [kind, environment, key]);
+      return row ? rowToDocument(d, row) : undefined;
+    },
+    listDocuments: async (kind, environment) =>
+      (await rows('listDocuments', SQL.listDocuments, [kind, environment])).map((r) => rowToDocument(d, r)),
+    deleteDocument: async (kind, environment, key) =>
+      (await change('deleteDocument', SQL.deleteDocument, [kind, environment, key])) > 0,
+    deleteDocuments: async (environment, kind) =>
+      void (kind === undefined
+        ? await change('deleteDocuments', SQL.deleteDocuments, [environment])
+        : await change('deleteDocuments', SQL.deleteDocumentsOfKind, [environment, kind])),
 
     appendEvent: (event) => {
       const next = appendQueue.then(async () => {

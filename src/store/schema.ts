@@ -1,4 +1,4 @@
-import type { DeploymentRecord, EventRecord, ReplicaRecord, SecretRecord } from './types.ts';
+import type { DeploymentRecord, DocumentRecord, EventRecord, ReplicaRecord, SecretRecord } from './types.ts';
 
 /**
  * The one place where SQLite and PostgreSQL/CockroachDB differ. Migrations and queries are written
@@ -116,6 +116,20 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS events_event_time ON events (event_time)',
     ],
   },
+  {
+    version: 2,
+    name: 'documents',
+    statements: (d) => [
+      `CREATE TABLE IF NOT EXISTS documents (
+        kind TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        doc_key TEXT NOT NULL,
+        value ${d.json} NOT NULL,
+        updated_at ${d.int64} NOT NULL,
+        PRIMARY KEY (kind, environment, doc_key)
+      )`,
+    ],
+  },
 ];
 
 export const LATEST_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
@@ -162,6 +176,14 @@ export const SQL = {
   listSecrets: 'SELECT * FROM secrets WHERE environment = ?',
   listSecretsOf: 'SELECT * FROM secrets WHERE environment = ? AND owner = ?',
   deleteSecrets: 'DELETE FROM secrets WHERE environment = ?',
+
+  putDocument: `INSERT INTO documents (kind, environment, doc_key, value, updated_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (kind, environment, doc_key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+  getDocument: 'SELECT * FROM documents WHERE kind = ? AND environment = ? AND doc_key = ?',
+  listDocuments: 'SELECT * FROM documents WHERE kind = ? AND environment = ? ORDER BY doc_key',
+  deleteDocument: 'DELETE FROM documents WHERE kind = ? AND environment = ? AND doc_key = ?',
+  deleteDocuments: 'DELETE FROM documents WHERE environment = ?',
+  deleteDocumentsOfKind: 'DELETE FROM documents WHERE environment = ? AND kind = ?',
 
   appendEvent: `INSERT INTO events (event_time, environment, kind, subject, message, data) VALUES (?, ?, ?, ?, ?, ?)
     RETURNING id`,
@@ -311,4 +333,18 @@ export function sortSecrets(records: SecretRecord[]): SecretRecord[] {
   return records.sort(
     (a, b) => byText(a.environment, b.environment) || byText(a.owner, b.owner) || byText(a.key, b.key),
   );
+}
+
+export function documentParams(d: Dialect, r: Omit<DocumentRecord, 'updatedAt'>, now: number): unknown[] {
+  return [r.kind, r.environment, r.key, d.bindJson(r.value), now];
+}
+
+export function rowToDocument(d: Dialect, row: Row): DocumentRecord {
+  return {
+    kind: String(row.kind),
+    environment: String(row.environment),
+    key: String(row.doc_key),
+    value: d.readJson(row.value),
+    updatedAt: Number(row.updated_at),
+  };
 }

@@ -7,6 +7,8 @@ import {
   SQL,
   SQLITE,
   deploymentParams,
+  documentParams,
+  rowToDocument,
   eventParams,
   eventsQuery,
   replicaParams,
@@ -157,6 +159,28 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
         return sortSecrets(rows.map(rowToSecret));
       }),
     deleteSecrets: (environment) => guard('deleteSecrets', () => void run(SQL.deleteSecrets, [environment])),
+
+    putDocument: (record, now) =>
+      guard('putDocument', () => void run(SQL.putDocument, documentParams(d, record, now))),
+    getDocument: (kind, environment, key) =>
+      guard('getDocument', () => {
+        const row = all(SQL.getDocument, [kind, environment, key])[0];
+        return row ? rowToDocument(d, row) : undefined;
+      }),
+    listDocuments: (kind, environment) =>
+      guard('listDocuments', () =>
+        all(SQL.listDocuments, [kind, environment]).map((r) => rowToDocument(d, r)),
+      ),
+    deleteDocument: (kind, environment, key) =>
+      guard('deleteDocument', () => run(SQL.deleteDocument, [kind, environment, key]).changes > 0),
+    deleteDocuments: (environment, kind) =>
+      guard(
+        'deleteDocuments',
+        () =>
+          void (kind === undefined
+            ? run(SQL.deleteDocuments, [environment])
+            : run(SQL.deleteDocumentsOfKind, [environment, kind])),
+      ),
 
     appendEvent: (event) =>
       guard('appendEvent', () => Number((all(SQL.appendEvent, eventParams(d, event))[0] as Row).id)),

@@ -298,6 +298,56 @@ export function runStoreContract(
       });
     });
 
+    describe('documents', () => {
+      it('GIVEN documents WHEN put, got and listed THEN values round-trip, listing is by key, upsert replaces', async () => {
+        const s = await fresh();
+        assert.equal(await s.getDocument('policy', 'prod', 'shop/a'), undefined);
+        await s.putDocument(
+          { kind: 'policy', environment: 'prod', key: 'shop/b', value: { spec: { x: [1, 'two', null] } } },
+          1,
+        );
+        await s.putDocument({ kind: 'policy', environment: 'prod', key: 'shop/a', value: 'first' }, 2);
+        await s.putDocument({ kind: 'policy', environment: 'prod', key: 'shop/a', value: 'second' }, 3);
+        await s.putDocument({ kind: 'mode', environment: 'prod', key: 'shop/a', value: 'protect' }, 4);
+        assert.deepStrictEqual(await s.getDocument('policy', 'prod', 'shop/a'), {
+          kind: 'policy',
+          environment: 'prod',
+          key: 'shop/a',
+          value: 'second',
+          updatedAt: 3,
+        });
+        assert.deepEqual(
+          (await s.listDocuments('policy', 'prod')).map((d) => [d.key, d.value]),
+          [
+            ['shop/a', 'second'],
+            ['shop/b', { spec: { x: [1, 'two', null] } }],
+          ],
+        );
+      });
+
+      it('GIVEN documents in two environments WHEN deleted by key, kind or environment THEN only those go', async () => {
+        const s = await fresh();
+        for (const env of ['prod', 'dev']) {
+          await s.putDocument({ kind: 'policy', environment: env, key: 'k1', value: 1 }, 1);
+          await s.putDocument({ kind: 'policy', environment: env, key: 'k2', value: 2 }, 1);
+          await s.putDocument({ kind: 'alert', environment: env, key: 'k1', value: 3 }, 1);
+        }
+        assert.equal(await s.deleteDocument('policy', 'prod', 'k1'), true);
+        assert.equal(await s.deleteDocument('policy', 'prod', 'k1'), false);
+        assert.deepEqual(
+          (await s.listDocuments('policy', 'prod')).map((d) => d.key),
+          ['k2'],
+        );
+        await s.deleteDocuments('prod', 'alert');
+        assert.deepEqual(await s.listDocuments('alert', 'prod'), []);
+        assert.equal((await s.listDocuments('policy', 'prod')).length, 1);
+        await s.deleteDocuments('prod');
+        assert.deepEqual(await s.listDocuments('policy', 'prod'), []);
+        assert.equal((await s.listDocuments('policy', 'dev')).length, 2);
+        assert.equal((await s.listDocuments('alert', 'dev')).length, 1);
+      });
+    });
+
     describe('events', () => {
       it('GIVEN appended events WHEN listed THEN ids increase and events come back ascending with every field', async () => {
         const s = await fresh();

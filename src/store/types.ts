@@ -61,6 +61,19 @@ export interface EventRecord {
   data: unknown;
 }
 
+/**
+ * A JSON document of some capability (a NetworkPolicy, a firewall mode, a learned edge, an alert
+ * group), keyed by (kind, environment, key). Capabilities keep their own shapes; the store keeps
+ * one table and one contract for all of them.
+ */
+export interface DocumentRecord {
+  kind: string;
+  environment: string;
+  key: string;
+  value: unknown;
+  updatedAt: number;
+}
+
 export interface EventQuery {
   environment?: string;
   /** Only events with id greater than this (for tailing). */
@@ -89,6 +102,16 @@ export interface Store {
   putSecret(record: Omit<SecretRecord, 'updatedAt'>, now: number): Promise<void>;
   listSecrets(environment: string, owner?: string): Promise<SecretRecord[]>;
   deleteSecrets(environment: string): Promise<void>;
+
+  /** Upsert by (kind, environment, key). */
+  putDocument(record: Omit<DocumentRecord, 'updatedAt'>, now: number): Promise<void>;
+  getDocument(kind: string, environment: string, key: string): Promise<DocumentRecord | undefined>;
+  /** Ascending by key. */
+  listDocuments(kind: string, environment: string): Promise<DocumentRecord[]>;
+  /** Returns whether it existed. */
+  deleteDocument(kind: string, environment: string, key: string): Promise<boolean>;
+  /** Every document of the environment (of one kind, if given). */
+  deleteDocuments(environment: string, kind?: string): Promise<void>;
 
   appendEvent(event: Omit<EventRecord, 'id'>): Promise<number>;
   /** Ascending by id. */

@@ -90,7 +90,7 @@ if (skip) {
       await client.connect();
       try {
         const versions = await client.query('SELECT version FROM rampart_migrations');
-        assert.deepEqual(versions.rows, [{ version: 1 }]);
+        assert.deepEqual(versions.rows.map((r: { version: number }) => r.version).sort(), [1, 2]);
         const types = await client.query(
           "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'deployments' AND column_name IN ('spec', 'network') ORDER BY column_name",
         );

@@ -1,0 +1,141 @@
+/**
+ * The velocity service's historical orders: a deterministic population of NORMAL customers buying
+ * over the last 30 days, so the windows hold realistic counts before the first live order arrives.
+ * Customers come from the fixed population (people.ts); their cards and IP addresses come from the
+ * payment and geo tables, so a customer replayed as live traffic gets consistent signals.
+ * Fast on purpose: keys are hashed once per customer, not once per order (1M orders in ~2 s).
+ */
+import type { Address, Payment } from '../lib/types.ts';
+import { sampleIpForCountry } from '../services/geo/logic.ts';
+import { binsForCountry } from '../services/payment/logic.ts';
+import { DAY_MS, keyOf, type OrderKeys } from '../services/velocity/logic.ts';
+import { addressIn, pick, streamRand, syntheticPerson, type Person, type Rand } from './people.ts';
+
+export interface SeedCustomer extends Person {
+  email: string;
+  /** How this customer usually pays. */
+  method: Payment['method'];
+  /** Empty unless `method` is `card`. */
+  cards: readonly { bin: string; last4: string }[];
+  devices: readonly string[];
+  homeIp: string;
+  /** A carrier-grade NAT address shared with other customers of the same mobile network. */
+  mobileIp: string;
+  /** Home first; some customers also ship to work. */
+  shippingAddresses: readonly Address[];
+}
+
+const ascii = (s: string) =>
+  s
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/ß/g, 'ss')
+    .replace(/ł/g, 'l')
+    .replace(/[^a-z]/g, '');
+
+function hex(rand: Rand, n: number): string {
+  let s = '';
+  while (s.length < n) s += Math.floor(rand() * 0x100000000).toString(16).padStart(8, '0');
+  return s.slice(0, n);
+}
+
+/** How many carrier NAT addresses the mobile traffic of a history of `orders` shares. */
+function sharedIpPool(orders: number): number {
+  return Math.max(50, Math.round(orders / 250));
+}
+
+/**
+ * Customer `index` of a history of `orders` orders (the size only sets how many customers share
+ * each mobile-network address). Always the same person as `syntheticPerson(index)`.
+ */
+export function seedCustomer(index: number, orders = 1_000_000): SeedCustomer {
+  const person = syntheticPerson(index);
+  const rand = streamRand('customer', index);
+  const first = ascii(person.firstName);
+  const last = ascii(person.lastName);
+  const style = Math.floor(rand() * 5);
+  const digits = String(Math.floor(rand() * 100));
+  const local = [`${first}.${last}`, `${first}${last}${digits}`, `${first[0]}.${last}`, `${first}_${last}`, `${last}.${first}${digits}`][style]!;
+  const r = rand();
+  const method: Payment['method'] = r < 0.6 ? 'card' : r < 0.75 ? 'iban' : r < 0.9 ? 'invoice' : 'paylater';
+  const bins = binsForCountry(person.address.country).filter((b) => !b.prepaid);
+  const cardCount = method === 'card' ? (rand() < 0.8 ? 1 : 2) : 0;
+  const cards = Array.from({ length: cardCount }, () => ({ bin: pick(rand, bins).bin, last4: String(Math.floor(rand() * 10_000)).padStart(4, '0') }));
+  const d = rand();
+  const devices = Array.from({ length: d < 0.65 ? 1 : d < 0.95 ? 2 : 3 }, () => `dev-${hex(rand, 16)}`);
+  const country = person.address.country;
+  const homeIp = sampleIpForCountry(country, rand);
+  const mobileIp = sampleIpForCountry(country, streamRand('shared-ip', Math.floor(rand() * sharedIpPool(orders))));
+  const shippingAddresses: Address[] = [person.address];
+  if (rand() < 0.3) shippingAddresses.push(addressIn(country, rand));
+  return {
+    ...person,
+    email: `${local}@${pick(rand, person.mailDomains)}`,
+    method,
+    cards,
+    devices,
+    homeIp,
+    mobileIp,
+    shippingAddresses,
+  };
+}
+
+// Orders per hour of the day (local time, roughly): quiet at night, busy in the evening.
+const HOURLY = [2, 1, 1, 1, 1, 2, 3, 5, 6, 7, 7, 8, 8, 7, 7, 7, 8, 9, 10, 11, 11, 9, 6, 4];
+const HOURLY_MAX = Math.max(...HOURLY);
+
+function orderTime(rand: Rand, now: number): number {
+  for (;;) {
+    const t = now - Math.floor(rand() * 30 * DAY_MS);
+    const hour = new Date(t).getUTCHours();
+    if (rand() * HOURLY_MAX < HOURLY[hour]!) return t;
+  }
+}
+
+/** A basket value in EUR cents: log-normal around €45, between €1.99 and €5,000. */
+function amount(rand: Rand): number {
+  const normal = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  return Math.min(500_000, Math.max(199, Math.round(Math.exp(Math.log(4500) + 0.9 * normal))));
+}
+
+function uuid(rand: Rand): string {
+  const h = hex(rand, 32);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[Math.floor(rand() * 4)]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * `n` historical orders of normal customers, spread over the 30 days before `now` (epoch ms) with a
+ * day-night rhythm, as velocity rows. Customers 0, 1, 2… of the fixed population each place 1 to 15
+ * orders (about 3 on average), on one to three devices, from home, from a mobile network shared
+ * with other customers, or now and then elsewhere. The same (n, seed, now) gives the same rows.
+ */
+export function* historicalOrders(n: number, seed: number, now: number): Generator<OrderKeys> {
+  let produced = 0;
+  for (let c = 0; produced < n; c++) {
+    const customer = seedCustomer(c, n);
+    const rand = streamRand('history', c, seed);
+    const emailKey = keyOf.email(customer.email);
+    const cardKeys = customer.cards.map((card) => keyOf.card(card.bin, card.last4));
+    const deviceKeys = customer.devices.map(keyOf.device);
+    const homeKey = keyOf.ip(customer.homeIp);
+    const mobileKey = keyOf.ip(customer.mobileIp);
+    const addressKeys = customer.shippingAddresses.map(keyOf.address);
+    const orders = Math.min(15, 1 + Math.floor(-Math.log(1 - rand()) * 2.2));
+    for (let j = 0; j < orders && produced < n; j++, produced++) {
+      const where = rand();
+      const ipKey = where < 0.7 ? homeKey : where < 0.95 ? mobileKey : keyOf.ip(sampleIpForCountry(customer.address.country, rand));
+      yield {
+        id: uuid(rand),
+        createdAt: orderTime(rand, now),
+        // Card customers sometimes take the invoice option.
+        cardKey: cardKeys.length > 0 && rand() < 0.9 ? pick(rand, cardKeys) : null,
+        emailKey,
+        deviceKey: pick(rand, deviceKeys),
+        ipKey,
+        addressKey: addressKeys.length > 1 && rand() < 0.2 ? addressKeys[1]! : addressKeys[0]!,
+        amount: amount(rand),
+      };
+    }
+  }
+}
