@@ -92,11 +92,19 @@ export function geoSignals(
 /** Countries `sampleIpForCountry` can place an address in. */
 export const IP_SAMPLE_COUNTRIES: readonly string[] = Object.keys(IP_BLOCKS).sort();
 
-function parseBlock(cidr: string): { start: number; size: number } {
+interface Block {
+  start: number;
+  size: number;
+}
+
+function parseBlock(cidr: string): Block {
   const [address, bits] = cidr.split('/') as [string, string];
   const start = address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
   return { start, size: 2 ** (32 - Number(bits)) };
 }
+
+// Parsed on first use, not at import; the seed samples hundreds of thousands of addresses.
+let parsedBlocks: Map<string, readonly Block[]> | undefined;
 
 /**
  * A consumer-ISP IPv4 address that the real geoip-country database maps to `country` (one of
@@ -104,9 +112,10 @@ function parseBlock(cidr: string): { start: number; size: number } {
  * is 1..254. For generating traffic only: never connect to these addresses.
  */
 export function sampleIpForCountry(country: string, rand: () => number): string {
-  const blocks = IP_BLOCKS[country.toUpperCase()];
+  parsedBlocks ??= new Map(Object.entries(IP_BLOCKS).map(([c, list]) => [c, list.map(parseBlock)]));
+  const blocks = parsedBlocks.get(country.toUpperCase());
   if (!blocks) throw new RangeError(`no IP blocks for country '${country}' (have ${IP_SAMPLE_COUNTRIES.join(', ')})`);
-  const { start, size } = parseBlock(blocks[Math.floor(rand() * blocks.length)]!);
+  const { start, size } = blocks[Math.floor(rand() * blocks.length)]!;
   const offset = Math.floor(rand() * size);
   const n = start + (offset - (offset % 256)) + 1 + (offset % 254);
   return [Math.floor(n / 2 ** 24) % 256, Math.floor(n / 65536) % 256, Math.floor(n / 256) % 256, n % 256].join('.');
