@@ -94,6 +94,7 @@ const BENCHMARKS: readonly Benchmark[] = [
             rampart: c.vip.rps,
             baseline: c.direct.rps,
             ratio: c.ratio.throughput,
+            goal: { op: '>=', value: 0.97 },
           }),
         );
         rows.push(
@@ -102,6 +103,7 @@ const BENCHMARKS: readonly Benchmark[] = [
             rampart: c.vip.p99,
             baseline: c.direct.p99,
             ratio: c.ratio.p99,
+            goal: { op: '<=', value: 1.05 },
           }),
         );
       }

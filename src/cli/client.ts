@@ -38,6 +38,22 @@ export class ApiClient {
     return (await res.json()) as T;
   }
 
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const res = await this.request('POST', path, {}, body);
+    return (await res.json()) as T;
+  }
+
+  async delete<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
+    const res = await this.request('DELETE', path, query);
+    return (await res.json()) as T;
+  }
+
+  /** A GET answered with text (YAML, Markdown, a diff). */
+  async text(path: string, query: Record<string, string | number | undefined> = {}): Promise<string> {
+    const res = await this.request('GET', path, query);
+    return res.text();
+  }
+
   /** Calls a streaming endpoint; each NDJSON object goes to `onItem`. */
   async stream(
     method: 'GET' | 'POST',

@@ -5,6 +5,8 @@ import { registerDaemon } from './commands/daemon.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerDown } from './commands/down.ts';
 import { registerExec } from './commands/exec.ts';
+import { registerFirewall } from './commands/firewall.ts';
+import { registerPolicy } from './commands/policy.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerPs } from './commands/ps.ts';
 import { registerRestart } from './commands/restart.ts';
@@ -29,6 +31,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     registerConfig,
     registerDoctor,
     registerDaemon,
+    registerPolicy,
+    registerFirewall,
   ]) {
     register(program);
   }

@@ -20,7 +20,8 @@ export interface WorldReplica {
  */
 export function buildWorld(stack: ResolvedStack, replicas: readonly WorldReplica[]): World {
   const namespaces = new Map<string, Record<string, string>>();
-  for (const ns of stack.namespaces) namespaces.set(ns.name, { ...ns.labels, [NAMESPACE_NAME_LABEL]: ns.name });
+  for (const ns of stack.namespaces)
+    namespaces.set(ns.name, { ...ns.labels, [NAMESPACE_NAME_LABEL]: ns.name });
   const ensureNs = (name: string) => {
     if (!namespaces.has(name)) namespaces.set(name, { [NAMESPACE_NAME_LABEL]: name });
   };
@@ -34,16 +35,26 @@ export function buildWorld(stack: ResolvedStack, replicas: readonly WorldReplica
       namespace: r.namespace,
       service: r.service,
       name: `${r.service}-${r.index}`,
-      labels: svc ? { ...svc.labels, [SERVICE_LABEL]: svc.name } : { [SERVICE_LABEL]: db!.name, 'rampart.io/database': db!.engine },
+      labels: svc
+        ? { ...svc.labels, [SERVICE_LABEL]: svc.name }
+        : { [SERVICE_LABEL]: db!.name, 'rampart.io/database': db!.engine },
       ips: r.attachments.map((a) => a.address),
       ports: svc
         ? svc.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol }))
-        : [{ name: db!.engine === 'postgres' ? 'postgres' : 'cockroach', port: db!.port, protocol: 'TCP' as const }],
+        : [
+            {
+              name: db!.engine === 'postgres' ? 'postgres' : 'cockroach',
+              port: db!.port,
+              protocol: 'TCP' as const,
+            },
+          ],
     });
   }
   pods.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   return {
-    namespaces: [...namespaces].map(([name, labels]) => ({ name, labels })).sort((a, b) => a.name.localeCompare(b.name)),
+    namespaces: [...namespaces]
+      .map(([name, labels]) => ({ name, labels }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
     pods,
   };
 }

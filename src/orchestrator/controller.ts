@@ -92,12 +92,12 @@ export class EnvironmentController {
   }
 
   /** Brings the environment to `stack`; resolves when every replica is ready, throws if one is not in time. */
-  async up(stack: ResolvedStack, opts: { clientEnv: ClientSecretValues; progress: Progress }): Promise<void> {
-    const { store, runtime, clock, codec } = this.opts;
-    const progress = opts.progress;
+  /** Pure-ish: the addresses a stack would get (kept from the stored deployment), without changing anything. */
+  async previewAllocation(stack: ResolvedStack): Promise<NetworkAllocation> {
+    const { store, runtime } = this.opts;
     const previous = await store.getDeployment(stack.environment);
     const others = (await store.listDeployments()).filter((d) => d.environment !== stack.environment);
-    const allocation = allocateNetwork({
+    return allocateNetwork({
       stack,
       previous: previous?.network as NetworkAllocation | undefined,
       // Other environments' blocks, and whatever the host already routes (other daemons' bridges, LANs).
@@ -105,6 +105,20 @@ export class EnvironmentController {
         ? []
         : [...others.map((d) => (d.network as NetworkAllocation).block), ...(await runtime.hostNetworks())],
     });
+  }
+
+  async up(
+    stack: ResolvedStack,
+    opts: {
+      clientEnv: ClientSecretValues;
+      progress: Progress;
+      /** Runs once the environment's network exists and before any replica starts (the firewall). */
+      beforeStart?: (allocation: NetworkAllocation) => Promise<void>;
+    },
+  ): Promise<void> {
+    const { store, runtime, clock, codec } = this.opts;
+    const progress = opts.progress;
+    const allocation = await this.previewAllocation(stack);
     const secrets = await resolveSecrets({
       stack,
       store,
@@ -132,6 +146,7 @@ export class EnvironmentController {
     progress(`network ${allocation.block}: bridges and load balancer`);
     await runtime.ensureEnvironment(this.networkSpec());
     await this.syncEndpoints();
+    if (opts.beforeStart) await opts.beforeStart(allocation);
 
     // Replicas the new plan no longer has (scaled down, removed) go first.
     const wanted = new Set(plan.replicas.map((r) => r.id));
@@ -160,6 +175,8 @@ export class EnvironmentController {
       await this.ensureReplicas(replicas, progress);
       progress(`waiting for ${layer.join(', ')} to be ready`);
       await this.waitReady(replicas);
+      // Dependents of this layer must find these replicas behind their VIPs when they start.
+      await this.syncEndpoints();
       for (const member of layer) {
         const db = stack.databases.find((d) => memberKey(d.namespace, d.name) === member);
         if (!db) continue;
@@ -303,12 +320,35 @@ export class EnvironmentController {
       await this.stopReplica(run, false);
       await this.ensureReplicas([run.plan], progress);
       await this.waitReady([run.plan]);
+      await this.syncEndpoints();
     }
   }
 
   /** Live view for `ps`. */
   replicas(): { plan: ReplicaPlan; snapshot: SupervisorSnapshot }[] {
     return [...this.running.values()].map((r) => ({ plan: r.plan, snapshot: r.supervisor.snapshot() }));
+  }
+
+  currentAllocation(): NetworkAllocation | undefined {
+    return this.allocation;
+  }
+
+  /**
+   * Rewrites every replica's hosts file, keeping only the members `allowed` returns for its
+   * service (undefined: all it can reach). Policy-aware discovery in protect mode.
+   */
+  async refreshDiscovery(
+    allowed: (namespace: string, service: string) => Set<string> | undefined,
+  ): Promise<void> {
+    for (const run of this.running.values()) {
+      const only = allowed(run.plan.namespace, run.plan.service);
+      const hosts = only
+        ? run.plan.hosts.filter((h) =>
+            h.names.some((n) => n.includes('.') && only.has(n.split('.').reverse().join('/'))),
+          )
+        : run.plan.hosts;
+      await this.opts.runtime.updateHosts(run.plan, hosts);
+    }
   }
 
   currentPlan(): EnvironmentPlan | undefined {

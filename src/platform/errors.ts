@@ -15,6 +15,16 @@ export const ERROR_CODES = {
     exit: 2,
     hint: 'Pass the stack file with -f, or run the command in a folder that has rampart.yaml.',
   },
+  RAMPART_E_POLICY_INVALID: {
+    status: 400,
+    exit: 2,
+    hint: 'Fix the NetworkPolicy field named in the message; Rampart reads networking.k8s.io/v1.',
+  },
+  RAMPART_E_DATA_RULE: {
+    status: 409,
+    exit: 6,
+    hint: 'The change would let forbidden data classes meet in a service (path in the message); narrow the policy or the data it carries.',
+  },
   RAMPART_E_NOT_ROOT: {
     status: 500,
     exit: 3,

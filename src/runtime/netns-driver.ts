@@ -13,6 +13,7 @@ import {
   removeEnvironment,
   removeLeftovers,
   removeReplicaNetworks,
+  updateReplicaHosts,
   type EnvironmentAddressing,
 } from '../network/index.ts';
 import type { Exec } from '../platform/exec.ts';
@@ -241,6 +242,13 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
         stdoutFile: plan.stdoutFile,
         stderrFile: plan.stderrFile,
       });
+    },
+
+    async updateHosts(plan, hosts) {
+      await updateReplicaHosts(
+        plan.netns,
+        hosts.map((h) => ({ address: h.address, names: [...h.names] })),
+      );
     },
 
     adoptProcess(_plan, pid, startTime) {

@@ -75,6 +75,8 @@ export interface Runtime {
   /** The replicas' isolated networks (namespace, links, routes, hosts file), all at once. Idempotent. */
   prepareReplicas(plans: readonly ReplicaPlan[]): Promise<void>;
   startProcess(plan: ReplicaPlan): Promise<WatchedProcess>;
+  /** Rewrites the names a running replica resolves (in place: processes keep the same file). */
+  updateHosts(plan: ReplicaPlan, hosts: ReplicaPlan['hosts']): Promise<void>;
   /** Re-attach to a process found alive after a daemon restart, or undefined if it is gone. */
   adoptProcess(plan: ReplicaPlan, pid: number, startTime: number): WatchedProcess | undefined;
   /** Removes the replicas' networks (their processes must be stopped). Absent ones are fine. */

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../platform/clock.ts';
+import { recordingExec } from '../platform/exec.ts';
 import { loadStack } from '../stack/index.ts';
 import { openSqliteStore } from '../store/index.ts';
 import type { Store } from '../store/index.ts';
@@ -46,6 +47,9 @@ describe('control plane HTTP API (in memory, fake runtime)', () => {
       logDir: join(dir, 'logs'),
       loadStack,
       ownership: new EnvironmentOwnership(join(dir, 'owners'), dir),
+      // The firewall's nft calls are recorded, not run; no conntrack.
+      exec: recordingExec(),
+      captureFlows: false,
     });
     app = buildApp({ controlPlane: cp, token: TOKEN });
     await writeFile(

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { RampartError, isRampartError } from '../platform/errors.ts';
 import type { ControlPlane } from './control-plane.ts';
+import { registerFirewallRoutes } from './routes/firewall.ts';
 import { registerLogRoutes } from './routes/logs.ts';
 import { registerStackRoutes } from './routes/stack.ts';
 
@@ -44,6 +45,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   // Each capability mounts its routes here, in one visible list.
   registerStackRoutes(app, opts.controlPlane);
   registerLogRoutes(app, opts.controlPlane);
+  registerFirewallRoutes(app, opts.controlPlane);
   return app;
 }
 

@@ -11,6 +11,40 @@ import type { Runtime } from '../runtime/index.ts';
 import type { ResolvedStack } from '../stack/index.ts';
 import type { EventRecord, Store } from '../store/index.ts';
 import type { EnvironmentOwnership } from './ownership.ts';
+import { FirewallManager, buildWorld, type FirewallContext, type FirewallModes } from '../firewall/index.ts';
+import type { NetworkAllocation } from '../orchestrator/index.ts';
+import type { Exec } from '../platform/exec.ts';
+
+/** The firewall's view of an environment: its pods (every planned replica, running or not) and networks. */
+function firewallContext(stack: ResolvedStack, allocation: NetworkAllocation): FirewallContext {
+  const replicas = Object.entries(allocation.replicas).map(([id, nets]) => {
+    const [namespace, rest] = id.split('/') as [string, string];
+    const dash = rest.lastIndexOf('-');
+    return {
+      namespace,
+      service: rest.slice(0, dash),
+      index: Number(rest.slice(dash + 1)),
+      attachments: Object.entries(nets).map(([net, address]) => ({
+        net: net as 'app' | 'db',
+        address: address!,
+      })),
+    };
+  });
+  const a = allocation.addressing;
+  return {
+    stack,
+    world: buildWorld(stack, replicas),
+    block: allocation.block,
+    dbSubnet: a.db.subnet,
+    hostIps: [a.app.gateway, a.db.gateway],
+    subnets: [a.app.subnet, a.db.subnet],
+  };
+}
+
+function describeModes(m: FirewallModes): string {
+  const overrides = Object.entries(m.perService).map(([k, v]) => `${k}=${v}`);
+  return `mode ${m.global}${overrides.length ? ` (${overrides.join(', ')})` : ''}`;
+}
 
 export interface ReplicaStatus {
   id: string;
@@ -47,6 +81,9 @@ export interface ControlPlaneOptions {
   logDir: string;
   loadStack: (opts: { file: string; environment: string }) => Promise<ResolvedStack>;
   ownership: EnvironmentOwnership;
+  exec: Exec;
+  /** Run the conntrack flow source (off where conntrack is not wanted, e.g. API unit tests). @default true */
+  captureFlows?: boolean;
   readyTimeoutMs?: number;
 }
 
@@ -56,6 +93,7 @@ export interface ControlPlaneOptions {
  */
 export class ControlPlane {
   private readonly controllers = new Map<string, EnvironmentController>();
+  private readonly firewalls = new Map<string, FirewallManager>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly eventListeners = new Set<(e: EventRecord) => void>();
   readonly journal: LogJournal;
@@ -84,6 +122,9 @@ export class ControlPlane {
       const controller = this.controller(d.environment);
       try {
         const r = await controller.adopt();
+        const allocation = controller.currentAllocation();
+        if (allocation)
+          await this.firewall(d.environment).update(firewallContext(d.spec as ResolvedStack, allocation));
         results.push({ environment: d.environment, ...r });
       } catch (error) {
         // One broken environment must not keep the daemon (and every other environment) down.
@@ -105,6 +146,7 @@ export class ControlPlane {
   /** Daemon shutdown: stop supervising, leave replicas running for the next daemon to adopt. */
   async close(): Promise<void> {
     await Promise.all([...this.controllers.values()].map((c) => c.detach()));
+    await Promise.all([...this.firewalls.values()].map((f) => f.close()));
     this.journal.close();
   }
 
@@ -120,12 +162,70 @@ export class ControlPlane {
         `stack ${stack.name} (${stack.file}), environment ${stack.environment}: ${stack.services.length} services, ${stack.databases.length} databases`,
       );
       const controller = this.controller(req.environment);
+      const firewall = this.firewall(req.environment);
+      // Everything that can refuse the deploy runs before anything changes.
+      const filePolicies = await FirewallManager.readPolicyFolder(stack);
+      const allocation = await controller.previewAllocation(stack);
+      await firewall.checkDeploy(firewallContext(stack, allocation), filePolicies);
+      if (filePolicies.length)
+        progress(`firewall: ${filePolicies.length} NetworkPolicies from ${join(stack.dir, 'policies')}`);
       try {
-        await controller.up(stack, { clientEnv: req.clientEnv, progress });
+        await controller.up(stack, {
+          clientEnv: req.clientEnv,
+          progress,
+          beforeStart: async (a) => {
+            await firewall.update(firewallContext(stack, a), filePolicies);
+            progress(`firewall: ${describeModes(firewall.getModes())}`);
+          },
+        });
       } finally {
         this.watchLogs(controller);
       }
+      await this.refreshDiscovery(req.environment);
     });
+  }
+
+  /** The environment's firewall (policies, modes, learning, alerts, compliance). */
+  firewall(environment: string): FirewallManager {
+    let f = this.firewalls.get(environment);
+    if (!f) {
+      f = new FirewallManager({
+        environment,
+        exec: this.opts.exec,
+        store: this.opts.store,
+        clock: this.opts.clock,
+        captureFlows: this.opts.captureFlows,
+        emit: (kind, message, data) =>
+          this.emit({
+            time: this.opts.clock.now(),
+            environment,
+            kind,
+            subject: environment,
+            message,
+            data: data ?? {},
+          }),
+      });
+      this.firewalls.set(environment, f);
+    }
+    return f;
+  }
+
+  /** Runs a firewall change for a running environment, then re-applies policy-aware discovery. */
+  withFirewall<T>(environment: string, fn: (f: FirewallManager) => Promise<T>): Promise<T> {
+    return this.serial(environment, async () => {
+      this.requireController(environment);
+      const result = await fn(this.firewall(environment));
+      await this.refreshDiscovery(environment);
+      return result;
+    });
+  }
+
+  /** In protect mode a replica resolves only the services its policy lets it reach. */
+  private async refreshDiscovery(environment: string): Promise<void> {
+    const c = this.controllers.get(environment);
+    const f = this.firewalls.get(environment);
+    if (!c || !f) return;
+    await c.refreshDiscovery((ns, svc) => f.reachableServices(ns, svc));
   }
 
   down(req: { environment: string }, progress: Progress): Promise<void> {
@@ -145,6 +245,8 @@ export class ControlPlane {
       if (!controller) await c.adopt();
       for (const r of c.replicas()) await this.journal.unwatch(r.plan);
       await c.down(progress);
+      await this.firewall(req.environment).destroy();
+      this.firewalls.delete(req.environment);
       this.controllers.delete(req.environment);
       // Like `docker compose down` removing containers: the replicas' output goes with them.
       await rm(join(this.opts.logDir, req.environment), { recursive: true, force: true });

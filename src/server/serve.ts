@@ -79,6 +79,7 @@ export async function startDaemon(
       databases: createDatabaseEngines({ exec, dataDir: join(config.stateDir, 'data') }),
       logDir: join(config.stateDir, 'logs'),
       loadStack,
+      exec,
       ownership: new EnvironmentOwnership(deps.ownersDir ?? DEFAULT_OWNERS_DIR, config.stateDir),
       readyTimeoutMs: deps.readyTimeoutMs,
     });

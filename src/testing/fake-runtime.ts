@@ -67,6 +67,12 @@ export class FakeRuntime implements Runtime {
     return proc;
   }
 
+  readonly hosts = new Map<string, ReplicaPlan['hosts']>();
+
+  async updateHosts(plan: ReplicaPlan, hosts: ReplicaPlan['hosts']): Promise<void> {
+    this.hosts.set(`${plan.environment}/${plan.id}`, hosts);
+  }
+
   adoptProcess(_plan: ReplicaPlan, pid: number, startTime: number): WatchedProcess | undefined {
     const p = this.processes.get(pid);
     return p && p.startTime === startTime ? p : undefined;

@@ -5,140 +5,49 @@
  * and pure: a person is computed from its index, nothing is stored.
  */
 import type { Address } from '../lib/types.ts';
+import { COUNTRY_DATA } from './people-data.ts';
+
+export { COUNTRY_DATA } from './people-data.ts';
 
 /** A uniform draw in [0, 1). */
 export type Rand = () => number;
 
-/** mulberry32: tiny and fast; for synthetic data, not for secrets. */
-export function mulberry32(seed: number): Rand {
-  let a = seed >>> 0;
+/**
+ * sfc32: 128 bits of state, so streams seeded apart never run into each other (with 32 bits, as in
+ * mulberry32, streams of neighbouring customers overlapped and repeated ids and devices).
+ */
+function sfc32(a: number, b: number, c: number, d: number): Rand {
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
   };
 }
 
-/** A PRNG for (stream, index): independent streams never share draws. */
+/** A PRNG for (stream, index, seed): independent streams never share draws. */
 export function streamRand(stream: string, index: number, seed = 0): Rand {
-  let h = 0x811c9dc5 ^ seed;
-  for (const s of [stream, String(index)]) {
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    h = Math.imul(h ^ 0x7c, 0x01000193);
+  const text = `${stream}|${index}|${seed}`;
+  const state = [0x811c9dc5, 0x01000193 ^ 0x9e3779b9, 0x85ebca6b, 0xc2b2ae35];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    for (let k = 0; k < 4; k++) state[k] = Math.imul(state[k]! ^ ch, 0x01000193 + 2 * k);
   }
-  return mulberry32(h >>> 0);
+  const rand = sfc32(state[0]!, state[1]!, state[2]!, state[3]!);
+  for (let i = 0; i < 12; i++) rand(); // mix the seed through the state
+  return rand;
 }
 
 export function pick<T>(rand: Rand, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)]!;
 }
-
-interface CountryData {
-  weight: number;
-  first: readonly string[];
-  last: readonly string[];
-  /** [city, postal template]: `#` a digit, `A` a capital letter. */
-  cities: readonly (readonly [string, string])[];
-  streets: readonly string[];
-  /** `12 Rue de Rivoli` rather than `Hauptstraße 12`. */
-  numberFirst: boolean;
-  mail: readonly string[];
-}
-
-const DE_FIRST = ['Anna', 'Lukas', 'Marie', 'Felix', 'Sophie', 'Jonas', 'Lena', 'Paul', 'Hannah', 'Leon', 'Katrin', 'Stefan', 'Julia', 'Tobias'];
-const DE_LAST = ['Müller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Meyer', 'Wagner', 'Becker', 'Hoffmann', 'Koch', 'Schäfer', 'Bauer'];
-const DE_STREETS = ['Hauptstraße', 'Bahnhofstraße', 'Gartenweg', 'Schillerstraße', 'Lindenallee', 'Bergstraße', 'Dorfstraße', 'Ringstraße'];
-const EN_FIRST = ['Oliver', 'Amelia', 'George', 'Olivia', 'Harry', 'Emily', 'James', 'Sophia', 'William', 'Grace', 'Daniel', 'Chloe'];
-const EN_LAST = ['Smith', 'Jones', 'Taylor', 'Brown', 'Williams', 'Wilson', 'Johnson', 'Davies', 'Miller', 'Evans', 'Clark', 'Walker'];
-
-export const COUNTRY_DATA: Readonly<Record<string, CountryData>> = {
-  DE: {
-    weight: 24, first: DE_FIRST, last: DE_LAST, streets: DE_STREETS, numberFirst: false,
-    cities: [['Berlin', '10###'], ['Hamburg', '20###'], ['München', '80###'], ['Köln', '50###'], ['Leipzig', '04###'], ['Frankfurt am Main', '60###']],
-    mail: ['gmx.de', 'web.de', 't-online.de', 'gmail.com', 'outlook.de', 'posteo.de'],
-  },
-  FR: {
-    weight: 14, numberFirst: true,
-    first: ['Camille', 'Louis', 'Léa', 'Gabriel', 'Chloé', 'Hugo', 'Manon', 'Jules', 'Inès', 'Arthur', 'Élodie', 'Théo'],
-    last: ['Martin', 'Bernard', 'Dubois', 'Thomas', 'Robert', 'Richard', 'Petit', 'Durand', 'Leroy', 'Moreau', 'Lefèvre', 'Girard'],
-    cities: [['Paris', '750##'], ['Lyon', '6900#'], ['Marseille', '130##'], ['Toulouse', '310##'], ['Nantes', '440##'], ['Lille', '590##']],
-    streets: ['Rue de la République', 'Avenue Victor Hugo', 'Rue du Moulin', 'Boulevard Voltaire', 'Rue des Écoles', 'Rue Pasteur'],
-    mail: ['orange.fr', 'free.fr', 'laposte.net', 'gmail.com', 'sfr.fr', 'hotmail.fr'],
-  },
-  GB: {
-    weight: 12, numberFirst: true, first: EN_FIRST, last: EN_LAST,
-    cities: [['London', 'SW# #AA'], ['Manchester', 'M# #AA'], ['Bristol', 'BS# #AA'], ['Leeds', 'LS# #AA'], ['Glasgow', 'G# #AA']],
-    streets: ['High Street', 'Station Road', 'Church Lane', 'Victoria Road', 'Park Avenue', 'Mill Lane'],
-    mail: ['gmail.com', 'btinternet.com', 'hotmail.co.uk', 'yahoo.co.uk', 'sky.com', 'outlook.com'],
-  },
-  NL: {
-    weight: 8, numberFirst: false,
-    first: ['Daan', 'Emma', 'Sem', 'Julia', 'Lucas', 'Mila', 'Finn', 'Tess', 'Bram', 'Sanne'],
-    last: ['de Jong', 'Jansen', 'de Vries', 'van den Berg', 'Bakker', 'Visser', 'Smit', 'Meijer', 'de Boer', 'Mulder'],
-    cities: [['Amsterdam', '10## AA'], ['Rotterdam', '30## AA'], ['Utrecht', '35## AA'], ['Den Haag', '25## AA'], ['Eindhoven', '56## AA']],
-    streets: ['Kerkstraat', 'Dorpsstraat', 'Molenweg', 'Stationsweg', 'Julianastraat', 'Schoolstraat'],
-    mail: ['ziggo.nl', 'kpnmail.nl', 'gmail.com', 'hotmail.com', 'outlook.com', 'live.nl'],
-  },
-  IT: {
-    weight: 8, numberFirst: false,
-    first: ['Giulia', 'Francesco', 'Sofia', 'Alessandro', 'Aurora', 'Lorenzo', 'Martina', 'Matteo', 'Chiara', 'Andrea'],
-    last: ['Rossi', 'Russo', 'Ferrari', 'Esposito', 'Bianchi', 'Romano', 'Colombo', 'Ricci', 'Marino', 'Greco'],
-    cities: [['Roma', '001##'], ['Milano', '201##'], ['Napoli', '801##'], ['Torino', '101##'], ['Bologna', '401##']],
-    streets: ['Via Roma', 'Via Garibaldi', 'Corso Italia', 'Via Mazzini', 'Via Dante', 'Piazza della Libertà'],
-    mail: ['libero.it', 'virgilio.it', 'gmail.com', 'alice.it', 'hotmail.it', 'tiscali.it'],
-  },
-  ES: {
-    weight: 8, numberFirst: false,
-    first: ['Lucía', 'Hugo', 'María', 'Martín', 'Paula', 'Pablo', 'Daniela', 'Álvaro', 'Carmen', 'Javier'],
-    last: ['García', 'Rodríguez', 'González', 'Fernández', 'López', 'Martínez', 'Sánchez', 'Pérez', 'Gómez', 'Ruiz'],
-    cities: [['Madrid', '280##'], ['Barcelona', '080##'], ['Valencia', '460##'], ['Sevilla', '410##'], ['Bilbao', '480##']],
-    streets: ['Calle Mayor', 'Calle Real', 'Avenida de la Constitución', 'Calle del Sol', 'Gran Vía', 'Calle Nueva'],
-    mail: ['gmail.com', 'hotmail.es', 'yahoo.es', 'telefonica.net', 'outlook.es'],
-  },
-  US: {
-    weight: 8, numberFirst: true, first: EN_FIRST, last: EN_LAST,
-    cities: [['New York', '100##'], ['Chicago', '606##'], ['Austin', '787##'], ['Seattle', '981##'], ['Boston', '021##'], ['Denver', '802##']],
-    streets: ['Main Street', 'Oak Avenue', 'Maple Drive', 'Washington Street', 'Elm Street', 'Lake Road'],
-    mail: ['gmail.com', 'yahoo.com', 'outlook.com', 'icloud.com', 'comcast.net', 'aol.com'],
-  },
-  PL: {
-    weight: 6, numberFirst: false,
-    first: ['Zuzanna', 'Jakub', 'Julia', 'Antoni', 'Maja', 'Jan', 'Zofia', 'Szymon', 'Łucja', 'Wojciech'],
-    last: ['Nowak', 'Kowalski', 'Wiśniewski', 'Wójcik', 'Kowalczyk', 'Kamiński', 'Lewandowski', 'Zieliński', 'Szymański', 'Woźniak'],
-    cities: [['Warszawa', '00-###'], ['Kraków', '30-###'], ['Wrocław', '50-###'], ['Poznań', '60-###'], ['Gdańsk', '80-###']],
-    streets: ['ul. Długa', 'ul. Polna', 'ul. Leśna', 'ul. Słoneczna', 'ul. Krótka', 'ul. Szkolna'],
-    mail: ['wp.pl', 'o2.pl', 'onet.pl', 'interia.pl', 'gmail.com'],
-  },
-  AT: {
-    weight: 4, first: DE_FIRST, last: [...DE_LAST, 'Gruber', 'Huber', 'Pichler'], streets: DE_STREETS, numberFirst: false,
-    cities: [['Wien', '1###'], ['Graz', '80##'], ['Linz', '40##'], ['Salzburg', '50##'], ['Innsbruck', '60##']],
-    mail: ['gmx.at', 'aon.at', 'chello.at', 'gmail.com', 'outlook.com'],
-  },
-  BE: {
-    weight: 3, numberFirst: false,
-    first: ['Noah', 'Olivia', 'Arthur', 'Louise', 'Jules', 'Mila', 'Lucas', 'Elena', 'Victor', 'Lina'],
-    last: ['Peeters', 'Janssens', 'Maes', 'Jacobs', 'Mertens', 'Willems', 'Claes', 'Goossens', 'Dubois', 'Lambert'],
-    cities: [['Bruxelles', '10##'], ['Antwerpen', '20##'], ['Gent', '90##'], ['Liège', '40##'], ['Brugge', '80##']],
-    streets: ['Kerkstraat', 'Rue de la Station', 'Stationsstraat', 'Rue Haute', 'Nieuwstraat', 'Avenue Louise'],
-    mail: ['telenet.be', 'skynet.be', 'gmail.com', 'hotmail.com', 'outlook.com'],
-  },
-  CH: {
-    weight: 3, first: [...DE_FIRST, 'Luca', 'Noemi'], last: ['Meier', 'Keller', 'Brunner', 'Baumann', 'Frei', 'Zimmermann', 'Moser', 'Widmer'],
-    streets: ['Bahnhofstrasse', 'Dorfstrasse', 'Seestrasse', 'Kirchweg', 'Hauptstrasse'], numberFirst: false,
-    cities: [['Zürich', '80##'], ['Genève', '12##'], ['Basel', '40##'], ['Bern', '30##'], ['Lausanne', '10##']],
-    mail: ['bluewin.ch', 'gmx.ch', 'sunrise.ch', 'gmail.com', 'hispeed.ch'],
-  },
-  SE: {
-    weight: 2, numberFirst: false,
-    first: ['Alice', 'William', 'Maja', 'Oscar', 'Elsa', 'Lucas', 'Astrid', 'Hugo', 'Saga', 'Erik'],
-    last: ['Andersson', 'Johansson', 'Karlsson', 'Nilsson', 'Eriksson', 'Larsson', 'Olsson', 'Persson', 'Svensson', 'Gustafsson'],
-    cities: [['Stockholm', '11# ##'], ['Göteborg', '41# ##'], ['Malmö', '21# ##'], ['Uppsala', '75# ##'], ['Lund', '22# ##']],
-    streets: ['Storgatan', 'Kungsgatan', 'Drottninggatan', 'Skolgatan', 'Kyrkogatan', 'Järnvägsgatan'],
-    mail: ['telia.com', 'gmail.com', 'hotmail.com', 'outlook.com', 'spray.se'],
-  },
-};
 
 export const PERSON_COUNTRIES: readonly string[] = Object.keys(COUNTRY_DATA);
 const TOTAL_WEIGHT = PERSON_COUNTRIES.reduce((s, c) => s + COUNTRY_DATA[c]!.weight, 0);
@@ -154,7 +63,13 @@ function country(rand: Rand): string {
 
 export function fillTemplate(rand: Rand, template: string): string {
   let s = '';
-  for (const ch of template) s += ch === '#' ? String(Math.floor(rand() * 10)) : ch === 'A' ? String.fromCharCode(65 + Math.floor(rand() * 26)) : ch;
+  for (const ch of template)
+    s +=
+      ch === '#'
+        ? String(Math.floor(rand() * 10))
+        : ch === 'A'
+          ? String.fromCharCode(65 + Math.floor(rand() * 26))
+          : ch;
   return s;
 }
 

@@ -25,52 +25,81 @@ export interface SeedCustomer extends Person {
   shippingAddresses: readonly Address[];
 }
 
-const ascii = (s: string) =>
-  s
-    .toLowerCase()
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .replace(/ß/g, 'ss')
-    .replace(/ł/g, 'l')
-    .replace(/[^a-z]/g, '');
-
-function hex(rand: Rand, n: number): string {
-  let s = '';
-  while (s.length < n) s += Math.floor(rand() * 0x100000000).toString(16).padStart(8, '0');
-  return s.slice(0, n);
+// Names repeat across the population: fold each once (Unicode normalisation is slow in bulk).
+const asciiCache = new Map<string, string>();
+function ascii(name: string): string {
+  let folded = asciiCache.get(name);
+  if (folded === undefined) {
+    folded = name
+      .toLowerCase()
+      .normalize('NFKD')
+      .replace(/\p{M}/gu, '')
+      .replace(/ß/g, 'ss')
+      .replace(/ł/g, 'l')
+      .replace(/[^a-z]/g, '');
+    asciiCache.set(name, folded);
+  }
+  return folded;
 }
 
-/** How many carrier NAT addresses the mobile traffic of a history of `orders` shares. */
-function sharedIpPool(orders: number): number {
-  return Math.max(50, Math.round(orders / 250));
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** `n` (even) random hex digits. */
+function hex(rand: Rand, n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i += 8) {
+    const x = Math.floor(rand() * 0x100000000);
+    s += HEX_BYTE[x >>> 24]! + HEX_BYTE[(x >>> 16) & 255]! + HEX_BYTE[(x >>> 8) & 255]! + HEX_BYTE[x & 255]!;
+  }
+  return s.length === n ? s : s.slice(0, n);
 }
 
 /**
- * Customer `index` of a history of `orders` orders (the size only sets how many customers share
- * each mobile-network address). Always the same person as `syntheticPerson(index)`.
+ * Carrier-grade NAT addresses shared by the customers of mobile networks: with a million orders,
+ * about 60 orders a month each, as seen from busy mobile gateways. Fixed, so that a smaller
+ * history is a prefix of a larger one.
  */
-export function seedCustomer(index: number, orders = 1_000_000): SeedCustomer {
+const SHARED_IPS = 4000;
+
+/** Customer `index` of the history: always the same person as `syntheticPerson(index)`. */
+export function seedCustomer(index: number): SeedCustomer {
   const person = syntheticPerson(index);
   const rand = streamRand('customer', index);
   const first = ascii(person.firstName);
   const last = ascii(person.lastName);
   const style = Math.floor(rand() * 5);
   const digits = String(Math.floor(rand() * 100));
-  const local = [`${first}.${last}`, `${first}${last}${digits}`, `${first[0]}.${last}`, `${first}_${last}`, `${last}.${first}${digits}`][style]!;
+  const local = [
+    `${first}.${last}`,
+    `${first}${last}${digits}`,
+    `${first[0]}.${last}`,
+    `${first}_${last}`,
+    `${last}.${first}${digits}`,
+  ][style]!;
   const r = rand();
   const method: Payment['method'] = r < 0.6 ? 'card' : r < 0.75 ? 'iban' : r < 0.9 ? 'invoice' : 'paylater';
   const bins = binsForCountry(person.address.country).filter((b) => !b.prepaid);
   const cardCount = method === 'card' ? (rand() < 0.8 ? 1 : 2) : 0;
-  const cards = Array.from({ length: cardCount }, () => ({ bin: pick(rand, bins).bin, last4: String(Math.floor(rand() * 10_000)).padStart(4, '0') }));
+  const cards = Array.from({ length: cardCount }, () => ({
+    bin: pick(rand, bins).bin,
+    last4: String(Math.floor(rand() * 10_000)).padStart(4, '0'),
+  }));
   const d = rand();
   const devices = Array.from({ length: d < 0.65 ? 1 : d < 0.95 ? 2 : 3 }, () => `dev-${hex(rand, 16)}`);
   const country = person.address.country;
   const homeIp = sampleIpForCountry(country, rand);
-  const mobileIp = sampleIpForCountry(country, streamRand('shared-ip', Math.floor(rand() * sharedIpPool(orders))));
+  const mobileIp = sampleIpForCountry(country, streamRand('shared-ip', Math.floor(rand() * SHARED_IPS)));
   const shippingAddresses: Address[] = [person.address];
   if (rand() < 0.3) shippingAddresses.push(addressIn(country, rand));
+  // Fields listed, not spread: object spread measured ~13 µs per customer here, most of the seed's time.
   return {
-    ...person,
+    index: person.index,
+    firstName: person.firstName,
+    lastName: person.lastName,
+    name: person.name,
+    dateOfBirth: person.dateOfBirth,
+    address: person.address,
+    mailDomains: person.mailDomains,
     email: `${local}@${pick(rand, person.mailDomains)}`,
     method,
     cards,
@@ -99,8 +128,13 @@ function amount(rand: Rand): number {
   return Math.min(500_000, Math.max(199, Math.round(Math.exp(Math.log(4500) + 0.9 * normal))));
 }
 
-function uuid(rand: Rand): string {
-  const h = hex(rand, 32);
+/**
+ * A version-4-shaped UUID whose first 32 bits count the rows: unique per history, and ascending in
+ * load order, so the primary key grows at its right edge during COPY instead of splitting pages all
+ * over (random keys made the load markedly slower).
+ */
+function uuid(rand: Rand, n: number): string {
+  const h = n.toString(16).padStart(8, '0') + hex(rand, 24);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[Math.floor(rand() * 4)]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
@@ -108,12 +142,13 @@ function uuid(rand: Rand): string {
  * `n` historical orders of normal customers, spread over the 30 days before `now` (epoch ms) with a
  * day-night rhythm, as velocity rows. Customers 0, 1, 2… of the fixed population each place 1 to 15
  * orders (about 3 on average), on one to three devices, from home, from a mobile network shared
- * with other customers, or now and then elsewhere. The same (n, seed, now) gives the same rows.
+ * with other customers, or now and then elsewhere. The same (n, seed, now) gives the same rows, and
+ * the first n rows of a longer history.
  */
 export function* historicalOrders(n: number, seed: number, now: number): Generator<OrderKeys> {
   let produced = 0;
   for (let c = 0; produced < n; c++) {
-    const customer = seedCustomer(c, n);
+    const customer = seedCustomer(c);
     const rand = streamRand('history', c, seed);
     const emailKey = keyOf.email(customer.email);
     const cardKeys = customer.cards.map((card) => keyOf.card(card.bin, card.last4));
@@ -124,9 +159,14 @@ export function* historicalOrders(n: number, seed: number, now: number): Generat
     const orders = Math.min(15, 1 + Math.floor(-Math.log(1 - rand()) * 2.2));
     for (let j = 0; j < orders && produced < n; j++, produced++) {
       const where = rand();
-      const ipKey = where < 0.7 ? homeKey : where < 0.95 ? mobileKey : keyOf.ip(sampleIpForCountry(customer.address.country, rand));
+      const ipKey =
+        where < 0.7
+          ? homeKey
+          : where < 0.95
+            ? mobileKey
+            : keyOf.ip(sampleIpForCountry(customer.address.country, rand));
       yield {
-        id: uuid(rand),
+        id: uuid(rand, produced),
         createdAt: orderTime(rand, now),
         // Card customers sometimes take the invoice option.
         cardKey: cardKeys.length > 0 && rand() < 0.9 ? pick(rand, cardKeys) : null,

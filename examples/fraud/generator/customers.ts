@@ -10,9 +10,11 @@ import {
   COUNTRIES,
   COUNTRY_BY_CODE,
   COUNTRY_WEIGHTS,
+  DISPOSABLE_MAIL,
   GLOBAL_MAIL,
   type CountryProfile,
 } from './data.ts';
+import { seedCustomer } from '../db/seed.ts';
 import { chance, digits, hex, int, letters, pick, rngFor, weighted, type Rand } from './random.ts';
 
 /** What the generator needs from the signal services' tables, so its data matches theirs. */
@@ -39,8 +41,14 @@ export interface Customer {
   phone: string;
   dateOfBirth: string;
   address: Address;
+  /** Where this customer has goods sent: home first, some also work. */
+  shippingAddresses: readonly Address[];
   devices: readonly string[];
   homeIp: string;
+  /** A carrier-grade NAT address shared with other customers; null for strangers. */
+  mobileIp: string | null;
+  /** Part of the velocity service's seeded history (so its email, devices and cards are known). */
+  known: boolean;
   cards: readonly Card[];
   /** null where IBANs do not exist (US). */
   iban: string | null;
@@ -50,13 +58,20 @@ export interface Customer {
 
 export interface World {
   seed: number;
+  /**
+   * Customers 0..customers-1 are people of the shared population (db/people.ts) who shopped in the
+   * velocity service's seeded history; higher indexes are first-time buyers the stack never saw.
+   */
   customers: number;
+  /** Size of the velocity history these customers come from (it sets how many share a mobile IP). */
+  historyOrders: number;
   sources: GeneratorSources;
 }
 
 export function fill(rand: Rand, template: string): string {
   let s = '';
-  for (const ch of template) s += ch === '#' ? digits(rand, 1) : ch === 'A' ? letters(rand, 1).toUpperCase() : ch;
+  for (const ch of template)
+    s += ch === '#' ? digits(rand, 1) : ch === 'A' ? letters(rand, 1).toUpperCase() : ch;
   return s;
 }
 
@@ -103,7 +118,13 @@ const NICKNAMES = ['sunny', 'blue', 'tiger', 'pixel', 'nova', 'happy', 'wolf', '
  * An email a real person with this name would plausibly own. `suffix` (digits) keeps addresses of
  * namesakes apart, as mail providers do.
  */
-export function emailForName(rand: Rand, first: string, last: string, country: string, suffix: string): string {
+export function emailForName(
+  rand: Rand,
+  first: string,
+  last: string,
+  country: string,
+  suffix: string,
+): string {
   const f = asciiName(first);
   const l = asciiName(last);
   const domain = chance(rand, 0.1)
@@ -157,7 +178,10 @@ function randomBban(rand: Rand, country: string): string {
   for (const m of re.matchAll(/\[([^\]]+)\]\{(\d+)\}/g)) {
     const set = m[1]!;
     const n = Number(m[2]);
-    const alphabet = (set.includes('A-Z') ? 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' : '') + (set.includes('0-9') ? '0123456789' : '') + (set.includes('a-z') ? 'abcdefghijklmnopqrstuvwxyz' : '');
+    const alphabet =
+      (set.includes('A-Z') ? 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' : '') +
+      (set.includes('0-9') ? '0123456789' : '') +
+      (set.includes('a-z') ? 'abcdefghijklmnopqrstuvwxyz' : '');
     out += letters(rand, n, alphabet);
   }
   return out;
@@ -174,7 +198,10 @@ export function ibanFor(rand: Rand, country: string): string {
     const branch = digits(rand, 5);
     const account = digits(rand, 11);
     const key = 97 - ((89 * Number(bank) + 15 * Number(branch) + 3 * Number(account)) % 97);
-    const iban = composeIBAN({ countryCode: 'FR', bban: `${bank}${branch}${account}${String(key).padStart(2, '0')}` });
+    const iban = composeIBAN({
+      countryCode: 'FR',
+      bban: `${bank}${branch}${account}${String(key).padStart(2, '0')}`,
+    });
     if (iban && isValidIBAN(iban)) return iban;
   }
   for (let i = 0; i < 2000; i++) {
@@ -194,7 +221,7 @@ const cache = new Map<string, Customer>();
  * shoppers come back often, so the most recent ones are kept (deriving one costs ~50-300 µs).
  */
 export function customerAt(world: World, index: number): Customer {
-  const key = `${world.seed}:${world.customers}:${index}`;
+  const key = `${world.seed}:${world.historyOrders}:${index}`;
   const hit = cache.get(key);
   if (hit) {
     // Re-insert so the Map's insertion order is recency order.
@@ -202,12 +229,49 @@ export function customerAt(world: World, index: number): Customer {
     cache.set(key, hit);
     return hit;
   }
-  const c = deriveCustomer(world, index);
+  const c = index < world.customers ? knownCustomer(world, index) : deriveCustomer(world, index);
   cache.set(key, c);
   if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value!);
   return c;
 }
 
+/**
+ * A customer of the seeded history: the same person, email, devices, cards, home and mobile IP and
+ * shipping addresses as the velocity seed (db/seed.ts) and the credit bureau hold. The history
+ * carries no phone or IBAN, so those come from this generator's own draws.
+ */
+function knownCustomer(world: World, index: number): Customer {
+  const h = seedCustomer(index);
+  const rand = rngFor(world.seed, 'known', index);
+  const country = h.address.country;
+  const phoneCountry = chance(rand, 0.03) ? pick(rand, COUNTRIES).code : country;
+  const cards = h.cards.length > 0 ? h.cards : [randomCard(rand, world.sources, country, false)];
+  const hasIban = Boolean(specs[country]?.bban_regexp);
+  const taste = { card: 0.5, iban: hasIban ? 0.3 : 0, invoice: 0.3, paylater: 0.3 };
+  taste[h.method] += 3;
+  return {
+    index,
+    country,
+    currency: countryProfile(country).currency,
+    firstName: h.firstName,
+    lastName: h.lastName,
+    name: h.name,
+    email: h.email,
+    phone: randomPhone(rand, phoneCountry),
+    dateOfBirth: h.dateOfBirth,
+    address: h.address,
+    shippingAddresses: h.shippingAddresses,
+    devices: h.devices,
+    homeIp: h.homeIp,
+    mobileIp: h.mobileIp,
+    known: true,
+    cards,
+    iban: hasIban ? ibanFor(rngFor(world.seed, 'iban', index), country) : null,
+    methodTaste: taste,
+  };
+}
+
+/** A first-time buyer: nobody in the history, drawn by this generator alone. */
 function deriveCustomer(world: World, index: number): Customer {
   const rand = rngFor(world.seed, 'customer', index);
   const country = randomCountry(rand);
@@ -222,6 +286,11 @@ function deriveCustomer(world: World, index: number): Customer {
   const devices = [deviceId(rand)];
   if (chance(rand, 0.5)) devices.push(deviceId(rand));
   if (chance(rand, 0.2)) devices.push(deviceId(rand));
+  // Households: 6% of neighbouring index pairs shop from one shared tablet.
+  if (rngFor(world.seed, 'household', index >> 1)() < 0.06)
+    devices.unshift(deviceId(rngFor(world.seed, 'household-device', index >> 1)));
+  const email = emailForName(rand, firstName, lastName, country, String(index));
+  const address = randomAddress(rand, country);
   return {
     index,
     country,
@@ -229,12 +298,16 @@ function deriveCustomer(world: World, index: number): Customer {
     firstName,
     lastName,
     name: `${firstName} ${lastName}`,
-    email: emailForName(rand, firstName, lastName, country, String(index)),
+    // About 1% of real customers hide behind a throwaway-mail domain.
+    email: chance(rand, 0.01) ? `${email.split('@')[0]}@${pick(rand, DISPOSABLE_MAIL)}` : email,
     phone: randomPhone(rand, phoneCountry),
     dateOfBirth: dateOfBirth(rand),
-    address: randomAddress(rand, country),
+    address,
+    shippingAddresses: [address],
     devices,
     homeIp: world.sources.ipForCountry(country, rand),
+    mobileIp: null,
+    known: false,
     cards,
     iban: specs[country]?.bban_regexp ? ibanFor(rand, country) : null,
     methodTaste: {

@@ -30,8 +30,32 @@ export const COUNTRIES: readonly CountryProfile[] = [
   {
     code: 'DE',
     currency: 'EUR',
-    firstNames: ['Anna', 'Lukas', 'Marie', 'Felix', 'Sophie', 'Jonas', 'Lena', 'Paul', 'Hannah', 'Leon', 'Katrin', 'Stefan'],
-    lastNames: ['Müller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Meyer', 'Wagner', 'Becker', 'Hoffmann', 'Koch'],
+    firstNames: [
+      'Anna',
+      'Lukas',
+      'Marie',
+      'Felix',
+      'Sophie',
+      'Jonas',
+      'Lena',
+      'Paul',
+      'Hannah',
+      'Leon',
+      'Katrin',
+      'Stefan',
+    ],
+    lastNames: [
+      'Müller',
+      'Schmidt',
+      'Schneider',
+      'Fischer',
+      'Weber',
+      'Meyer',
+      'Wagner',
+      'Becker',
+      'Hoffmann',
+      'Koch',
+    ],
     cities: [
       { name: 'Berlin', postal: '10###' },
       { name: 'Hamburg', postal: '20###' },
@@ -48,7 +72,18 @@ export const COUNTRIES: readonly CountryProfile[] = [
     code: 'FR',
     currency: 'EUR',
     firstNames: ['Camille', 'Louis', 'Léa', 'Hugo', 'Chloé', 'Lucas', 'Manon', 'Jules', 'Inès', 'Arthur'],
-    lastNames: ['Martin', 'Bernard', 'Dubois', 'Thomas', 'Robert', 'Richard', 'Petit', 'Durand', 'Leroy', 'Moreau'],
+    lastNames: [
+      'Martin',
+      'Bernard',
+      'Dubois',
+      'Thomas',
+      'Robert',
+      'Richard',
+      'Petit',
+      'Durand',
+      'Leroy',
+      'Moreau',
+    ],
     cities: [
       { name: 'Paris', postal: '750##' },
       { name: 'Lyon', postal: '6900#' },
@@ -57,7 +92,7 @@ export const COUNTRIES: readonly CountryProfile[] = [
     ],
     streets: ['rue de la Paix', 'avenue Victor Hugo', 'rue des Lilas', 'boulevard Voltaire', 'rue du Moulin'],
     streetFirst: false,
-    phones: ['+336########', '+337########'],
+    phones: ['+3361#######', '+3362#######', '+3375#######', '+3376#######'],
     mail: ['orange.fr', 'free.fr', 'laposte.net'],
   },
   {
@@ -72,13 +107,24 @@ export const COUNTRIES: readonly CountryProfile[] = [
     ],
     streets: ['Kerkstraat', 'Dorpsstraat', 'Molenweg', 'Stationsweg', 'Prinsengracht'],
     streetFirst: true,
-    phones: ['+316########'],
+    phones: ['+3161#######', '+3162#######', '+3165#######'],
     mail: ['ziggo.nl', 'kpnmail.nl', 'hotmail.nl'],
   },
   {
     code: 'ES',
     currency: 'EUR',
-    firstNames: ['Lucía', 'Hugo', 'Martina', 'Mateo', 'Sofía', 'Pablo', 'Elena', 'Daniel', 'Carmen', 'Javier'],
+    firstNames: [
+      'Lucía',
+      'Hugo',
+      'Martina',
+      'Mateo',
+      'Sofía',
+      'Pablo',
+      'Elena',
+      'Daniel',
+      'Carmen',
+      'Javier',
+    ],
     lastNames: ['García', 'Fernández', 'González', 'Rodríguez', 'López', 'Martínez', 'Sánchez', 'Pérez'],
     cities: [
       { name: 'Madrid', postal: '280##' },
@@ -151,7 +197,7 @@ export const COUNTRIES: readonly CountryProfile[] = [
     ],
     streets: ['High Street', 'Station Road', 'Church Lane', 'Victoria Road', 'Park Avenue'],
     streetFirst: false,
-    phones: ['+4474########', '+4475########', '+4477########', '+4478########'],
+    phones: ['+44740#######', '+44746#######', '+44771#######', '+44780#######'],
     mail: ['hotmail.co.uk', 'btinternet.com', 'yahoo.co.uk'],
   },
   {
@@ -219,7 +265,9 @@ export const COUNTRIES: readonly CountryProfile[] = [
   },
 ];
 
-export const COUNTRY_BY_CODE: ReadonlyMap<string, CountryProfile> = new Map(COUNTRIES.map((c) => [c.code, c]));
+export const COUNTRY_BY_CODE: ReadonlyMap<string, CountryProfile> = new Map(
+  COUNTRIES.map((c) => [c.code, c]),
+);
 
 /** Customer countries and how many of the customers live there. */
 export const COUNTRY_WEIGHTS: Readonly<Record<string, number>> = {

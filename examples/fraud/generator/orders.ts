@@ -32,13 +32,26 @@ export interface LabelledOrder {
 
 export interface WorldOptions {
   seed: number;
-  /** Size of the customer base (customers are derived on demand, never stored). @default 200_000 */
+  /**
+   * Orders in the velocity service's seeded history (its `seed.orders`): returning customers are
+   * the people who shopped in it, so their email, devices and cards are known to the stack.
+   * @default 1_000_000
+   */
+  historyOrders?: number;
+  /** Returning customers, 0..customers-1: all of them in the history. @default historyOrders / 4 */
   customers?: number;
   sources: GeneratorSources;
 }
 
+/** The seed history averages ~2.8 orders per customer: a quarter of its size are surely all in it. */
 export function createWorld(opts: WorldOptions): World {
-  return { seed: opts.seed, customers: opts.customers ?? 200_000, sources: opts.sources };
+  const historyOrders = opts.historyOrders ?? 1_000_000;
+  return {
+    seed: opts.seed,
+    historyOrders,
+    customers: Math.max(1, opts.customers ?? Math.floor(historyOrders / 4)),
+    sources: opts.sources,
+  };
 }
 
 export interface StreamOptions {
@@ -54,6 +67,20 @@ export interface StreamOptions {
   fraudWeights?: Readonly<Partial<Record<FraudPattern, number>>>;
   /** Prefix of every generated orderId, to keep runs apart. @default `o<seed>-` */
   orderIdPrefix?: string;
+}
+
+/**
+ * Which customer shops next. Of the returning customers' sessions, 20% come from the 2% heavy
+ * shoppers, 30% from the next 18%, half from the occasional 80%: with 50k customers and 300
+ * sessions an hour, about one order a day for a heavy shopper and one in two weeks for the others.
+ */
+export function customerIndex(rand: () => number, customers: number): number {
+  const u = rand();
+  // One session in ten is a first-time buyer: an index past the known customers, almost never repeated.
+  if (u >= 0.9) return customers + Math.floor(rand() * 1e9);
+  const v = rand();
+  const [from, to] = u < 0.18 ? [0, 0.02] : u < 0.45 ? [0.02, 0.2] : [0.2, 1];
+  return Math.min(customers - 1, Math.floor(customers * (from + (to - from) * v)));
 }
 
 /** A binary min-heap on `at`, with insertion order breaking ties so streams are reproducible. */
@@ -115,8 +142,7 @@ export function* orderStream(world: World, opts: StreamOptions): Generator<Label
   const ctx: SessionContext = {
     world,
     rand,
-    // Zipf-like: a few customers shop often, most rarely. u^3 puts ~22% of sessions on the top 1%.
-    customerIndex: () => Math.floor(world.customers * rand() ** 3),
+    customerIndex: () => customerIndex(rand, world.customers),
   };
   const queue = new DraftQueue();
   let next = opts.start;
@@ -125,7 +151,11 @@ export function* orderStream(world: World, opts: StreamOptions): Generator<Label
     while (queue.size > 0 && queue.peek()!.at <= next) {
       const d = queue.pop()!;
       yield {
-        order: { ...d.order, orderId: `${prefix}${(n++).toString(36)}`, createdAt: new Date(d.at).toISOString() },
+        order: {
+          ...d.order,
+          orderId: `${prefix}${(n++).toString(36)}`,
+          createdAt: new Date(d.at).toISOString(),
+        },
         label: d.label,
         pattern: d.pattern,
       };

@@ -41,7 +41,8 @@ export type FraudPattern =
   | 'velocity-spike'
   | 'friendly-fraud';
 
-export type LegitPattern = 'normal' | 'new-device' | 'travel' | 'gift' | 'repeat-buyer';
+export type LegitPattern =
+  'normal' | 'new-device' | 'travel' | 'gift' | 'repeat-buyer' | 'big-ticket' | 'holiday-home';
 
 export type Pattern = FraudPattern | LegitPattern;
 
@@ -78,14 +79,20 @@ export function amountFor(rand: Rand, merchant: Merchant, currency: Order['curre
 
 function paymentOf(rand: Rand, c: Customer, merchant: Merchant): Payment {
   const weights: Record<string, number> = {};
-  for (const [m, w] of Object.entries(merchant.methods)) weights[m] = w * c.methodTaste[m as keyof Customer['methodTaste']];
+  for (const [m, w] of Object.entries(merchant.methods))
+    weights[m] = w * c.methodTaste[m as keyof Customer['methodTaste']];
   const method = weighted(rand, weights) as Payment['method'];
   if (method === 'iban' && c.iban) return { method, iban: c.iban };
   if (method === 'card' || method === 'iban') return { method: 'card', ...pick(rand, c.cards) };
   return { method };
 }
 
-function orderOf(ctx: SessionContext, c: Customer, merchant: Merchant, over: Partial<OrderDraft> = {}): OrderDraft {
+function orderOf(
+  ctx: SessionContext,
+  c: Customer,
+  merchant: Merchant,
+  over: Partial<OrderDraft> = {},
+): OrderDraft {
   const { rand } = ctx;
   const payment = over.payment ?? paymentOf(rand, c, merchant);
   const bnpl = payment.method === 'invoice' || payment.method === 'paylater';
@@ -101,12 +108,22 @@ function orderOf(ctx: SessionContext, c: Customer, merchant: Merchant, over: Par
       ...(bnpl || chance(rand, 0.3) ? { dateOfBirth: c.dateOfBirth } : {}),
     },
     billingAddress: c.address,
-    shippingAddress: c.address,
-    ipAddress: chance(rand, 0.75) ? c.homeIp : ipIn(ctx, c.country),
+    // As in the seeded history: now and then to the second (work) address.
+    shippingAddress:
+      c.shippingAddresses.length > 1 && chance(rand, 0.2) ? c.shippingAddresses[1]! : c.address,
+    ipAddress: ipOf(ctx, c),
     deviceId: rand() < 0.75 ? c.devices[0]! : pick(rand, c.devices),
     payment,
     ...over,
   };
+}
+
+/** Home 70%, the mobile network's shared address 25%, elsewhere in the country 5% (as the history). */
+function ipOf(ctx: SessionContext, c: Customer): string {
+  const r = ctx.rand();
+  if (r < 0.7) return c.homeIp;
+  if (r < 0.95 && c.mobileIp) return c.mobileIp;
+  return ipIn(ctx, c.country);
 }
 
 function ipIn(ctx: SessionContext, country: string): string {
@@ -121,7 +138,11 @@ function foreignCountry(rand: Rand, not: readonly string[]): string {
 }
 
 /** A shopper who is not in the customer base: a new identity (fraud or a first-time buyer). */
-function stranger(ctx: SessionContext, country: string, mail: 'plausible' | 'random' | 'disposable'): Customer {
+function stranger(
+  ctx: SessionContext,
+  country: string,
+  mail: 'plausible' | 'random' | 'disposable',
+): Customer {
   const { rand, world } = ctx;
   const p = countryProfile(country);
   const firstName = pick(rand, p.firstNames);
@@ -130,6 +151,7 @@ function stranger(ctx: SessionContext, country: string, mail: 'plausible' | 'ran
     mail === 'plausible'
       ? emailForName(rand, firstName, lastName, country, digits(rand, int(rand, 2, 4)))
       : `${randomLocalPart(rand)}@${mail === 'disposable' ? pick(rand, DISPOSABLE_MAIL) : pick(rand, GLOBAL_MAIL)}`;
+  const address = randomAddress(rand, country);
   return {
     index: -1,
     country,
@@ -140,9 +162,12 @@ function stranger(ctx: SessionContext, country: string, mail: 'plausible' | 'ran
     email,
     phone: randomPhone(rand, country),
     dateOfBirth: dateOfBirth(rand),
-    address: randomAddress(rand, country),
+    address,
+    shippingAddresses: [address],
     devices: [deviceId(rand)],
     homeIp: world.sources.ipForCountry(country, rand),
+    mobileIp: null,
+    known: false,
     cards: [randomCard(rand, world.sources, country)],
     iban: null,
     methodTaste: { card: 1, iban: 0, invoice: 0.3, paylater: 0.3 },
@@ -161,14 +186,43 @@ export function legitSession(ctx: SessionContext, t: number): TimedDraft[] {
   const { rand } = ctx;
   const c = customerAt(ctx.world, ctx.customerIndex());
   const merchant = pickMerchant(rand);
-  const kind = weighted(rand, { normal: 80, 'new-device': 5, travel: 4, gift: 8, 'repeat-buyer': 3 });
-  if (kind === 'new-device') return [draft(t, orderOf(ctx, c, merchant, { deviceId: deviceId(rand) }), 'legit', kind)];
+  const kind = weighted(rand, {
+    normal: 74,
+    'new-device': 5,
+    travel: 6,
+    gift: 8,
+    'repeat-buyer': 3,
+    'big-ticket': 2,
+    'holiday-home': 2,
+  });
+  if (kind === 'holiday-home') {
+    // Looks like a takeover and is not: a known customer on a borrowed laptop, abroad, having the
+    // order sent to the holiday flat.
+    const there = foreignCountry(rand, [c.country]);
+    const over: Partial<OrderDraft> = {
+      deviceId: deviceId(rand),
+      shippingAddress: randomAddress(rand, there),
+    };
+    if (chance(rand, 0.6)) over.ipAddress = ipIn(ctx, there);
+    return [draft(t, orderOf(ctx, c, merchant, over), 'legit', kind)];
+  }
+  if (kind === 'big-ticket') {
+    // A rare large purchase (a laptop, a family holiday), sometimes on a new phone.
+    const over: Partial<OrderDraft> = { amount: amountFor(rand, merchant, c.currency, 4) };
+    if (chance(rand, 0.3)) over.deviceId = deviceId(rand);
+    return [draft(t, orderOf(ctx, c, merchant, over), 'legit', kind)];
+  }
+  if (kind === 'new-device')
+    return [draft(t, orderOf(ctx, c, merchant, { deviceId: deviceId(rand) }), 'legit', kind)];
   if (kind === 'travel') {
+    // Abroad, or at home behind a VPN exit in another country.
     const there = foreignCountry(rand, [c.country]);
     return [draft(t, orderOf(ctx, c, merchant, { ipAddress: ipIn(ctx, there) }), 'legit', kind)];
   }
   if (kind === 'gift') {
-    const to: Address = chance(rand, 0.8) ? randomAddress(rand, c.country) : randomAddress(rand, foreignCountry(rand, [c.country]));
+    const to: Address = chance(rand, 0.8)
+      ? randomAddress(rand, c.country)
+      : randomAddress(rand, foreignCountry(rand, [c.country]));
     return [draft(t, orderOf(ctx, c, merchant, { shippingAddress: to }), 'legit', kind)];
   }
   if (kind === 'repeat-buyer') {
@@ -191,7 +245,7 @@ export const FRAUD_WEIGHTS: Readonly<Record<FraudPattern, number>> = {
   'disposable-email': 16,
   'bin-ip-mismatch': 14,
   'velocity-spike': 10,
-  'friendly-fraud': 10,
+  'friendly-fraud': 14,
 };
 
 export function fraudSession(ctx: SessionContext, t: number, pattern: FraudPattern): TimedDraft[] {
@@ -210,7 +264,8 @@ export function fraudSession(ctx: SessionContext, t: number, pattern: FraudPatte
       let at = t;
       for (let i = 0; i < n; i++) {
         const cardCountry = chance(rand, 0.5) ? home : pick(rand, COUNTRIES).code;
-        const email = rotate && i % 3 === 0 ? `${randomLocalPart(rand)}@${pick(rand, GLOBAL_MAIL)}` : who.email;
+        const email =
+          rotate && i % 3 === 0 ? `${randomLocalPart(rand)}@${pick(rand, GLOBAL_MAIL)}` : who.email;
         const order = orderOf(ctx, who, merchant, {
           amount: Math.round(int(rand, 100, 600) / EUR_PER_UNIT[who.currency]),
           customer: { name: who.name, email, phone: who.phone },
@@ -228,8 +283,15 @@ export function fraudSession(ctx: SessionContext, t: number, pattern: FraudPatte
       const victim = customerAt(world, ctx.customerIndex());
       const merchant = pickMerchant(rand, ['voltmarkt', 'voltmarkt', 'skyroute', 'nordlicht']);
       const device = deviceId(rand);
-      const ip = fraudIp(ctx, victim.country, 0.6);
-      const ship = chance(rand, 0.5) ? randomAddress(rand, victim.country) : randomAddress(rand, foreignCountry(rand, [victim.country]));
+      const ip = fraudIp(ctx, victim.country, 0.5);
+      // Some fraudsters intercept the parcel at the victim's own door: then only the device is new.
+      const r = rand();
+      const ship =
+        r < 0.25
+          ? victim.address
+          : r < 0.6
+            ? randomAddress(rand, victim.country)
+            : randomAddress(rand, foreignCountry(rand, [victim.country]));
       const n = int(rand, 1, 3);
       const out: TimedDraft[] = [];
       let at = t;
@@ -242,7 +304,15 @@ export function fraudSession(ctx: SessionContext, t: number, pattern: FraudPatte
               deviceId: device,
               ipAddress: ip,
               shippingAddress: ship,
-              ...(chance(rand, 0.3) ? { customer: { name: victim.name, email: victim.email, phone: randomPhone(rand, foreignCountry(rand, [victim.country])) } } : {}),
+              ...(chance(rand, 0.3)
+                ? {
+                    customer: {
+                      name: victim.name,
+                      email: victim.email,
+                      phone: randomPhone(rand, foreignCountry(rand, [victim.country])),
+                    },
+                  }
+                : {}),
             }),
             'fraud',
             pattern,
@@ -260,7 +330,10 @@ export function fraudSession(ctx: SessionContext, t: number, pattern: FraudPatte
       const order = orderOf(ctx, owner, merchant, {
         amount: amountFor(rand, merchant, owner.currency, 1.8),
         shippingAddress: randomAddress(rand, shipCountry),
-        ipAddress: fraudIp(ctx, foreignCountry(rand, [owner.country, shipCountry]), 0.5),
+        // Through a proxy in the card owner's country, or from wherever the fraudster sits.
+        ipAddress: chance(rand, 0.3)
+          ? ipIn(ctx, owner.country)
+          : fraudIp(ctx, foreignCountry(rand, [owner.country, shipCountry]), 0.5),
         deviceId: deviceId(rand),
         payment: { method: 'card', ...owner.cards[0]! },
       });
@@ -270,12 +343,23 @@ export function fraudSession(ctx: SessionContext, t: number, pattern: FraudPatte
       // A made-up identity with a throwaway address, often buying on invoice it will never pay.
       const who = stranger(ctx, randomCountry(rand), 'disposable');
       const merchant = pickMerchant(rand, ['nordlicht', 'voltmarkt', 'pixelvault']);
-      const payment: Payment = chance(rand, 0.5) ? { method: chance(rand, 0.5) ? 'invoice' : 'paylater' } : { method: 'card', ...who.cards[0]! };
+      const payment: Payment = chance(rand, 0.5)
+        ? { method: chance(rand, 0.5) ? 'invoice' : 'paylater' }
+        : { method: 'card', ...who.cards[0]! };
       const order = orderOf(ctx, who, merchant, {
         amount: amountFor(rand, merchant, who.currency, 1.5),
         payment,
         ipAddress: fraudIp(ctx, who.country, 0.4),
-        ...(chance(rand, 0.3) ? { customer: { name: who.name, email: who.email, phone: `+${digits(rand, 11)}`, dateOfBirth: who.dateOfBirth } } : {}),
+        ...(chance(rand, 0.3)
+          ? {
+              customer: {
+                name: who.name,
+                email: who.email,
+                phone: `+${digits(rand, 11)}`,
+                dateOfBirth: who.dateOfBirth,
+              },
+            }
+          : {}),
       });
       return [draft(t, order, 'fraud', pattern)];
     }

@@ -16,6 +16,8 @@ export interface PoolOptions {
   max?: number;
   /** Shows in `pg_stat_activity`. */
   applicationName?: string;
+  /** Runs on every new connection before the pool hands it out (session settings). */
+  onConnect?: (client: pg.ClientBase) => Promise<void>;
 }
 
 /** A pool on the service's own role; its schema comes first on the role's search_path. */
@@ -27,17 +29,24 @@ export function createPool(options: PoolOptions = {}): pg.Pool {
     max: options.max ?? 10,
     application_name: options.applicationName,
     idleTimeoutMillis: 30_000,
+    ...(options.onConnect ? { onConnect: options.onConnect } : {}),
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, it kills the process.
   pool.on('error', (error) => {
-    process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'idle database client failed', error: error.message })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 'warn', msg: 'idle database client failed', error: error.message })}\n`,
+    );
   });
   return pool;
 }
 
 /** True for the error CockroachDB (and PostgreSQL at SERIALIZABLE) asks the client to retry. */
 export function isRetryable(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === SERIALIZATION_FAILURE;
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === SERIALIZATION_FAILURE
+  );
 }
 
 export interface RetryOptions {
@@ -54,7 +63,11 @@ export interface RetryOptions {
 }
 
 /** "Full jitter": a uniform delay below an exponentially growing ceiling, so retries spread out. */
-export function backoffMs(attempt: number, options: RetryOptions = {}, random: () => number = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  options: RetryOptions = {},
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(options.maxDelayMs ?? 500, (options.baseDelayMs ?? 5) * 2 ** (attempt - 1));
   return Math.floor(random() * ceiling);
 }
@@ -135,8 +148,9 @@ interface CopyConnection {
 
 /**
  * Streams rows into `COPY <table> (…) FROM STDIN` (text format: tab-separated, `\N` for NULL, one
- * row a line) and resolves with the number of rows the server stored. `chunks` yields text made
- * of whole lines; a few hundred KiB per chunk keeps the socket busy. Both PostgreSQL and
+ * row a line) and resolves with the number of rows the server stored. `chunks` yields text (or
+ * UTF-8 bytes) made of whole lines; a few hundred KiB per chunk keeps the socket busy. A yielded
+ * buffer is copied before the next one is asked for, so a source may refill one buffer. Both PostgreSQL and
  * CockroachDB accept COPY FROM STDIN.
  *
  * pg 8 has no COPY API of its own (that is pg-copy-streams, not installed here): this is the same
@@ -147,7 +161,7 @@ interface CopyConnection {
 export function copyFrom(
   client: pg.ClientBase,
   sql: string,
-  chunks: Iterable<string> | AsyncIterable<string>,
+  chunks: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     let rows = 0;
@@ -162,7 +176,12 @@ export function copyFrom(
             for await (const text of chunks) {
               if (failure) return; // the server gave up: it ignores the rest
               if (text.length === 0) continue;
-              connection.sendCopyFromChunk(Buffer.from(text, 'utf8'));
+              // pg copies the chunk into its own message buffer: the source may reuse its buffer.
+              connection.sendCopyFromChunk(
+                typeof text === 'string'
+                  ? Buffer.from(text, 'utf8')
+                  : Buffer.from(text.buffer, text.byteOffset, text.byteLength),
+              );
               if (connection.stream.writableNeedDrain) {
                 await new Promise<void>((r) => connection.stream.once('drain', () => r()));
               }
@@ -201,4 +220,70 @@ export function copyText(value: string): string {
   return /[\\\t\n\r]/.test(value)
     ? value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
     : value;
+}
+
+/**
+ * Runs `CREATE … IF NOT EXISTS` statements, in order. Replicas starting together race: PostgreSQL's
+ * IF NOT EXISTS checks before it creates, so the loser can still fail with 23505 (on a catalog
+ * key such as pg_type's) or 42P07 / 42710; the object exists either way, so those are ignored.
+ */
+export async function ensureSchema(pool: pg.Pool, statements: readonly string[]): Promise<void> {
+  for (const sql of statements) {
+    try {
+      await pool.query(sql);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== '23505' && code !== '42P07' && code !== '42710') throw error;
+    }
+  }
+}
+
+/** The claims that make one replica seed a table while the others wait (in each service's schema). */
+export const SEED_RUNS_TABLE = `CREATE TABLE IF NOT EXISTS seed_runs (
+  name TEXT PRIMARY KEY,
+  rows BIGINT NOT NULL,
+  started_at TIMESTAMPTZ NOT NULL,
+  finished_at TIMESTAMPTZ NULL
+)`;
+
+export interface SeedOnceOptions {
+  /** The table to fill; also the claim's name in `seed_runs`. */
+  table: string;
+  /** Its columns, in the order of the COPY lines. */
+  columns: readonly string[];
+  /** How many rows `lines` will hold (recorded in the claim). */
+  expected: number;
+  /** COPY text-format lines; called only when this replica seeds. */
+  lines: () => Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>;
+}
+
+/**
+ * Fills `table` once per database. The first replica claims `seed_runs` and COPYs the rows in the
+ * same transaction, so a crash leaves neither claim nor rows, and a replica starting at the same
+ * time blocks on the claim until the seed commits, then finds it done. A table that already holds
+ * rows is left alone. Resolves with the rows this call stored (0 when it did not seed).
+ */
+export async function seedOnce(pool: pg.Pool, options: SeedOnceOptions): Promise<number> {
+  if (options.expected <= 0) return 0;
+  await ensureSchema(pool, [SEED_RUNS_TABLE]);
+  return transaction(pool, async (client) => {
+    const claim = await client.query(
+      'INSERT INTO seed_runs (name, rows, started_at) VALUES ($1, $2, now()) ON CONFLICT (name) DO NOTHING RETURNING name',
+      [options.table, options.expected],
+    );
+    if (claim.rowCount === 0) return 0;
+    const existing = await client.query(`SELECT 1 FROM ${pg.escapeIdentifier(options.table)} LIMIT 1`);
+    if (existing.rowCount) return 0;
+    const columns = options.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
+    const stored = await copyFrom(
+      client,
+      `COPY ${pg.escapeIdentifier(options.table)} (${columns}) FROM STDIN`,
+      options.lines(),
+    );
+    await client.query('UPDATE seed_runs SET rows = $1, finished_at = now() WHERE name = $2', [
+      stored,
+      options.table,
+    ]);
+    return stored;
+  });
 }

@@ -49,6 +49,7 @@ export const FEATURE_SOURCES = {
   method_paylater: 'order',
   no_date_of_birth: 'order',
   shipping_address_differs: 'order',
+  shipping_country_differs: 'order',
   email_invalid: 'identity',
   email_disposable: 'identity',
   email_freemail: 'identity',
@@ -58,7 +59,6 @@ export const FEATURE_SOURCES = {
   ip_country_unknown: 'geo',
   ip_billing_mismatch: 'geo',
   ip_shipping_mismatch: 'geo',
-  billing_shipping_country_mismatch: 'geo',
   billing_shipping_distance_log: 'geo',
   bin_invalid: 'payment',
   bin_country_mismatch: 'payment',
@@ -123,6 +123,7 @@ export function extractFeatures(order: Order, signals: OrderSignals): Features {
     method_paylater: b(method === 'paylater'),
     no_date_of_birth: b(!order.customer.dateOfBirth),
     shipping_address_differs: b(shipsElsewhere),
+    shipping_country_differs: b(order.billingAddress.country !== order.shippingAddress.country),
   };
   const { identity, geo, payment, velocity, credit } = signals;
   if (identity) {
@@ -137,7 +138,6 @@ export function extractFeatures(order: Order, signals: OrderSignals): Features {
     f.ip_country_unknown = b(geo.ipCountry === null);
     f.ip_billing_mismatch = mismatch(geo.ipCountryMatchesBilling);
     f.ip_shipping_mismatch = mismatch(geo.ipCountryMatchesShipping);
-    f.billing_shipping_country_mismatch = b(!geo.billingMatchesShipping);
     f.billing_shipping_distance_log = log1((geo.billingShippingDistanceKm ?? 0) / 100);
   }
   if (payment) {
@@ -193,6 +193,7 @@ export const REASON_CODES: Readonly<Record<FeatureName, string>> = {
   method_paylater: 'PAYMENT_METHOD_PAYLATER',
   no_date_of_birth: 'DATE_OF_BIRTH_MISSING',
   shipping_address_differs: 'SHIPPING_ADDRESS_DIFFERS',
+  shipping_country_differs: 'SHIPPING_COUNTRY_DIFFERS',
   email_invalid: 'EMAIL_INVALID',
   email_disposable: 'EMAIL_DISPOSABLE',
   email_freemail: 'EMAIL_FREEMAIL',
@@ -202,7 +203,7 @@ export const REASON_CODES: Readonly<Record<FeatureName, string>> = {
   ip_country_unknown: 'IP_COUNTRY_UNKNOWN',
   ip_billing_mismatch: 'IP_BILLING_COUNTRY_MISMATCH',
   ip_shipping_mismatch: 'IP_SHIPPING_COUNTRY_MISMATCH',
-  billing_shipping_country_mismatch: 'BILLING_SHIPPING_COUNTRY_MISMATCH',
+
   billing_shipping_distance_log: 'BILLING_SHIPPING_DISTANCE',
   bin_invalid: 'BIN_INVALID',
   bin_country_mismatch: 'BIN_COUNTRY_MISMATCH',

@@ -75,7 +75,11 @@ export function choleskySolve(a: Float64Array, b: Float64Array, n: number): Floa
  * Fits P(y=1|x) = sigmoid(intercept + coefficients . x) on already standardised rows by IRLS:
  * each step solves (X'WX + l2 I) delta = X'(y - p) - l2 w, with the intercept unpenalised.
  */
-export function fitLogistic(x: readonly Float64Array[], y: readonly number[], opts: FitOptions = {}): LogisticModel {
+export function fitLogistic(
+  x: readonly Float64Array[],
+  y: readonly number[],
+  opts: FitOptions = {},
+): LogisticModel {
   const d = x[0]?.length ?? 0;
   const n = d + 1; // parameter 0 is the intercept
   const l2 = opts.l2 ?? 1;
@@ -136,7 +140,7 @@ export function auc(scores: readonly number[], labels: readonly (0 | 1 | boolean
   const idx = scores.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   let pos = 0;
   let rankSum = 0;
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && scores[idx[j + 1]!] === scores[idx[i]!]) j++;
     const avgRank = (i + j) / 2 + 1;

@@ -5,13 +5,13 @@
  * the velocity service's table is.
  */
 import { createRequire } from 'node:module';
-import type { CreditSignals, Order } from '../lib/types.ts';
-import { creditSignalsOffline } from './credit.ts';
+import type { Order } from '../lib/types.ts';
+import type { CreditOracle } from './credit.ts';
 import type { OrderSignals } from './features.ts';
 import { geoSignals, type IpLookup } from '../services/geo/logic.ts';
 import { identitySignals } from '../services/identity/logic.ts';
 import { paymentSignals } from '../services/payment/logic.ts';
-import { normaliseKeys, VelocityIndex } from '../services/velocity/logic.ts';
+import { normaliseKeys, VelocityIndex, type OrderKeys } from '../services/velocity/logic.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -29,11 +29,16 @@ export function realIpLookup(): IpLookup {
 export interface SignalComputer {
   /** The signals of `order`, then records it in the velocity history (as POST /check does). */
   next(order: Order): OrderSignals;
+  /** Loads history rows, as the velocity service's seed does. */
+  seedHistory(rows: Iterable<OrderKeys>): number;
 }
 
-export function createSignalComputer(opts: { lookup?: IpLookup; credit?: (order: Order) => CreditSignals } = {}): SignalComputer {
+export function createSignalComputer(
+  opts: { lookup?: IpLookup; credit?: CreditOracle } = {},
+): SignalComputer {
   const lookup = opts.lookup ?? realIpLookup();
-  const credit = opts.credit ?? creditSignalsOffline;
+  // Without a bureau every file is missing, as with an empty credit database.
+  const credit: CreditOracle = opts.credit ?? (() => ({ decision: 'unknown', reasons: ['CREDIT_NO_FILE'] }));
   const velocity = new VelocityIndex();
   return {
     next(order) {
@@ -45,6 +50,14 @@ export function createSignalComputer(opts: { lookup?: IpLookup; credit?: (order:
         velocity: velocity.check(normaliseKeys(order)),
         ...(bnpl ? { credit: credit(order) } : {}),
       };
+    },
+    seedHistory(rows) {
+      let n = 0;
+      for (const r of rows) {
+        velocity.add(r);
+        n++;
+      }
+      return n;
     },
   };
 }

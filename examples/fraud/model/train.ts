@@ -1,7 +1,7 @@
 /**
  * Trains the fraud model offline and writes the versioned weights file the scoring service loads:
  *
- *   node --import tsx examples/fraud/model/train.ts [--version v1] [--days 30] [--customers 50000]
+ *   node --import tsx examples/fraud/model/train.ts [--version v1] [--days 30] [--history 200000]
  *
  * 1. Generates a labelled history with the generator (world A), computes every signal with the
  *    signal services' own pure functions, and turns each order into features (features.ts).
@@ -26,7 +26,8 @@ export interface TrainOptions {
   days?: number;
   /** Simulated days of held-out rows. @default 10 */
   heldOutDays?: number;
-  customers?: number;
+  /** Orders of the seeded velocity history. @default 200_000 */
+  historyOrders?: number;
   /** @default 1 */
   l2?: number;
   log?: (line: string) => void;
@@ -63,20 +64,36 @@ export function evaluate(weights: WeightsFile, data: Dataset): Evaluation {
     fraudRate: r3(data.labels.filter(Boolean).length / Math.max(1, data.labels.length)),
     at04: { precision: r3(c4.precision), recall: r3(c4.recall) },
     at08: { precision: r3(c8.precision), recall: r3(c8.recall) },
-    flaggedByPattern: Object.fromEntries(Object.entries(byPattern).sort().map(([p, e]) => [p, r3(e.flagged / e.n)])),
+    flaggedByPattern: Object.fromEntries(
+      Object.entries(byPattern)
+        .sort()
+        .map(([p, e]) => [p, r3(e.flagged / e.n)]),
+    ),
   };
 }
 
 /** The held-out set: another world and stream than training's, same shape. */
-export function heldOutDataset(opts: { days?: number; customers?: number } = {}): Dataset {
-  return buildDataset({ worldSeed: 2002, streamSeed: 9, days: opts.days ?? 10, customers: opts.customers });
+export function heldOutDataset(opts: { days?: number; historyOrders?: number } = {}): Dataset {
+  return buildDataset({
+    worldSeed: 2002,
+    streamSeed: 9,
+    days: opts.days ?? 10,
+    historyOrders: opts.historyOrders,
+  });
 }
 
 export function train(opts: TrainOptions = {}): WeightsFile {
   const log = opts.log ?? (() => undefined);
   let t = performance.now();
-  const data = buildDataset({ worldSeed: 1001, streamSeed: 1, days: opts.days ?? 30, customers: opts.customers });
-  log(`training set: ${data.rows.length} orders (${data.generated} generated), ${Math.round(performance.now() - t)} ms`);
+  const data = buildDataset({
+    worldSeed: 1001,
+    streamSeed: 1,
+    days: opts.days ?? 30,
+    historyOrders: opts.historyOrders,
+  });
+  log(
+    `training set: ${data.rows.length} orders (${data.generated} generated), ${Math.round(performance.now() - t)} ms`,
+  );
   t = performance.now();
   const d = FEATURE_NAMES.length;
   const std = fitStandardiser(data.rows, d);
@@ -97,13 +114,24 @@ export function train(opts: TrainOptions = {}): WeightsFile {
   };
   const trainEval = evaluate(weights, data);
   t = performance.now();
-  const heldOut = evaluate(weights, heldOutDataset({ customers: opts.customers, days: opts.heldOutDays }));
+  const heldOut = evaluate(
+    weights,
+    heldOutDataset({ historyOrders: opts.historyOrders, days: opts.heldOutDays }),
+  );
   log(`held-out evaluation in ${Math.round(performance.now() - t)} ms`);
   weights.metrics = {
     auc: heldOut.auc,
     trainAuc: trainEval.auc,
     heldOut,
-    training: { rows: trainEval.rows, fraudRate: trainEval.fraudRate, l2: opts.l2 ?? 1, worldSeed: 1001, streamSeed: 1 },
+    training: {
+      rows: trainEval.rows,
+      fraudRate: trainEval.fraudRate,
+      l2: opts.l2 ?? 1,
+      worldSeed: 1001,
+      streamSeed: 1,
+      historyOrders: opts.historyOrders ?? 200_000,
+      days: opts.days ?? 30,
+    },
   };
   return weights;
 }
@@ -113,7 +141,7 @@ function main(): void {
     options: {
       version: { type: 'string', default: 'v1' },
       days: { type: 'string', default: '30' },
-      customers: { type: 'string', default: '50000' },
+      history: { type: 'string', default: '200000' },
       l2: { type: 'string', default: '1' },
       out: { type: 'string' },
     },
@@ -121,14 +149,16 @@ function main(): void {
   const weights = train({
     version: values.version,
     days: Number(values.days),
-    customers: Number(values.customers),
+    historyOrders: Number(values.history),
     l2: Number(values.l2),
     log: (line) => console.log(line),
   });
   const out = values.out ?? fileURLToPath(new URL(`./weights.${weights.version}.json`, import.meta.url));
   writeFileSync(out, `${JSON.stringify(weights, null, 2)}\n`);
   const m = weights.metrics as { auc: number; trainAuc: number; heldOut: Evaluation };
-  console.log(`held-out AUC ${m.auc} (train ${m.trainAuc}); at 0.4: precision ${m.heldOut.at04.precision}, recall ${m.heldOut.at04.recall}`);
+  console.log(
+    `held-out AUC ${m.auc} (train ${m.trainAuc}); at 0.4: precision ${m.heldOut.at04.precision}, recall ${m.heldOut.at04.recall}`,
+  );
   console.log(`wrote ${out}`);
 }
 

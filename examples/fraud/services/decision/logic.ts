@@ -34,7 +34,8 @@ export interface Policies {
 function num(value: unknown, fallback: number, field: string): number {
   if (value === undefined || value === null || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`decision config: ${field} must be a non-negative number, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`decision config: ${field} must be a non-negative number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -45,7 +46,10 @@ function list(value: unknown, fallback: readonly string[]): readonly string[] {
   if (typeof value === 'string') {
     const text = value.trim();
     if (text.startsWith('[')) return (JSON.parse(text) as unknown[]).map(String);
-    return text.split(',').map((s) => s.trim()).filter(Boolean);
+    return text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
   return fallback;
 }
@@ -59,13 +63,18 @@ function policyFrom(raw: Record<string, unknown> | undefined, base: Policy, wher
     alwaysReview: list(r.alwaysReview, base.alwaysReview),
     alwaysReject: list(r.alwaysReject, base.alwaysReject),
   };
-  if (p.reviewAbove > p.rejectAbove) throw new Error(`decision config: ${where}.reviewAbove must not exceed rejectAbove`);
+  if (p.reviewAbove > p.rejectAbove)
+    throw new Error(`decision config: ${where}.reviewAbove must not exceed rejectAbove`);
   return p;
 }
 
 /** `{ defaults: {...}, merchants: { <id>: {...} } }` (rc's shape) into checked policies. */
 export function resolvePolicies(conf: { defaults?: unknown; merchants?: unknown }): Policies {
-  const defaults = policyFrom(conf.defaults as Record<string, unknown> | undefined, DEFAULT_POLICY, 'defaults');
+  const defaults = policyFrom(
+    conf.defaults as Record<string, unknown> | undefined,
+    DEFAULT_POLICY,
+    'defaults',
+  );
   const merchants = new Map<string, Policy>();
   for (const [id, raw] of Object.entries((conf.merchants ?? {}) as Record<string, Record<string, unknown>>)) {
     merchants.set(id, policyFrom(raw, defaults, `merchants.${id}`));

@@ -25,7 +25,12 @@ class Checker {
   fail(field: string, message: string): void {
     this.errors.push({ field, message });
   }
-  string(o: Obj, key: string, path: string, opts: { min?: number; max: number; pattern?: RegExp; hint?: string }): string {
+  string(
+    o: Obj,
+    key: string,
+    path: string,
+    opts: { min?: number; max: number; pattern?: RegExp; hint?: string },
+  ): string {
     const v = o[key];
     const field = `${path}${key}`;
     if (typeof v !== 'string') {
@@ -33,8 +38,12 @@ class Checker {
       return '';
     }
     const t = v.trim();
-    if (t.length < (opts.min ?? 1)) this.fail(field, (opts.min ?? 1) === 1 ? 'must not be empty' : `must be at least ${opts.min} characters`);
-    else if (t.length > opts.max) this.fail(field, `must be at most ${opts.max} characters`);
+    // A field with a fixed format says what the format is, whatever part of it is wrong.
+    if (t.length === 0) this.fail(field, 'must not be empty');
+    else if (t.length < (opts.min ?? 1))
+      this.fail(field, opts.hint ?? `must be at least ${opts.min} characters`);
+    else if (t.length > opts.max)
+      this.fail(field, opts.hint && opts.pattern ? opts.hint : `must be at most ${opts.max} characters`);
     else if (opts.pattern && !opts.pattern.test(t)) this.fail(field, opts.hint ?? 'has an invalid format');
     return t;
   }
@@ -50,13 +59,23 @@ class Checker {
 
 function address(c: Checker, o: Obj, key: string): Address {
   const a = c.object(o, key, '');
-  if (Object.keys(a).length === 0 && !isObj(o[key])) return { line1: '', city: '', postalCode: '', country: '' };
+  if (Object.keys(a).length === 0 && !isObj(o[key]))
+    return { line1: '', city: '', postalCode: '', country: '' };
   const p = `${key}.`;
   return {
     line1: c.string(a, 'line1', p, { max: 200 }),
     city: c.string(a, 'city', p, { max: 100 }),
-    postalCode: c.string(a, 'postalCode', p, { max: 16, pattern: /^[A-Za-z0-9 -]+$/, hint: 'must hold only letters, digits, spaces and dashes' }),
-    country: c.string(a, 'country', p, { max: 2, min: 2, pattern: /^[A-Z]{2}$/, hint: 'must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE' }),
+    postalCode: c.string(a, 'postalCode', p, {
+      max: 16,
+      pattern: /^[A-Za-z0-9 -]+$/,
+      hint: 'must hold only letters, digits, spaces and dashes',
+    }),
+    country: c.string(a, 'country', p, {
+      max: 2,
+      min: 2,
+      pattern: /^[A-Z]{2}$/,
+      hint: 'must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE',
+    }),
   };
 }
 
@@ -71,12 +90,27 @@ function payment(c: Checker, o: Obj): Payment {
   if (method === 'card') {
     return {
       method,
-      bin: c.string(p, 'bin', 'payment.', { max: 8, min: 6, pattern: /^\d{6,8}$/, hint: 'must be the first 6 to 8 digits of the card number' }),
-      last4: c.string(p, 'last4', 'payment.', { max: 4, min: 4, pattern: /^\d{4}$/, hint: 'must be the last 4 digits of the card number' }),
+      bin: c.string(p, 'bin', 'payment.', {
+        max: 8,
+        min: 6,
+        pattern: /^\d{6,8}$/,
+        hint: 'must be the first 6 to 8 digits of the card number',
+      }),
+      last4: c.string(p, 'last4', 'payment.', {
+        max: 4,
+        min: 4,
+        pattern: /^\d{4}$/,
+        hint: 'must be the last 4 digits of the card number',
+      }),
     };
   }
   if (method === 'iban') {
-    const iban = c.string(p, 'iban', 'payment.', { max: 42, min: 15, pattern: /^[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]+$/, hint: 'must look like an IBAN, e.g. DE89 3704 0044 0532 0130 00' });
+    const iban = c.string(p, 'iban', 'payment.', {
+      max: 42,
+      min: 15,
+      pattern: /^[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]+$/,
+      hint: 'must look like an IBAN, e.g. DE89 3704 0044 0532 0130 00',
+    });
     return { method, iban: iban.replace(/\s+/g, '').toUpperCase() };
   }
   return { method: method as 'invoice' | 'paylater' };
@@ -86,26 +120,51 @@ function isDate(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
   if (!m) return false;
   const d = new Date(`${s}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.getUTCMonth() + 1 === Number(m[2]) && d.getUTCDate() === Number(m[3]);
+  return (
+    !Number.isNaN(d.getTime()) && d.getUTCMonth() + 1 === Number(m[2]) && d.getUTCDate() === Number(m[3])
+  );
 }
 
 /** The order, normalised (trimmed, IBAN compacted), or every field problem found. */
-export function validateOrder(body: unknown, now: Date = new Date()): { order: Order } | { errors: FieldError[] } {
+export function validateOrder(
+  body: unknown,
+  now: Date = new Date(),
+): { order: Order } | { errors: FieldError[] } {
   if (!isObj(body)) return { errors: [{ field: '(body)', message: 'must be a JSON object' }] };
   const c = new Checker();
-  const merchantId = c.string(body, 'merchantId', '', { max: 64, pattern: /^[a-z0-9][a-z0-9-]*$/, hint: 'must be lower-case letters, digits and dashes' });
-  const orderId = c.string(body, 'orderId', '', { max: 64, pattern: /^[A-Za-z0-9._:-]+$/, hint: 'must hold only letters, digits and . _ : -' });
+  const merchantId = c.string(body, 'merchantId', '', {
+    max: 64,
+    pattern: /^[a-z0-9][a-z0-9-]*$/,
+    hint: 'must be lower-case letters, digits and dashes',
+  });
+  const orderId = c.string(body, 'orderId', '', {
+    max: 64,
+    pattern: /^[A-Za-z0-9._:-]+$/,
+    hint: 'must hold only letters, digits and . _ : -',
+  });
   const amount = body.amount;
-  if (typeof amount !== 'number' || !Number.isInteger(amount)) c.fail('amount', amount === undefined ? 'is required' : 'must be a whole number of minor units (cents)');
+  if (typeof amount !== 'number' || !Number.isInteger(amount))
+    c.fail('amount', amount === undefined ? 'is required' : 'must be a whole number of minor units (cents)');
   else if (amount <= 0 || amount > MAX_AMOUNT) c.fail('amount', `must be between 1 and ${MAX_AMOUNT}`);
   const currency = body.currency;
-  if (typeof currency !== 'string' || !CURRENCIES.includes(currency as Currency)) c.fail('currency', `must be one of ${CURRENCIES.join(', ')}`);
+  if (typeof currency !== 'string' || !CURRENCIES.includes(currency as Currency))
+    c.fail('currency', `must be one of ${CURRENCIES.join(', ')}`);
 
   const cust = c.object(body, 'customer', '');
   const customer: Order['customer'] = {
     name: c.string(cust, 'name', 'customer.', { max: 200 }),
-    email: c.string(cust, 'email', 'customer.', { min: 3, max: 254, pattern: /^[^\s@]+@[^\s@]+$/, hint: 'must be an email address' }),
-    phone: c.string(cust, 'phone', 'customer.', { min: 4, max: 32, pattern: /^\+?[0-9 ()./-]+$/, hint: 'must be a phone number, e.g. +49 151 23456789' }),
+    email: c.string(cust, 'email', 'customer.', {
+      min: 3,
+      max: 254,
+      pattern: /^[^\s@]+@[^\s@]+$/,
+      hint: 'must be an email address',
+    }),
+    phone: c.string(cust, 'phone', 'customer.', {
+      min: 4,
+      max: 32,
+      pattern: /^\+?[0-9 ()./-]+$/,
+      hint: 'must be a phone number, e.g. +49 151 23456789',
+    }),
   };
   if (cust.dateOfBirth !== undefined) {
     const dob = typeof cust.dateOfBirth === 'string' ? cust.dateOfBirth : '';

@@ -3,7 +3,13 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import type { Address } from '../../lib/types.ts';
 import { IP_BLOCKS } from './ip-ranges.ts';
-import { IP_SAMPLE_COUNTRIES, countryDistanceKm, geoSignals, sampleIpForCountry, type IpLookup } from './logic.ts';
+import {
+  IP_SAMPLE_COUNTRIES,
+  countryDistanceKm,
+  geoSignals,
+  sampleIpForCountry,
+  type IpLookup,
+} from './logic.ts';
 
 const table: Record<string, string> = { '198.51.100.7': 'DE', '203.0.113.9': 'ng', '2001:db8::1': 'FR' };
 const lookup: IpLookup = (ip) => table[ip] ?? null;
@@ -57,14 +63,30 @@ describe('geoSignals', () => {
   });
   it('GIVEN shipping far away THEN SHIPPING_FAR above the configured distance only', () => {
     const us: Address = { line1: '1 Main St', city: 'Austin', postalCode: '73301', country: 'US' };
-    assert.deepEqual(geoSignals('198.51.100.7', berlin, us, lookup).reasons, ['IP_SHIPPING_COUNTRY_MISMATCH', 'SHIPPING_COUNTRY_MISMATCH', 'SHIPPING_FAR']);
-    assert.deepEqual(geoSignals('198.51.100.7', berlin, us, lookup, { longDistanceKm: 8000 }).reasons, ['IP_SHIPPING_COUNTRY_MISMATCH', 'SHIPPING_COUNTRY_MISMATCH']);
+    assert.deepEqual(geoSignals('198.51.100.7', berlin, us, lookup).reasons, [
+      'IP_SHIPPING_COUNTRY_MISMATCH',
+      'SHIPPING_COUNTRY_MISMATCH',
+      'SHIPPING_FAR',
+    ]);
+    assert.deepEqual(geoSignals('198.51.100.7', berlin, us, lookup, { longDistanceKm: 8000 }).reasons, [
+      'IP_SHIPPING_COUNTRY_MISMATCH',
+      'SHIPPING_COUNTRY_MISMATCH',
+    ]);
   });
   it('GIVEN an IPv6 address THEN it is looked up too', () => {
     assert.equal(geoSignals('2001:db8::1', paris, paris, lookup).ipCountry, 'FR');
   });
   it('GIVEN an unknown, an invalid address or a throwing lookup THEN ipCountry is null and the matches are unknown', () => {
-    for (const [ip, l] of [['192.0.2.1', lookup], ['not-an-ip', lookup], ['198.51.100.7', () => { throw new Error('boom'); }]] as const) {
+    for (const [ip, l] of [
+      ['192.0.2.1', lookup],
+      ['not-an-ip', lookup],
+      [
+        '198.51.100.7',
+        () => {
+          throw new Error('boom');
+        },
+      ],
+    ] as const) {
       const s = geoSignals(ip, berlin, berlin, l);
       assert.equal(s.ipCountry, null);
       assert.equal(s.ipCountryMatchesBilling, null);
@@ -73,39 +95,81 @@ describe('geoSignals', () => {
     }
   });
   it('GIVEN addresses differing only in case and punctuation THEN they match; another street does not', () => {
-    assert.equal(geoSignals('198.51.100.7', berlin, { ...berlin, line1: 'hauptstraße, 5', postalCode: ' 10115' }, lookup).billingMatchesShipping, true);
-    assert.equal(geoSignals('198.51.100.7', berlin, { ...berlin, line1: 'Hauptstraße 7' }, lookup).billingMatchesShipping, false);
+    assert.equal(
+      geoSignals('198.51.100.7', berlin, { ...berlin, line1: 'hauptstraße, 5', postalCode: ' 10115' }, lookup)
+        .billingMatchesShipping,
+      true,
+    );
+    assert.equal(
+      geoSignals('198.51.100.7', berlin, { ...berlin, line1: 'Hauptstraße 7' }, lookup)
+        .billingMatchesShipping,
+      false,
+    );
   });
 });
 
 describe('sampleIpForCountry', () => {
   it('GIVEN fixed draws THEN a fixed address with the last octet in 1..254', () => {
-    assert.equal(sampleIpForCountry('DE', () => 0), '91.0.0.1');
-    assert.equal(sampleIpForCountry('de', () => 0.999999), '84.191.255.252');
-    assert.equal(sampleIpForCountry('NG', () => 0.5), '102.92.0.17');
+    assert.equal(
+      sampleIpForCountry('DE', () => 0),
+      '91.0.0.1',
+    );
+    assert.equal(
+      sampleIpForCountry('de', () => 0.999999),
+      '84.191.255.252',
+    );
+    assert.equal(
+      sampleIpForCountry('NG', () => 0.5),
+      '102.92.0.17',
+    );
   });
   it('GIVEN a country without blocks THEN a RangeError naming it', () => {
     assert.throws(() => sampleIpForCountry('ZZ', Math.random), { name: 'RangeError', message: /'ZZ'/ });
   });
   it('GIVEN the generator countries THEN every one has blocks', () => {
-    for (const c of ['DE', 'FR', 'NL', 'GB', 'US', 'CH', 'AT', 'PL', 'SE', 'IT', 'ES', 'NG', 'RU', 'CN', 'BR', 'IN', 'BE', 'VN', 'ID', 'RO', 'UA', 'PK']) {
+    for (const c of [
+      'DE',
+      'FR',
+      'NL',
+      'GB',
+      'US',
+      'CH',
+      'AT',
+      'PL',
+      'SE',
+      'IT',
+      'ES',
+      'NG',
+      'RU',
+      'CN',
+      'BR',
+      'IN',
+      'BE',
+      'VN',
+      'ID',
+      'RO',
+      'UA',
+      'PK',
+    ]) {
       assert.ok(IP_SAMPLE_COUNTRIES.includes(c), c);
     }
   });
   it('GIVEN the real geoip-country database THEN 8.8.8.8 is in the US and every sampled address is in its country', () => {
-    const geoip = createRequire(import.meta.url)('geoip-country') as { lookup(ip: string): { country: string } | null };
+    const geoip = createRequire(import.meta.url)('geoip-country') as {
+      lookup(ip: string): { country: string } | null;
+    };
     assert.equal(geoip.lookup('8.8.8.8')?.country, 'US');
     const rand = mulberry32(42);
     for (const country of IP_SAMPLE_COUNTRIES) {
       // Both ends of every block, then random addresses.
       for (const cidr of IP_BLOCKS[country]!) {
         const [start, bits] = cidr.split('/') as [string, string];
-        const first = start.split('.').map(Number);
-        const last = [...first];
-        const hostBits = 32 - Number(bits);
-        let n = first.reduce((a, o) => a * 256 + o, 0) + 2 ** hostBits - 2;
-        for (let i = 3; i >= 0; i--) (last[i] = n % 256), (n = Math.floor(n / 256));
-        for (const ip of [[...first.slice(0, 3), 1].join('.'), last.join('.')]) assert.equal(geoip.lookup(ip)?.country, country, `${cidr}: ${ip}`);
+        const first = start.split('.').reduce((a, o) => a * 256 + Number(o), 0) + 1;
+        const last = first + 2 ** (32 - Number(bits)) - 3;
+        for (const n of [first, last]) {
+          const ip = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+          assert.equal(geoip.lookup(ip)?.country, country, `${cidr}: ${ip}`);
+        }
       }
       for (let i = 0; i < 200; i++) {
         const ip = sampleIpForCountry(country, rand);

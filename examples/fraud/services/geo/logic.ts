@@ -78,7 +78,8 @@ export function geoSignals(
   if (ipCountryMatchesBilling === false) reasons.push('IP_COUNTRY_MISMATCH');
   if (ipCountryMatchesShipping === false) reasons.push('IP_SHIPPING_COUNTRY_MISMATCH');
   if (billingCountry !== shippingCountry) reasons.push('SHIPPING_COUNTRY_MISMATCH');
-  if (billingShippingDistanceKm !== null && billingShippingDistanceKm > longDistanceKm) reasons.push('SHIPPING_FAR');
+  if (billingShippingDistanceKm !== null && billingShippingDistanceKm > longDistanceKm)
+    reasons.push('SHIPPING_FAR');
   return {
     ipCountry,
     ipCountryMatchesBilling,
@@ -114,9 +115,15 @@ let parsedBlocks: Map<string, readonly Block[]> | undefined;
 export function sampleIpForCountry(country: string, rand: () => number): string {
   parsedBlocks ??= new Map(Object.entries(IP_BLOCKS).map(([c, list]) => [c, list.map(parseBlock)]));
   const blocks = parsedBlocks.get(country.toUpperCase());
-  if (!blocks) throw new RangeError(`no IP blocks for country '${country}' (have ${IP_SAMPLE_COUNTRIES.join(', ')})`);
+  if (!blocks)
+    throw new RangeError(`no IP blocks for country '${country}' (have ${IP_SAMPLE_COUNTRIES.join(', ')})`);
   const { start, size } = blocks[Math.floor(rand() * blocks.length)]!;
   const offset = Math.floor(rand() * size);
   const n = start + (offset - (offset % 256)) + 1 + (offset % 254);
-  return [Math.floor(n / 2 ** 24) % 256, Math.floor(n / 65536) % 256, Math.floor(n / 256) % 256, n % 256].join('.');
+  return [
+    Math.floor(n / 2 ** 24) % 256,
+    Math.floor(n / 65536) % 256,
+    Math.floor(n / 256) % 256,
+    n % 256,
+  ].join('.');
 }

@@ -1,17 +1,43 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mailchecker from 'mailchecker';
-import { FREE_MAIL_DOMAINS, identitySignals, isDisposableDomain, nameEmailSimilarity, parseEmail } from './logic.ts';
+import {
+  FREE_MAIL_DOMAINS,
+  identitySignals,
+  isDisposableDomain,
+  nameEmailSimilarity,
+  parseEmail,
+} from './logic.ts';
 
 const anna = { name: 'Anna Müller', email: 'anna.mueller@gmx.de', phone: '0151 23456789' };
 
 describe('parseEmail', () => {
   it('GIVEN well-formed addresses THEN local part and domain, lower-cased', () => {
-    assert.deepEqual(parseEmail(' Anna.Mueller+shop@GMX.de '), { local: 'anna.mueller+shop', domain: 'gmx.de' });
-    assert.deepEqual(parseEmail("o'brien@mail.example.co.uk"), { local: "o'brien", domain: 'mail.example.co.uk' });
+    assert.deepEqual(parseEmail(' Anna.Mueller+shop@GMX.de '), {
+      local: 'anna.mueller+shop',
+      domain: 'gmx.de',
+    });
+    assert.deepEqual(parseEmail("o'brien@mail.example.co.uk"), {
+      local: "o'brien",
+      domain: 'mail.example.co.uk',
+    });
   });
   it('GIVEN malformed addresses THEN null', () => {
-    for (const bad of ['', 'anna', '@gmx.de', 'anna@', 'anna@gmx', 'anna..m@gmx.de', '.anna@gmx.de', 'anna.@gmx.de', 'an na@gmx.de', 'anna@-gmx.de', 'anna@gmx.d3', 'a@b@gmx.de', `${'a'.repeat(65)}@gmx.de`]) {
+    for (const bad of [
+      '',
+      'anna',
+      '@gmx.de',
+      'anna@',
+      'anna@gmx',
+      'anna..m@gmx.de',
+      '.anna@gmx.de',
+      'anna.@gmx.de',
+      'an na@gmx.de',
+      'anna@-gmx.de',
+      'anna@gmx.d3',
+      'a@b@gmx.de',
+      `${'a'.repeat(65)}@gmx.de`,
+    ]) {
       assert.equal(parseEmail(bad), null, bad);
     }
   });
@@ -25,7 +51,10 @@ describe('isDisposableDomain and FREE_MAIL_DOMAINS', () => {
   });
   it('GIVEN the curated free-mail list THEN none of it is on the disposable list', () => {
     const disposable = mailchecker.blacklist();
-    assert.deepEqual([...FREE_MAIL_DOMAINS].filter((d) => disposable.has(d)), []);
+    assert.deepEqual(
+      [...FREE_MAIL_DOMAINS].filter((d) => disposable.has(d)),
+      [],
+    );
   });
 });
 
@@ -51,7 +80,8 @@ describe('nameEmailSimilarity', () => {
     ['John Smith', '1234', 0],
   ];
   for (const [name, local, expected] of cases) {
-    it(`GIVEN "${name}" and "${local}" THEN ${expected}`, () => assert.equal(nameEmailSimilarity(name, local), expected));
+    it(`GIVEN "${name}" and "${local}" THEN ${expected}`, () =>
+      assert.equal(nameEmailSimilarity(name, local), expected));
   }
 });
 
@@ -69,16 +99,22 @@ describe('identitySignals', () => {
     });
   });
   it('GIVEN a throwaway email, a British phone and billing in DE THEN every reason', () => {
-    assert.deepEqual(identitySignals({ ...anna, email: 'xk7q9z@mailinator.com', phone: '+44 7400 123456' }, { country: 'DE' }), {
-      emailValid: true,
-      emailDisposable: true,
-      emailFreeMail: false,
-      phoneValid: true,
-      phoneCountry: 'GB',
-      phoneCountryMatchesBilling: false,
-      nameEmailSimilarity: 0,
-      reasons: ['EMAIL_DISPOSABLE', 'PHONE_COUNTRY_MISMATCH', 'NAME_EMAIL_MISMATCH'],
-    });
+    assert.deepEqual(
+      identitySignals(
+        { ...anna, email: 'xk7q9z@mailinator.com', phone: '+44 7400 123456' },
+        { country: 'DE' },
+      ),
+      {
+        emailValid: true,
+        emailDisposable: true,
+        emailFreeMail: false,
+        phoneValid: true,
+        phoneCountry: 'GB',
+        phoneCountryMatchesBilling: false,
+        nameEmailSimilarity: 0,
+        reasons: ['EMAIL_DISPOSABLE', 'PHONE_COUNTRY_MISMATCH', 'NAME_EMAIL_MISMATCH'],
+      },
+    );
   });
   it('GIVEN an invalid email and phone THEN invalid, unknown phone country, no name reason', () => {
     assert.deepEqual(identitySignals({ ...anna, email: 'anna@', phone: '12345' }, { country: 'DE' }), {
@@ -99,6 +135,8 @@ describe('identitySignals', () => {
   it('GIVEN a configured threshold THEN NAME_EMAIL_MISMATCH follows it', () => {
     const c = { ...anna, email: 'amuller@firma.de' };
     assert.deepEqual(identitySignals(c, { country: 'DE' }).reasons, []);
-    assert.deepEqual(identitySignals(c, { country: 'DE' }, { nameEmailMismatchBelow: 0.8 }).reasons, ['NAME_EMAIL_MISMATCH']);
+    assert.deepEqual(identitySignals(c, { country: 'DE' }, { nameEmailMismatchBelow: 0.8 }).reasons, [
+      'NAME_EMAIL_MISMATCH',
+    ]);
   });
 });

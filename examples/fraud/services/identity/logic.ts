@@ -14,25 +14,114 @@ import type { Address, IdentitySignals, Order } from '../../lib/types.ts';
  */
 export const FREE_MAIL_DOMAINS: ReadonlySet<string> = new Set([
   // global
-  'gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com', 'ymail.com',
-  'rocketmail.com', 'aol.com', 'icloud.com', 'me.com', 'mac.com', 'proton.me', 'protonmail.com', 'tutanota.com',
-  'zoho.com', 'mail.com', 'email.com', 'gmx.com', 'gmx.net',
+  'gmail.com',
+  'googlemail.com',
+  'outlook.com',
+  'hotmail.com',
+  'live.com',
+  'msn.com',
+  'yahoo.com',
+  'ymail.com',
+  'rocketmail.com',
+  'aol.com',
+  'icloud.com',
+  'me.com',
+  'mac.com',
+  'proton.me',
+  'protonmail.com',
+  'tutanota.com',
+  'zoho.com',
+  'mail.com',
+  'email.com',
+  'gmx.com',
+  'gmx.net',
   // DE, AT, CH
-  'gmx.de', 'web.de', 't-online.de', 'freenet.de', 'posteo.de', 'arcor.de', 'online.de', 'vodafone.de', 'yahoo.de',
-  'hotmail.de', 'outlook.de', 'live.de', 'gmx.at', 'aon.at', 'chello.at', 'gmx.ch', 'bluewin.ch', 'sunrise.ch', 'hispeed.ch',
+  'gmx.de',
+  'web.de',
+  't-online.de',
+  'freenet.de',
+  'posteo.de',
+  'arcor.de',
+  'online.de',
+  'vodafone.de',
+  'yahoo.de',
+  'hotmail.de',
+  'outlook.de',
+  'live.de',
+  'gmx.at',
+  'aon.at',
+  'chello.at',
+  'gmx.ch',
+  'bluewin.ch',
+  'sunrise.ch',
+  'hispeed.ch',
   // FR, BE, NL
-  'orange.fr', 'free.fr', 'laposte.net', 'sfr.fr', 'wanadoo.fr', 'yahoo.fr', 'hotmail.fr', 'outlook.fr', 'live.fr',
-  'telenet.be', 'skynet.be', 'ziggo.nl', 'kpnmail.nl', 'hetnet.nl', 'home.nl', 'planet.nl', 'live.nl',
+  'orange.fr',
+  'free.fr',
+  'laposte.net',
+  'sfr.fr',
+  'wanadoo.fr',
+  'yahoo.fr',
+  'hotmail.fr',
+  'outlook.fr',
+  'live.fr',
+  'telenet.be',
+  'skynet.be',
+  'ziggo.nl',
+  'kpnmail.nl',
+  'hetnet.nl',
+  'home.nl',
+  'planet.nl',
+  'live.nl',
   // GB, US
-  'yahoo.co.uk', 'hotmail.co.uk', 'live.co.uk', 'btinternet.com', 'sky.com', 'virginmedia.com', 'comcast.net',
-  'verizon.net', 'att.net',
+  'yahoo.co.uk',
+  'hotmail.co.uk',
+  'live.co.uk',
+  'btinternet.com',
+  'sky.com',
+  'virginmedia.com',
+  'comcast.net',
+  'verizon.net',
+  'att.net',
   // IT, ES, PL, SE
-  'libero.it', 'virgilio.it', 'tiscali.it', 'alice.it', 'yahoo.it', 'hotmail.it', 'telefonica.net', 'yahoo.es',
-  'hotmail.es', 'outlook.es', 'wp.pl', 'o2.pl', 'onet.pl', 'interia.pl', 'telia.com', 'spray.se', 'bredband.net',
+  'libero.it',
+  'virgilio.it',
+  'tiscali.it',
+  'alice.it',
+  'yahoo.it',
+  'hotmail.it',
+  'telefonica.net',
+  'yahoo.es',
+  'hotmail.es',
+  'outlook.es',
+  'wp.pl',
+  'o2.pl',
+  'onet.pl',
+  'interia.pl',
+  'telia.com',
+  'spray.se',
+  'bredband.net',
   // elsewhere
-  'mail.ru', 'yandex.ru', 'rambler.ru', 'list.ru', 'bk.ru', 'inbox.ru', 'ukr.net', 'i.ua', 'seznam.cz', 'qq.com',
-  '163.com', '126.com', 'sina.com', 'uol.com.br', 'bol.com.br', 'terra.com.br', 'yahoo.com.br', 'rediffmail.com',
-  'yahoo.in', 'yahoo.co.in',
+  'mail.ru',
+  'yandex.ru',
+  'rambler.ru',
+  'list.ru',
+  'bk.ru',
+  'inbox.ru',
+  'ukr.net',
+  'i.ua',
+  'seznam.cz',
+  'qq.com',
+  '163.com',
+  '126.com',
+  'sina.com',
+  'uol.com.br',
+  'bol.com.br',
+  'terra.com.br',
+  'yahoo.com.br',
+  'rediffmail.com',
+  'yahoo.in',
+  'yahoo.co.in',
 ]);
 
 export interface IdentityOptions {
@@ -68,7 +157,17 @@ export function isDisposableDomain(domain: string): boolean {
   return false;
 }
 
-const FOLD: Readonly<Record<string, string>> = { ß: 'ss', æ: 'ae', œ: 'oe', ø: 'o', ł: 'l', đ: 'd', ð: 'd', þ: 'th', ı: 'i' };
+const FOLD: Readonly<Record<string, string>> = {
+  ß: 'ss',
+  æ: 'ae',
+  œ: 'oe',
+  ø: 'o',
+  ł: 'l',
+  đ: 'd',
+  ð: 'd',
+  þ: 'th',
+  ı: 'i',
+};
 
 /** Lower case, diacritics removed (`é` → `e`, `ß` → `ss`); German umlauts also as `ae`/`oe`/`ue` when `umlautsAsE`. */
 function fold(s: string, umlautsAsE = false): string {
@@ -90,7 +189,13 @@ function fold(s: string, umlautsAsE = false): string {
  * `john.smith` 1, `jsmith84` 0.75, `smith` 0.5, `xk7q9z` 0.
  */
 export function nameEmailSimilarity(name: string, localPart: string): number {
-  const tokens = [...new Set(fold(name).split(/[^a-z]+/).filter((t) => t.length >= 2))];
+  const tokens = [
+    ...new Set(
+      fold(name)
+        .split(/[^a-z]+/)
+        .filter((t) => t.length >= 2),
+    ),
+  ];
   const variants = new Map(tokens.map((t) => [t, [t]]));
   for (const raw of name.toLowerCase().split(/[^\p{L}]+/u)) {
     const plain = fold(raw);

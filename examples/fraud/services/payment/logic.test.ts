@@ -25,12 +25,36 @@ describe('binScheme', () => {
 
 describe('binInfo', () => {
   it('GIVEN a curated BIN (6 or 8 digits) THEN its table entry', () => {
-    assert.deepEqual(binInfo('535111'), { prefix: '535111', scheme: 'mastercard', country: 'DE', prepaid: true, source: 'table' });
-    assert.deepEqual(binInfo('45560012'), { prefix: '455600', scheme: 'visa', country: 'DE', prepaid: false, source: 'table' });
+    assert.deepEqual(binInfo('535111'), {
+      prefix: '535111',
+      scheme: 'mastercard',
+      country: 'DE',
+      prepaid: true,
+      source: 'table',
+    });
+    assert.deepEqual(binInfo('45560012'), {
+      prefix: '455600',
+      scheme: 'visa',
+      country: 'DE',
+      prepaid: false,
+      source: 'table',
+    });
   });
   it('GIVEN a valid BIN outside the table THEN a deterministic fallback country', () => {
-    assert.deepEqual(binInfo('411111'), { prefix: '411111', scheme: 'visa', country: 'US', prepaid: false, source: 'fallback' });
-    assert.deepEqual(binInfo('555555'), { prefix: '555555', scheme: 'mastercard', country: 'ID', prepaid: false, source: 'fallback' });
+    assert.deepEqual(binInfo('411111'), {
+      prefix: '411111',
+      scheme: 'visa',
+      country: 'US',
+      prepaid: false,
+      source: 'fallback',
+    });
+    assert.deepEqual(binInfo('555555'), {
+      prefix: '555555',
+      scheme: 'mastercard',
+      country: 'ID',
+      prepaid: false,
+      source: 'fallback',
+    });
     assert.deepEqual(binInfo('41111199'), binInfo('41111100'), 'only the first six digits count');
   });
   it('GIVEN many fallback BINs THEN about 3% are prepaid', () => {
@@ -48,11 +72,38 @@ describe('BIN_TABLE and binsForCountry', () => {
     const prefixes = BIN_TABLE.map((b) => b.prefix);
     assert.equal(new Set(prefixes).size, prefixes.length);
     for (const b of BIN_TABLE) assert.equal(binScheme(b.prefix), b.scheme, b.prefix);
-    for (const a of prefixes) for (const b of prefixes) if (a !== b) assert.ok(!b.startsWith(a), `${a} shadows ${b}`);
+    for (const a of prefixes)
+      for (const b of prefixes) if (a !== b) assert.ok(!b.startsWith(a), `${a} shadows ${b}`);
   });
   it('GIVEN each generator country THEN at least one normal BIN; most also a prepaid one', () => {
-    for (const c of ['DE', 'FR', 'NL', 'GB', 'US', 'CH', 'AT', 'PL', 'SE', 'IT', 'ES', 'NG', 'RU', 'CN', 'BR', 'IN', 'BE', 'VN', 'ID', 'RO', 'UA', 'PK']) {
-      assert.ok(binsForCountry(c).some((b) => !b.prepaid), c);
+    for (const c of [
+      'DE',
+      'FR',
+      'NL',
+      'GB',
+      'US',
+      'CH',
+      'AT',
+      'PL',
+      'SE',
+      'IT',
+      'ES',
+      'NG',
+      'RU',
+      'CN',
+      'BR',
+      'IN',
+      'BE',
+      'VN',
+      'ID',
+      'RO',
+      'UA',
+      'PK',
+    ]) {
+      assert.ok(
+        binsForCountry(c).some((b) => !b.prepaid),
+        c,
+      );
     }
     assert.deepEqual(binsForCountry('de'), [
       { bin: '455600', prepaid: false },
@@ -101,7 +152,10 @@ describe('paymentSignals', () => {
     assert.deepEqual(s.reasons, ['BIN_COUNTRY_MISMATCH', 'BIN_PREPAID']);
   });
   it('GIVEN an invalid BIN or last4 THEN BIN_INVALID and unknown country', () => {
-    for (const payment of [{ method: 'card', bin: '601100', last4: '1234' }, { method: 'card', bin: '455600', last4: '12a4' }] as const) {
+    for (const payment of [
+      { method: 'card', bin: '601100', last4: '1234' },
+      { method: 'card', bin: '455600', last4: '12a4' },
+    ] as const) {
       const s = paymentSignals(payment, de);
       assert.equal(s.binValid, false);
       assert.equal(s.binCountry, null);
@@ -112,16 +166,32 @@ describe('paymentSignals', () => {
   });
   it('GIVEN IBANs THEN validity and country against billing', () => {
     const home = paymentSignals({ method: 'iban', iban: 'DE89370400440532013000' }, de);
-    assert.deepEqual([home.ibanValid, home.ibanCountry, home.ibanCountryMatchesBilling, home.reasons, home.binValid], [true, 'DE', true, [], null]);
+    assert.deepEqual(
+      [home.ibanValid, home.ibanCountry, home.ibanCountryMatchesBilling, home.reasons, home.binValid],
+      [true, 'DE', true, [], null],
+    );
     const away = paymentSignals({ method: 'iban', iban: 'GB29NWBK60161331926819' }, de);
     assert.deepEqual([away.ibanCountryMatchesBilling, away.reasons], [false, ['IBAN_COUNTRY_MISMATCH']]);
     const bad = paymentSignals({ method: 'iban', iban: 'DE00370400440532013000' }, de);
-    assert.deepEqual([bad.ibanValid, bad.ibanCountry, bad.ibanCountryMatchesBilling, bad.reasons], [false, null, null, ['IBAN_INVALID']]);
+    assert.deepEqual(
+      [bad.ibanValid, bad.ibanCountry, bad.ibanCountryMatchesBilling, bad.reasons],
+      [false, null, null, ['IBAN_INVALID']],
+    );
   });
   it('GIVEN invoice or pay-later THEN no instrument signals', () => {
     for (const method of ['invoice', 'paylater'] as const) {
       const s = paymentSignals({ method }, de);
-      assert.deepEqual(s, { method, binValid: null, binCountry: null, binCountryMatchesBilling: null, binPrepaid: null, ibanValid: null, ibanCountry: null, ibanCountryMatchesBilling: null, reasons: [] });
+      assert.deepEqual(s, {
+        method,
+        binValid: null,
+        binCountry: null,
+        binCountryMatchesBilling: null,
+        binPrepaid: null,
+        ibanValid: null,
+        ibanCountry: null,
+        ibanCountryMatchesBilling: null,
+        reasons: [],
+      });
     }
   });
 });

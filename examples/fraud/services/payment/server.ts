@@ -8,11 +8,16 @@ const METHODS = new Set(['card', 'iban', 'invoice', 'paylater']);
 function parse(body: unknown): { payment: Payment; billingAddress: Address } {
   const b = (body ?? {}) as { payment?: Record<string, unknown>; billingAddress?: Partial<Address> };
   const p = b.payment;
-  if (!p || typeof p !== 'object' || !METHODS.has(p.method as string)) throw httpError(400, { error: 'invalid request', field: 'payment.method' });
+  if (!p || typeof p !== 'object' || !METHODS.has(p.method as string))
+    throw httpError(400, { error: 'invalid request', field: 'payment.method' });
   if (p.method === 'card' && (typeof p.bin !== 'string' || typeof p.last4 !== 'string')) {
-    throw httpError(400, { error: 'invalid request', field: typeof p.bin !== 'string' ? 'payment.bin' : 'payment.last4' });
+    throw httpError(400, {
+      error: 'invalid request',
+      field: typeof p.bin !== 'string' ? 'payment.bin' : 'payment.last4',
+    });
   }
-  if (p.method === 'iban' && typeof p.iban !== 'string') throw httpError(400, { error: 'invalid request', field: 'payment.iban' });
+  if (p.method === 'iban' && typeof p.iban !== 'string')
+    throw httpError(400, { error: 'invalid request', field: 'payment.iban' });
   if (!b.billingAddress || typeof b.billingAddress.country !== 'string') {
     throw httpError(400, { error: 'invalid request', field: 'billingAddress.country' });
   }

@@ -42,7 +42,9 @@ export function loadModel(file: unknown): Model {
     w.coefficients?.length !== n ||
     typeof w.intercept !== 'number'
   ) {
-    throw new Error('weights file: expected version, features[], means[], stds[], coefficients[] of one length and intercept');
+    throw new Error(
+      'weights file: expected version, features[], means[], stds[], coefficients[] of one length and intercept',
+    );
   }
   const features = w.features!;
   return {

@@ -29,7 +29,11 @@ serve({
       handler: ({ body }) => {
         const features = (body as { features?: unknown } | undefined)?.features;
         if (!features || typeof features !== 'object' || Array.isArray(features)) {
-          throw httpError(400, { error: 'invalid request', field: 'features', message: 'expected an object of numbers' });
+          throw httpError(400, {
+            error: 'invalid request',
+            field: 'features',
+            message: 'expected an object of numbers',
+          });
         }
         return scoreFeatures(model, features as Features, options);
       },

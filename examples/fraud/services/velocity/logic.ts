@@ -17,7 +17,14 @@ export const KEY_KINDS = ['card', 'email', 'device', 'ip', 'address'] as const;
 export type KeyKind = (typeof KEY_KINDS)[number];
 
 /** Rough FX to EUR (the generator's table): sums over windows compare amounts in EUR cents. */
-export const EUR_PER_UNIT: Readonly<Record<Currency, number>> = { EUR: 1, USD: 0.92, GBP: 1.17, CHF: 1.04, SEK: 0.088, PLN: 0.23 };
+export const EUR_PER_UNIT: Readonly<Record<Currency, number>> = {
+  EUR: 1,
+  USD: 0.92,
+  GBP: 1.17,
+  CHF: 1.04,
+  SEK: 0.088,
+  PLN: 0.23,
+};
 
 export function toEurCents(amount: number, currency: Currency): number {
   return Math.round(amount * (EUR_PER_UNIT[currency] ?? 1));
@@ -44,16 +51,20 @@ export function normaliseEmail(email: string): string {
   return `${local}@${domain}`;
 }
 
+/** Lower case, letters and digits only, accents dropped; printable ASCII skips the (slow) Unicode steps. */
+function foldText(s: string): string {
+  const lower = s.toLowerCase();
+  if (!/[^ -~]/.test(lower)) return lower.replace(/[^a-z0-9]+/g, '');
+  return lower
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/ß/g, 'ss')
+    .replace(/[^\p{L}\p{N}]+/gu, '');
+}
+
 /** Country, postal code and street line, case, accents, spacing and punctuation ignored. */
 export function normaliseAddress(address: Pick<Address, 'line1' | 'postalCode' | 'country'>): string {
-  const fold = (s: string) =>
-    s
-      .toLowerCase()
-      .normalize('NFKD')
-      .replace(/\p{M}/gu, '')
-      .replace(/ß/g, 'ss')
-      .replace(/[^\p{L}\p{N}]+/gu, '');
-  return `${address.country.trim().toUpperCase()}|${fold(address.postalCode)}|${fold(address.line1)}`;
+  return `${address.country.trim().toUpperCase()}|${foldText(address.postalCode)}|${foldText(address.line1)}`;
 }
 
 /** The card as the first six BIN digits and the last four: 8-digit BINs of one card give one key. */
@@ -93,7 +104,8 @@ export const keyOf = {
   email: (email: string) => sha256Hex(`email:${normaliseEmail(email)}`),
   device: (deviceId: string) => sha256Hex(`device:${deviceId.trim().toLowerCase()}`),
   ip: (ip: string) => sha256Hex(`ip:${ip.trim().toLowerCase()}`),
-  address: (address: Pick<Address, 'line1' | 'postalCode' | 'country'>) => sha256Hex(`address:${normaliseAddress(address)}`),
+  address: (address: Pick<Address, 'line1' | 'postalCode' | 'country'>) =>
+    sha256Hex(`address:${normaliseAddress(address)}`),
 };
 
 /** The history row of an order; `now` (epoch ms) stands in for a missing `createdAt`. */
@@ -132,18 +144,25 @@ export const DEFAULT_THRESHOLDS: VelocityThresholds = {
 const WINDOW_CODE: Record<WindowName, string> = { h1: '1H', h24: '24H', d30: '30D' };
 
 /** `VELOCITY_<KIND>_<1H|24H|30D>` per window at or over its threshold, then `DEVICE_MANY_EMAILS`, `EMAIL_MANY_CARDS`. */
-export function velocityReasons(signals: Omit<VelocitySignals, 'reasons'>, thresholds: VelocityThresholds): string[] {
+export function velocityReasons(
+  signals: Omit<VelocitySignals, 'reasons'>,
+  thresholds: VelocityThresholds,
+): string[] {
   const reasons: string[] = [];
   for (const kind of KEY_KINDS) {
     const windows = signals[kind];
     if (!windows) continue;
     for (const w of ['h1', 'h24', 'd30'] as const) {
       const limit = thresholds[kind][w];
-      if (limit > 0 && windows[w].count >= limit) reasons.push(`VELOCITY_${kind.toUpperCase()}_${WINDOW_CODE[w]}`);
+      if (limit > 0 && windows[w].count >= limit)
+        reasons.push(`VELOCITY_${kind.toUpperCase()}_${WINDOW_CODE[w]}`);
     }
   }
   const t = thresholds;
-  if (t.distinctEmailsPerDevice30d > 0 && signals.distinctEmailsPerDevice30d >= t.distinctEmailsPerDevice30d) {
+  if (
+    t.distinctEmailsPerDevice30d > 0 &&
+    signals.distinctEmailsPerDevice30d >= t.distinctEmailsPerDevice30d
+  ) {
     reasons.push('DEVICE_MANY_EMAILS');
   }
   if (t.distinctCardsPerEmail24h > 0 && signals.distinctCardsPerEmail24h >= t.distinctCardsPerEmail24h) {
@@ -240,8 +259,10 @@ export class VelocityIndex {
           agg[w].amountSum += e.amount;
         }
       }
-      if (kind === 'email' && e.t > T - WINDOW_MS.h24 && e.other !== null && e.other !== keys.cardKey) others.add(e.other);
-      if (kind === 'device' && e.t > T - WINDOW_MS.d30 && e.other !== null && e.other !== keys.emailKey) others.add(e.other);
+      if (kind === 'email' && e.t > T - WINDOW_MS.h24 && e.other !== null && e.other !== keys.cardKey)
+        others.add(e.other);
+      if (kind === 'device' && e.t > T - WINDOW_MS.d30 && e.other !== null && e.other !== keys.emailKey)
+        others.add(e.other);
     }
     agg.distinctOthers = others.size;
     if (kind !== 'device') agg.ever = 0;

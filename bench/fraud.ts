@@ -1,0 +1,345 @@
+/**
+ * The fraud workload through the full stack in Rampart: how many assessments per second it
+ * sustains on this machine, its latency at half that rate, and how well the shipped model detects
+ * fraud on a held-out generated set. Writes bench/results/fraud.json.
+ *
+ *   node --import tsx bench/fraud.ts [--history 1000000] [--step 10s] [--measure 30s]
+ *
+ * 1. Model: AUC of model/weights.v1.json on a held-out generated history (another world and
+ *    stream than training's), scored through the scoring service's own code, in-process.
+ * 2. Up: the stack from examples/fraud/rampart.yaml in a fresh environment, the velocity history
+ *    seeded with `historyOrders` orders (1M by default) and the bureau with `bureauPersons` files.
+ * 3. Ramp: open-loop traffic (generator/traffic.ts) at rising rates, `stepMs` each, until a step
+ *    has errors, cannot keep its rate, or its p99 exceeds `explodeP99Ms`; the sustained rate is
+ *    the last step that passed.
+ * 4. Measure: p50/p99 at 50% of the sustained rate for `measureMs`, with the CPU time each service
+ *    (all its replicas and their children, PostgreSQL's backends included) spent per assessment.
+ *
+ * Needs root. Measures and reports; never asserts on speed.
+ */
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
+import {
+  parseDurationMs,
+  runTraffic,
+  trafficOrders,
+  type TrafficReport,
+} from '../examples/fraud/generator/traffic.ts';
+import { evaluate, heldOutDataset, type Evaluation } from '../examples/fraud/model/train.ts';
+import type { WeightsFile } from '../examples/fraud/services/scoring/logic.ts';
+import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
+import { abortOnInterrupt, cpuSince, cpuTimes, privilegeProblem, round, since, writeResult } from './lib.ts';
+
+export interface FraudBenchOptions {
+  /** Velocity seed size (`velocity.seed.orders`). @default 1_000_000 */
+  historyOrders?: number;
+  /** Credit bureau size (`credit.seed.persons`). @default 200_000 */
+  bureauPersons?: number;
+  /** First ramp rate, assessments/s. @default 100 */
+  startRate?: number;
+  /** Each ramp step multiplies the rate by this. @default 1.25 */
+  rampFactor?: number;
+  /** @default 3000 */
+  maxRate?: number;
+  /** @default 10_000 */
+  stepMs?: number;
+  /** A step whose p99 is above this has "exploded". @default 500 */
+  explodeP99Ms?: number;
+  /** Length of the run at half the sustained rate. @default 30_000 */
+  measureMs?: number;
+  /** Simulated days in the held-out set. @default 5 */
+  heldOutDays?: number;
+  /** Skip the in-process model evaluation. */
+  skipModel?: boolean;
+  signal?: AbortSignal;
+  /** Name under bench/results/; `null` writes nothing. @default 'fraud' */
+  resultName?: string | null;
+  log?: (line: string) => void;
+}
+
+export interface ServiceCpu {
+  service: string;
+  replicas: number;
+  cpuMs: number;
+  /** CPU time per answered assessment. */
+  cpuMsPerAssessment: number;
+}
+
+export interface FraudBenchResult {
+  config: Required<Omit<FraudBenchOptions, 'signal' | 'resultName' | 'log' | 'skipModel'>>;
+  model: { version: string; trainedAuc: unknown; heldOut: Evaluation | null; evalMs: number };
+  up: { environment: string; ms: number; replicas: number };
+  ramp: { rate: number; passed: boolean; why: string; report: TrafficReport }[];
+  sustainedRate: number;
+  atHalf: TrafficReport | null;
+  cpu: { services: ServiceCpu[]; trafficClientMs: number; totalMsPerAssessment: number };
+  goals: {
+    sustainedAtLeast500: boolean;
+    p99Below50AtHalf: boolean | null;
+    aucAtLeast09: boolean | null;
+  };
+}
+
+const WEIGHTS_FILE = fileURLToPath(new URL('../examples/fraud/model/weights.v1.json', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** utime + stime (ms) of every process, and each one's parent, from /proc. */
+async function processTable(): Promise<Map<number, { ppid: number; cpuMs: number }>> {
+  const table = new Map<number, { ppid: number; cpuMs: number }>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields after the name: ppid is field 4, utime 14, stime 15 (USER_HZ = 100).
+      table.set(Number(name), { ppid: Number(rest[1]), cpuMs: (Number(rest[11]) + Number(rest[12])) * 10 });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return table;
+}
+
+/** CPU ms of each pid and all its current descendants. */
+function treeCpu(
+  table: Map<number, { ppid: number; cpuMs: number }>,
+  roots: readonly number[],
+): Map<number, number> {
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const out = new Map<number, number>();
+  for (const root of roots) {
+    let sum = 0;
+    const stack = [root];
+    while (stack.length > 0) {
+      const pid = stack.pop()!;
+      sum += table.get(pid)?.cpuMs ?? 0;
+      stack.push(...(children.get(pid) ?? []));
+    }
+    out.set(root, sum);
+  }
+  return out;
+}
+
+function verdict(r: TrafficReport, explodeP99Ms: number): { passed: boolean; why: string } {
+  if (r.errors > 0) return { passed: false, why: `${r.errors} errors ${JSON.stringify(r.errorsByStatus)}` };
+  if (r.skipped > 0) return { passed: false, why: `${r.skipped} orders found no free connection` };
+  if (r.throughput < r.targetRate * 0.95)
+    return { passed: false, why: `throughput ${r.throughput}/s below 95% of ${r.targetRate}/s` };
+  if (r.latencyMs.p99 > explodeP99Ms)
+    return { passed: false, why: `p99 ${r.latencyMs.p99} ms above ${explodeP99Ms} ms` };
+  return { passed: true, why: 'ok' };
+}
+
+export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<FraudBenchResult> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const config = {
+    historyOrders: opts.historyOrders ?? 1_000_000,
+    bureauPersons: opts.bureauPersons ?? 200_000,
+    startRate: opts.startRate ?? 100,
+    rampFactor: opts.rampFactor ?? 1.25,
+    maxRate: opts.maxRate ?? 3000,
+    stepMs: opts.stepMs ?? 10_000,
+    explodeP99Ms: opts.explodeP99Ms ?? 500,
+    measureMs: opts.measureMs ?? 30_000,
+    heldOutDays: opts.heldOutDays ?? 5,
+  };
+  const problem = privilegeProblem();
+  if (problem) throw new Error(problem);
+
+  // 1. The model, before the stack exists, so the evaluation's CPU disturbs nothing.
+  const weights = JSON.parse(readFileSync(WEIGHTS_FILE, 'utf8')) as WeightsFile;
+  let heldOut: Evaluation | null = null;
+  let t = performance.now();
+  if (!opts.skipModel) {
+    log(`model ${weights.version}: scoring a held-out set of ${config.heldOutDays} simulated days...`);
+    heldOut = evaluate(weights, heldOutDataset({ days: config.heldOutDays }));
+    log(
+      `model ${weights.version}: held-out AUC ${heldOut.auc} on ${heldOut.rows} orders (${heldOut.fraudRate * 100}% fraud)`,
+    );
+  }
+  const model = { version: weights.version, trainedAuc: weights.metrics.auc, heldOut, evalMs: since(t) };
+
+  // 2. The stack.
+  const cp = await startControlPlaneForTest({ readyTimeoutMs: 20 * 60_000 });
+  const environment = testEnvironmentName('bf');
+  const hostPort = await freePort();
+  const url = `http://127.0.0.1:${hostPort}`;
+  const result: FraudBenchResult = {
+    config,
+    model,
+    up: { environment, ms: 0, replicas: 0 },
+    ramp: [],
+    sustainedRate: 0,
+    atHalf: null,
+    cpu: { services: [], trafficClientMs: 0, totalMsPerAssessment: 0 },
+    goals: {
+      sustainedAtLeast500: false,
+      p99Below50AtHalf: null,
+      aucAtLeast09: heldOut ? heldOut.auc >= 0.9 : null,
+    },
+  };
+  try {
+    const file = await cp.writeStack(
+      fraudStackText({
+        environment,
+        hostPort,
+        config: {
+          velocity: { seed: { orders: config.historyOrders } },
+          credit: { seed: { persons: config.bureauPersons } },
+        },
+      }),
+    );
+    log(
+      `up: environment ${environment}, seeding ${config.historyOrders} orders and ${config.bureauPersons} bureau files...`,
+    );
+    t = performance.now();
+    await cp.daemon.controlPlane.up({ file, environment, clientEnv: {} }, (line) => log(`  ${line}`));
+    result.up.ms = since(t);
+    result.up.replicas = cp.daemon.controlPlane.ps({ environment }).length;
+    log(`up in ${round(result.up.ms / 1000)} s (${result.up.replicas} replicas)`);
+
+    // Warm up: JIT, connection pools, PostgreSQL's caches.
+    await runTraffic({
+      url,
+      rate: 100,
+      durationMs: 5_000,
+      historyOrders: config.historyOrders,
+      signal: opts.signal,
+    });
+
+    // 3. Ramp.
+    let rate = config.startRate;
+    while (rate <= config.maxRate && !opts.signal?.aborted) {
+      const orders = trafficOrders(
+        { historyOrders: config.historyOrders },
+        Math.ceil((rate * config.stepMs) / 1000),
+      );
+      const report = await runTraffic({
+        url,
+        rate,
+        durationMs: config.stepMs,
+        orders,
+        concurrency: 512,
+        signal: opts.signal,
+      });
+      const v = verdict(report, config.explodeP99Ms);
+      result.ramp.push({ rate, ...v, report });
+      log(
+        `ramp ${rate}/s: ${report.throughput}/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, errors ${report.errors}: ${v.why}`,
+      );
+      if (!v.passed) break;
+      result.sustainedRate = rate;
+      rate = Math.round(rate * config.rampFactor);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    result.goals.sustainedAtLeast500 = result.sustainedRate >= 500;
+
+    // 4. Half the sustained rate, with CPU per service.
+    if (result.sustainedRate > 0 && !opts.signal?.aborted) {
+      await new Promise((r) => setTimeout(r, 3000));
+      const half = Math.max(1, Math.round(result.sustainedRate / 2));
+      const orders = trafficOrders(
+        { historyOrders: config.historyOrders },
+        Math.ceil((half * config.measureMs) / 1000),
+      );
+      const replicas = cp.daemon.controlPlane.ps({ environment }).filter((r) => r.pid !== null);
+      const pids = replicas.map((r) => r.pid!);
+      const before = treeCpu(await processTable(), pids);
+      const client0 = cpuTimes();
+      const report = await runTraffic({
+        url,
+        rate: half,
+        durationMs: config.measureMs,
+        orders,
+        concurrency: 512,
+        signal: opts.signal,
+      });
+      const client = cpuSince(client0);
+      const after = treeCpu(await processTable(), pids);
+      result.atHalf = report;
+      result.goals.p99Below50AtHalf = report.latencyMs.p99 < 50 && half >= 250;
+      const byService = new Map<string, ServiceCpu>();
+      for (const r of replicas) {
+        const e = byService.get(r.service) ?? {
+          service: r.service,
+          replicas: 0,
+          cpuMs: 0,
+          cpuMsPerAssessment: 0,
+        };
+        e.replicas++;
+        e.cpuMs += (after.get(r.pid!) ?? 0) - (before.get(r.pid!) ?? 0);
+        byService.set(r.service, e);
+      }
+      const services = [...byService.values()].map((e) => ({
+        ...e,
+        cpuMsPerAssessment: round(e.cpuMs / Math.max(1, report.ok), 3),
+      }));
+      services.sort((a, b) => b.cpuMs - a.cpuMs);
+      result.cpu = {
+        services,
+        trafficClientMs: client.selfMs,
+        totalMsPerAssessment: round(services.reduce((s, e) => s + e.cpuMs, 0) / Math.max(1, report.ok), 3),
+      };
+      log(
+        `at ${half}/s: p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, errors ${report.errors}; detection precision ${report.detection.precision}, recall ${report.detection.recall}, AUC ${report.detection.auc}`,
+      );
+      log(
+        `CPU ms per assessment: ${services.map((s) => `${s.service} ${s.cpuMsPerAssessment}`).join(', ')} (total ${result.cpu.totalMsPerAssessment})`,
+      );
+    }
+  } finally {
+    try {
+      await cp.daemon.controlPlane.down({ environment }, () => undefined);
+    } finally {
+      await cp.stop({ removeState: true });
+    }
+  }
+  if (opts.resultName !== null) await writeResult(opts.resultName ?? 'fraud', result);
+  return result;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      history: { type: 'string' },
+      persons: { type: 'string' },
+      step: { type: 'string' },
+      measure: { type: 'string' },
+      start: { type: 'string' },
+      'skip-model': { type: 'boolean', default: false },
+    },
+  });
+  const signal = abortOnInterrupt();
+  const r = await runFraudBench({
+    ...(values.history ? { historyOrders: Number(values.history) } : {}),
+    ...(values.persons ? { bureauPersons: Number(values.persons) } : {}),
+    ...(values.step ? { stepMs: parseDurationMs(values.step) } : {}),
+    ...(values.measure ? { measureMs: parseDurationMs(values.measure) } : {}),
+    ...(values.start ? { startRate: Number(values.start) } : {}),
+    skipModel: values['skip-model'],
+    signal,
+  });
+  console.log(
+    `sustained ${r.sustainedRate}/s; at ${r.atHalf?.targetRate ?? '-'}/s p50 ${r.atHalf?.latencyMs.p50 ?? '-'} ms, p99 ${r.atHalf?.latencyMs.p99 ?? '-'} ms; held-out AUC ${r.model.heldOut?.auc ?? '-'}`,
+  );
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,84 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkTarget, parseDurationMs, runTraffic, summariseLatency, trafficOrders } from './traffic.ts';
+
+describe('traffic', () => {
+  let server: http.Server;
+  let url = '';
+  const keys = new Set<string>();
+
+  before(async () => {
+    // A stand-in gateway: rejects what is labelled nowhere, flags disposable-mail orders, 1 in 50 fails.
+    let n = 0;
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        keys.add(String(req.headers['x-api-key']));
+        const order = JSON.parse(body) as { customer: { email: string } };
+        if (++n % 50 === 0) {
+          res.writeHead(503).end('{}');
+          return;
+        }
+        const risky = /mailinator|yopmail|guerrilla|10minute|trashmail|sharklasers|dispostable|maildrop/.test(
+          order.customer.email,
+        );
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            assessmentId: 'x',
+            decision: risky ? 'reject' : 'accept',
+            score: risky ? 0.9 : 0.1,
+            reasons: [],
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('GIVEN a target outside loopback and Rampart addresses THEN it is refused', () => {
+    assert.throws(() => checkTarget('http://10.0.0.1:8080'), /neither loopback nor a Rampart address/);
+    assert.throws(() => checkTarget('http://example.com'), /neither loopback nor a Rampart address/);
+    assert.throws(() => checkTarget('https://127.0.0.1'), /only http/);
+    assert.equal(checkTarget('http://198.19.0.5:8080').hostname, '198.19.0.5');
+    assert.equal(checkTarget('http://localhost:8080').hostname, 'localhost');
+  });
+
+  it('GIVEN a count THEN exactly that many orders go out, with each merchant key, and the report adds up', async () => {
+    const r = await runTraffic({
+      url,
+      rate: 400,
+      durationMs: 5_000,
+      count: 200,
+      seed: 3,
+      historyOrders: 20_000,
+    });
+    assert.equal(r.sent, 200);
+    assert.equal(r.ok + r.errors, 200);
+    assert.equal(r.errors, 4);
+    assert.deepEqual(r.errorsByStatus, { '503': 4 });
+    assert.equal(r.decisions.accept + r.decisions.reject + r.decisions.review, r.ok);
+    assert.ok(r.latencyMs.p50 <= r.latencyMs.p99);
+    assert.ok([...keys].every((k) => k.startsWith('fk_demo_')));
+    assert.ok(r.detection.legit > 0);
+  });
+
+  it('GIVEN a duration THEN the run stops in time even with orders left', async () => {
+    const orders = trafficOrders({ seed: 4, historyOrders: 20_000 }, 1000);
+    const t = performance.now();
+    const r = await runTraffic({ url, rate: 100, durationMs: 500, orders });
+    assert.ok(performance.now() - t < 2_000);
+    assert.ok(r.sent >= 40 && r.sent <= 60, `${r.sent} sent`);
+  });
+
+  it('GIVEN durations and latencies THEN they parse and summarise', () => {
+    assert.deepEqual(['30s', '2m', '500ms', '5'].map(parseDurationMs), [30_000, 120_000, 500, 5_000]);
+    assert.throws(() => parseDurationMs('soon'), /bad duration/);
+    assert.deepEqual(summariseLatency([1, 2, 3, 4]), { p50: 2.5, p95: 3.9, p99: 4, max: 4, mean: 2.5 });
+  });
+});

@@ -1,0 +1,363 @@
+/**
+ * Sends generated merchant orders to the gateway at a fixed rate and reports throughput, latency,
+ * errors and detection quality against the generator's labels.
+ *
+ *   node --import tsx examples/fraud/generator/traffic.ts --url http://127.0.0.1:8080 --rate 50 --duration 30s
+ *        [--count N] [--concurrency C] [--seed S] [--history <velocity seed orders>] [--json]
+ *
+ * Open loop: order i is due at start + i/rate whatever the answers do, and its latency counts from
+ * when it was due, so a slow stack shows as latency instead of quietly lowering the rate
+ * ("coordinated omission"). Bounded in time and count; at most `concurrency` requests in flight
+ * (a due order finding no free slot is counted as `skipped`, a sign of overload). Only loopback
+ * and Rampart's own network (198.18.0.0/15) are accepted as targets.
+ */
+import http from 'node:http';
+import { isIPv4 } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Decision, Order } from '../lib/types.ts';
+import { auc, confusion } from '../model/logistic.ts';
+import { MERCHANT_BY_ID } from './data.ts';
+import { createWorld, orderStream, takeOrders, type LabelledOrder } from './orders.ts';
+import { defaultSources } from './sources.ts';
+
+export interface TrafficOptions {
+  /** Gateway base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Orders per second. */
+  rate: number;
+  durationMs: number;
+  /** Stop after this many orders even if time is left. */
+  count?: number;
+  /** Most requests in flight. @default 256 */
+  concurrency?: number;
+  /** Seed of the order stream. @default a new one per run (order ids must not repeat across runs) */
+  seed?: number;
+  /** @default 7 */
+  worldSeed?: number;
+  /**
+   * The stack's velocity seed size (`velocity.seed.orders`): returning customers are drawn from
+   * that history so the stack knows them. @default 1_000_000
+   */
+  historyOrders?: number;
+  /** Per request. @default 5000 */
+  timeoutMs?: number;
+  /** Orders to send instead of generated ones (tests). */
+  orders?: readonly LabelledOrder[];
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export interface LatencySummary {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface TrafficReport {
+  url: string;
+  targetRate: number;
+  durationMs: number;
+  sent: number;
+  ok: number;
+  errors: number;
+  errorRate: number;
+  /** Due orders not sent because `concurrency` requests were already in flight. */
+  skipped: number;
+  /** By HTTP status, or by what went wrong when no answer came (`timeout`, `ECONNRESET`...). */
+  errorsByStatus: Record<string, number>;
+  /** Answered (2xx) assessments per second over the run. */
+  throughput: number;
+  latencyMs: LatencySummary;
+  decisions: Record<Decision, number>;
+  detection: {
+    fraud: number;
+    legit: number;
+    /** Review or reject counts as flagged. */
+    precision: number;
+    recall: number;
+    auc: number;
+    flaggedByPattern: Record<string, number>;
+  };
+}
+
+/** Loopback or Rampart's address pool: the generator never sends traffic anywhere else. */
+export function checkTarget(url: string): URL {
+  const u = new URL(url);
+  if (u.protocol !== 'http:') throw new Error(`traffic: only http:// targets, got ${u.protocol}`);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const ok =
+    host === 'localhost' ||
+    host === '::1' ||
+    (isIPv4(host) && (host.startsWith('127.') || /^198\.(18|19)\./.test(host)));
+  if (!ok)
+    throw new Error(`traffic: target ${host} is neither loopback nor a Rampart address (198.18.0.0/15)`);
+  return u;
+}
+
+/** Linear-interpolated percentile of an ascending array. */
+export function percentileSorted(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = (p / 100) * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
+}
+
+export function summariseLatency(ms: readonly number[]): LatencySummary {
+  const s = Float64Array.from(ms).sort();
+  const r = (x: number) => Math.round(x * 10) / 10;
+  const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : Number.NaN;
+  return {
+    p50: r(percentileSorted(s, 50)),
+    p95: r(percentileSorted(s, 95)),
+    p99: r(percentileSorted(s, 99)),
+    max: r(s.length ? s[s.length - 1]! : Number.NaN),
+    mean: r(mean),
+  };
+}
+
+interface Answer {
+  /** HTTP status, or 0 when no answer came (then `error` says why). */
+  status: number;
+  error?: string;
+  decision?: Decision;
+  score?: number;
+}
+
+function post(
+  agent: http.Agent,
+  target: URL,
+  order: Order,
+  apiKey: string,
+  timeoutMs: number,
+): Promise<Answer> {
+  return new Promise((resolve) => {
+    const payload = JSON.stringify(order);
+    const req = http.request(
+      new URL('/v1/assessments', target),
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          'x-api-key': apiKey,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          if (status !== 200) return resolve({ status });
+          try {
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+              decision?: Decision;
+              score?: number;
+            };
+            resolve({ status, decision: body.decision, score: body.score });
+          } catch {
+            resolve({ status: 0, error: 'bad-json' });
+          }
+        });
+        res.on('error', (e: NodeJS.ErrnoException) =>
+          resolve({ status: 0, error: e.code ?? 'response-error' }),
+        );
+      },
+    );
+    // One deadline for the whole exchange (the socket timeout would restart on every packet).
+    const timer = setTimeout(() => {
+      resolve({ status: 0, error: 'timeout' });
+      req.destroy();
+    }, timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, error: e.code ?? e.message }));
+    req.end(payload);
+  });
+}
+
+/** Generates orders for a run: a new stream per run unless `seed` is given. */
+export function trafficOrders(
+  opts: Pick<TrafficOptions, 'seed' | 'worldSeed' | 'historyOrders'>,
+  count: number,
+): LabelledOrder[] {
+  const seed = opts.seed ?? Date.now() % 1_000_000_007;
+  const world = createWorld({
+    seed: opts.worldSeed ?? 7,
+    historyOrders: opts.historyOrders ?? 1_000_000,
+    sources: defaultSources(),
+  });
+  return takeOrders(
+    orderStream(world, { seed, start: Date.now(), orderIdPrefix: `t${seed.toString(36)}-` }),
+    count,
+  );
+}
+
+export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
+  const target = checkTarget(opts.url);
+  if (!(opts.rate > 0) || !(opts.durationMs > 0))
+    throw new Error('traffic: rate and duration must be positive');
+  const planned = Math.min(
+    opts.count ?? Number.POSITIVE_INFINITY,
+    Math.ceil((opts.rate * opts.durationMs) / 1000),
+    2_000_000,
+  );
+  const orders = opts.orders ? opts.orders.slice(0, planned) : trafficOrders(opts, planned);
+  const concurrency = opts.concurrency ?? 256;
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies: number[] = [];
+  const answers: (Answer | undefined)[] = new Array(orders.length);
+  const errorsByStatus: Record<string, number> = {};
+  let inFlight = 0;
+  let sent = 0;
+  let skipped = 0;
+  let next = 0;
+  const start = performance.now();
+  const interval = 1000 / opts.rate;
+  const pending: Promise<void>[] = [];
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = performance.now();
+      while (next < orders.length && start + next * interval <= now) {
+        const i = next++;
+        const due = start + i * interval;
+        if (inFlight >= concurrency) {
+          skipped++;
+          continue;
+        }
+        const item = orders[i]!;
+        const order = { ...item.order, createdAt: new Date().toISOString() };
+        const key = MERCHANT_BY_ID.get(order.merchantId)?.apiKey ?? '';
+        inFlight++;
+        sent++;
+        pending.push(
+          post(agent, target, order, key, timeoutMs).then((a) => {
+            inFlight--;
+            answers[i] = a;
+            if (a.status === 200) latencies.push(performance.now() - due);
+            else {
+              const kind = a.status === 0 ? (a.error ?? 'no-answer') : String(a.status);
+              errorsByStatus[kind] = (errorsByStatus[kind] ?? 0) + 1;
+            }
+          }),
+        );
+      }
+      if (next >= orders.length || now - start >= opts.durationMs || opts.signal?.aborted) return done();
+      // setImmediate would spin a core; 1 ms timers keep the send times within ~1 ms of due.
+      setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  const durationMs = performance.now() - start;
+  agent.destroy();
+
+  const scored: number[] = [];
+  const labels: (0 | 1)[] = [];
+  const flagged: boolean[] = [];
+  const byPattern: Record<string, { n: number; f: number }> = {};
+  const decisions: Record<Decision, number> = { accept: 0, review: 0, reject: 0 };
+  answers.forEach((a, i) => {
+    if (!a || a.status !== 200 || a.decision === undefined) return;
+    const item = orders[i]!;
+    decisions[a.decision]++;
+    const isFlagged = a.decision !== 'accept';
+    scored.push(a.score ?? 0);
+    labels.push(item.label === 'fraud' ? 1 : 0);
+    flagged.push(isFlagged);
+    const e = (byPattern[item.pattern] ??= { n: 0, f: 0 });
+    e.n++;
+    if (isFlagged) e.f++;
+  });
+  const c = confusion(flagged, labels);
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  const ok = latencies.length;
+  const errors = sent - ok;
+  const report: TrafficReport = {
+    url: target.origin,
+    targetRate: opts.rate,
+    durationMs: Math.round(durationMs),
+    sent,
+    ok,
+    errors,
+    errorRate: r3(sent ? errors / sent : 0),
+    skipped,
+    errorsByStatus,
+    throughput: Math.round((ok / durationMs) * 1000 * 10) / 10,
+    latencyMs: summariseLatency(latencies),
+    decisions,
+    detection: {
+      fraud: c.positives,
+      legit: labels.length - c.positives,
+      precision: r3(c.precision),
+      recall: r3(c.recall),
+      auc: r3(auc(scored, labels)),
+      flaggedByPattern: Object.fromEntries(
+        Object.entries(byPattern)
+          .sort()
+          .map(([p, e]) => [p, r3(e.f / e.n)]),
+      ),
+    },
+  };
+  return report;
+}
+
+/** `30s`, `2m`, `500ms`, or a bare number of seconds. */
+export function parseDurationMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new Error(`traffic: bad duration '${text}' (use e.g. 30s, 2m, 500ms)`);
+  const n = Number(m[1]);
+  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+}
+
+export function formatReport(r: TrafficReport): string {
+  const d = r.detection;
+  return [
+    `sent ${r.sent} to ${r.url} in ${(r.durationMs / 1000).toFixed(1)} s (target ${r.targetRate}/s): ${r.ok} ok, ${r.errors} errors (${(r.errorRate * 100).toFixed(1)}%), ${r.skipped} skipped`,
+    `throughput ${r.throughput}/s; latency ms p50 ${r.latencyMs.p50}, p95 ${r.latencyMs.p95}, p99 ${r.latencyMs.p99}, max ${r.latencyMs.max}`,
+    `decisions: ${r.decisions.accept} accept, ${r.decisions.review} review, ${r.decisions.reject} reject`,
+    `detection (${d.fraud} fraud, ${d.legit} legit): precision ${d.precision}, recall ${d.recall}, AUC ${d.auc}`,
+    ...(Object.keys(r.errorsByStatus).length
+      ? [`errors by status: ${JSON.stringify(r.errorsByStatus)}`]
+      : []),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      url: { type: 'string', default: 'http://127.0.0.1:8080' },
+      rate: { type: 'string', default: '50' },
+      duration: { type: 'string', default: '30s' },
+      count: { type: 'string' },
+      concurrency: { type: 'string' },
+      seed: { type: 'string' },
+      history: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const report = await runTraffic({
+    url: values.url,
+    rate: Number(values.rate),
+    durationMs: parseDurationMs(values.duration),
+    ...(values.count ? { count: Number(values.count) } : {}),
+    ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}),
+    ...(values.seed ? { seed: Number(values.seed) } : {}),
+    ...(values.history ? { historyOrders: Number(values.history) } : {}),
+    signal: controller.signal,
+  });
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    console.error((error as Error).message);
+    process.exit(1);
+  });
+}

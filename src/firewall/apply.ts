@@ -1,0 +1,303 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listNftTables, realNetworkFs, type NetworkFs } from '../network/index.ts';
+import type { Exec } from '../platform/exec.ts';
+import { RampartError } from '../platform/errors.ts';
+import { nftTableName } from '../platform/names.ts';
+import { PRESERVED_SETS } from './compile.ts';
+
+/**
+ * Loads the compiled firewall (compile.ts) into the kernel, always as ONE `nft -f` transaction: the
+ * kernel switches from the old ruleset to the new one between two packets, so an update never opens
+ * a gap, and conntrack entries (hence established connections, accepted first) are untouched.
+ *
+ * Three transactions, cheapest first:
+ * - delta: with `previous` (the text applied last), only the set elements that changed are deleted
+ *   and added (a one-rule change on a 10,000-rule policy is a few elements, not a 10,000-element
+ *   reload). It starts by deleting the previous revision's marker element, so it fails as a whole,
+ *   changing nothing, unless the kernel holds exactly `previous`.
+ * - in-place: declares every set and chain (a no-op for those that exist), flushes the rules and
+ *   the sets Rampart writes, and loads the new text. The kernel-written `@denied` set keeps its
+ *   elements and counters, so no denied attempt recorded before the update is lost.
+ * - replace: `table {}` + `delete table` + the new table, when the layout changed (another Rampart
+ *   version): `@denied` starts empty.
+ *
+ * The text must be compileFirewall's: one set element or one rule per line.
+ */
+
+export interface FirewallApplyOptions {
+  /** The text this environment's table was last loaded with: enables the delta transaction. */
+  previous?: string;
+  fs?: NetworkFs;
+  tmpDir?: string;
+}
+
+export type FirewallApplyStrategy = 'delta' | 'in-place' | 'replace';
+
+interface Block {
+  kind: 'set' | 'map' | 'chain';
+  name: string;
+  /** Declaration lines: `type …`, `flags …`, a base chain's hook line. */
+  header: string[];
+  /** Set elements or chain rules, one per line. */
+  items: string[];
+}
+
+interface ParsedTable {
+  family: string;
+  name: string;
+  blocks: Block[];
+}
+
+const REVISION_SET = 'revision';
+
+/** Pure: the blocks of a compiled table. */
+export function parseCompiledTable(text: string): ParsedTable {
+  const lines = text.split('\n');
+  const head = /^table (\w+) (\w+) \{$/.exec(lines[0] ?? '');
+  if (!head)
+    throw internal(`a firewall ruleset must start with 'table <family> <name> {', got '${lines[0]}'`);
+  const blocks: Block[] = [];
+  let block: Block | undefined;
+  let inElements = false;
+  for (const raw of lines.slice(1)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const open = /^(set|map|chain) (\S+) \{$/.exec(line);
+    if (!block) {
+      if (open)
+        blocks.push((block = { kind: open[1] as Block['kind'], name: open[2]!, header: [], items: [] }));
+      else if (line !== '}') throw internal(`unexpected line in firewall ruleset: '${line}'`);
+      continue;
+    }
+    if (line === 'elements = {') inElements = true;
+    else if (line === '}') {
+      if (inElements) inElements = false;
+      else block = undefined;
+    } else if (inElements) block.items.push(line.replace(/,$/, ''));
+    else if (block.kind !== 'chain' || line.startsWith('type ')) block.header.push(line);
+    else block.items.push(line);
+  }
+  return { family: head[1]!, name: head[2]!, blocks };
+}
+
+/** A 32-bit fingerprint of the text: the marker element that says which text the kernel holds. */
+export function revisionOf(text: string): string {
+  return `0x${createHash('sha256').update(text).digest('hex').slice(0, 8)}`;
+}
+
+const qualified = (t: ParsedTable) => `${t.family} ${t.name}`;
+const declaration = (b: Block) =>
+  `${b.kind} ${b.name} { ${b.header.map((h) => `${h.replace(/;$/, '')}; `).join('')}}`;
+const keyOf = (b: Block, item: string) => (b.kind === 'map' ? item.slice(0, item.indexOf(' : ')) : item);
+
+function revisionLines(t: ParsedTable, revision: string): string[] {
+  return [
+    `add set ${qualified(t)} ${REVISION_SET} { type mark; }`,
+    `flush set ${qualified(t)} ${REVISION_SET}`,
+    `add element ${qualified(t)} ${REVISION_SET} { ${revision} }`,
+  ];
+}
+
+/** Pure: the transaction that replaces the whole table (the kernel-written sets start empty). */
+export function replaceTransaction(text: string): string {
+  const t = parseCompiledTable(text);
+  return [
+    `table ${qualified(t)} {}`,
+    `delete table ${qualified(t)}`,
+    text.trimEnd(),
+    ...revisionLines(t, revisionOf(text)),
+    '',
+  ].join('\n');
+}
+
+/** Pure: the transaction that updates the table in place, keeping the kernel-written sets. */
+export function inPlaceTransaction(text: string): string {
+  const t = parseCompiledTable(text);
+  return [
+    `table ${qualified(t)} {`,
+    ...t.blocks.map((b) => `\t${declaration(b)}`),
+    `}`,
+    `flush table ${qualified(t)}`,
+    ...t.blocks
+      .filter((b) => b.kind !== 'chain' && !PRESERVED_SETS.includes(b.name))
+      .map((b) => `flush ${b.kind} ${qualified(t)} ${b.name}`),
+    text.trimEnd(),
+    ...revisionLines(t, revisionOf(text)),
+    '',
+  ].join('\n');
+}
+
+/**
+ * Pure: the smallest transaction from `previous` to `next`, or undefined when their layouts differ
+ * (other sets, chains or declarations), where only a full load will do.
+ */
+export function deltaTransaction(previous: string, next: string): string | undefined {
+  const before = parseCompiledTable(previous);
+  const after = parseCompiledTable(next);
+  const layout = (t: ParsedTable) =>
+    JSON.stringify([t.family, t.name, t.blocks.map((b) => [b.kind, b.name, b.header])]);
+  if (layout(before) !== layout(after)) return undefined;
+  const q = qualified(after);
+  // Fails, aborting everything, unless the kernel holds exactly `previous`.
+  const lines = [`delete element ${q} ${REVISION_SET} { ${revisionOf(previous)} }`];
+  const adds: string[] = [];
+  after.blocks.forEach((b, i) => {
+    const old = before.blocks[i]!;
+    if (b.kind === 'chain') {
+      if (b.items.join('\n') !== old.items.join('\n')) {
+        lines.push(`flush chain ${q} ${b.name}`);
+        adds.push(...b.items.map((rule) => `add rule ${q} ${b.name} ${rule}`));
+      }
+      return;
+    }
+    const now = new Set(b.items);
+    const was = new Set(old.items);
+    const removed = old.items.filter((e) => !now.has(e));
+    const added = b.items.filter((e) => !was.has(e));
+    // Deletions first: a changed interval element may overlap its replacement.
+    if (removed.length > 0)
+      lines.push(`delete element ${q} ${b.name} { ${removed.map((e) => keyOf(b, e)).join(', ')} }`);
+    if (added.length > 0) adds.push(`add element ${q} ${b.name} { ${added.join(', ')} }`);
+  });
+  return [...lines, ...adds, `add element ${q} ${REVISION_SET} { ${revisionOf(next)} }`, ''].join('\n');
+}
+
+/**
+ * Loads `rulesetText` (compileFirewall's output) as the environment's firewall, atomically.
+ * Returns which transaction did it and the text's revision (pass the text as `previous` next time).
+ */
+export async function applyFirewall(
+  exec: Exec,
+  env: string,
+  rulesetText: string,
+  options: FirewallApplyOptions = {},
+): Promise<{ strategy: FirewallApplyStrategy; revision: string }> {
+  const t = parseCompiledTable(rulesetText);
+  if (t.family !== 'inet' || t.name !== nftTableName(env)) {
+    throw internal(`the ruleset is for table ${qualified(t)}, not inet ${nftTableName(env)}`);
+  }
+  const revision = revisionOf(rulesetText);
+  const load = (transaction: string) => runNftFile(exec, env, transaction, options);
+  if (options.previous !== undefined) {
+    const delta = deltaTransaction(options.previous, rulesetText);
+    if (delta !== undefined && (await load(delta)).ok) return { strategy: 'delta', revision };
+  }
+  if ((await load(inPlaceTransaction(rulesetText))).ok) return { strategy: 'in-place', revision };
+  const replaced = await load(replaceTransaction(rulesetText));
+  if (!replaced.ok) {
+    throw new RampartError(
+      'RAMPART_E_EXEC_FAILED',
+      `nft -f (firewall of ${env}) failed: ${replaced.stderr.trim()}`,
+      {
+        binary: 'nft',
+      },
+    );
+  }
+  return { strategy: 'replace', revision };
+}
+
+/** Through a temp file: `nft -f -` cannot read a Node pipe as stdin ("Could not open file /dev/stdin"). */
+async function runNftFile(
+  exec: Exec,
+  env: string,
+  transaction: string,
+  options: FirewallApplyOptions,
+): Promise<{ ok: boolean; stderr: string }> {
+  const fs = options.fs ?? realNetworkFs;
+  const file = join(options.tmpDir ?? tmpdir(), `rampart-fw-${env}-${randomBytes(6).toString('hex')}.nft`);
+  await fs.writeFile(file, transaction);
+  try {
+    const r = await exec(['nft', '-f', file], { allowFailure: true });
+    return { ok: r.code === 0, stderr: r.stderr };
+  } finally {
+    await fs.rm(file);
+  }
+}
+
+/** Removes the environment's firewall table, if it exists. */
+export async function deleteFirewall(exec: Exec, env: string): Promise<void> {
+  const table = nftTableName(env);
+  const tables = await listNftTables(exec);
+  if (tables.some((t) => t.family === 'inet' && t.name === table))
+    await exec(['nft', 'delete', 'table', 'inet', table]);
+}
+
+export interface DeniedEntry {
+  srcIp: string;
+  dstIp: string;
+  /** `TCP`, `UDP`, `SCTP`, or another protocol's upper-case name (`ICMP`) or number. */
+  protocol: string;
+  /** 0 for protocols without ports. */
+  dstPort: number;
+  /** Packets and bytes that took the deny path since the entry appeared (both sides count). */
+  packets: number;
+  bytes: number;
+  /** Left before the entry expires (it is refreshed by every packet). */
+  expiresInMs?: number;
+}
+
+interface NftSetJson {
+  nftables: {
+    set?: {
+      elem?: (
+        | {
+            elem: {
+              val: { concat: (string | number)[] };
+              expires?: number;
+              counter?: { packets: number; bytes: number };
+            };
+          }
+        | { concat: (string | number)[] }
+      )[];
+    };
+  }[];
+}
+
+const PORTED = new Set(['TCP', 'UDP', 'SCTP']);
+
+/** What `@denied` holds now: one entry per (source, destination, protocol, port), with counters. */
+export async function readDenied(exec: Exec, env: string): Promise<DeniedEntry[]> {
+  const r = await exec(['nft', '-j', 'list', 'set', 'inet', nftTableName(env), 'denied'], {
+    allowFailure: true,
+  });
+  if (r.code !== 0) {
+    if (/No such file or directory/.test(r.stderr)) return [];
+    throw new RampartError(
+      'RAMPART_E_EXEC_FAILED',
+      `nft -j list set inet ${nftTableName(env)} denied: ${r.stderr.trim()}`,
+      {
+        binary: 'nft',
+      },
+    );
+  }
+  return parseDeniedJson(r.stdout);
+}
+
+/** Pure: `nft -j list set … denied` output to entries. */
+export function parseDeniedJson(json: string): DeniedEntry[] {
+  const parsed = JSON.parse(json) as NftSetJson;
+  const out: DeniedEntry[] = [];
+  for (const item of parsed.nftables) {
+    for (const e of item.set?.elem ?? []) {
+      const elem = 'elem' in e ? e.elem : { val: e, counter: undefined, expires: undefined };
+      const [src, dst, proto, port] = elem.val.concat;
+      const protocol = String(proto).toUpperCase();
+      out.push({
+        srcIp: String(src),
+        dstIp: String(dst),
+        protocol,
+        dstPort: PORTED.has(protocol) ? Number(port) : 0,
+        packets: elem.counter?.packets ?? 0,
+        bytes: elem.counter?.bytes ?? 0,
+        ...(elem.expires !== undefined && { expiresInMs: elem.expires * 1000 }),
+      });
+    }
+  }
+  return out;
+}
+
+function internal(message: string): RampartError {
+  return new RampartError('RAMPART_E_INTERNAL', message);
+}

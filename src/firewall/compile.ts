@@ -1,0 +1,534 @@
+import { bridgeName, nftTableName } from '../platform/names.ts';
+import {
+  intToIpv4,
+  ipBlockRanges,
+  ipv4ToInt,
+  peerSelectsPod,
+  policyTypesOf,
+  selectsPod,
+  namespaceLabels,
+  type Direction,
+} from './evaluate.ts';
+import { modeByAddress, type FirewallModes } from './modes.ts';
+import type {
+  FirewallMode,
+  LabelSelector,
+  NetworkPolicy,
+  NetworkPolicyEgressRule,
+  NetworkPolicyIngressRule,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+  World,
+  WorldPod,
+} from './types.ts';
+
+/**
+ * NetworkPolicy compiled to the environment's firewall table `inet rampart_<env>`, pure. Packet
+ * path (only packets of NEW connections, and of connections flagged as denied, reach the checks):
+ *
+ *   forward / input   ct state established,related accept (unless the connection is flagged denied)
+ *                     pod on either end -> check            (input: pod -> the host's addresses)
+ *   check             same pod on both ends -> accept
+ *                     src @egress_isolated  -> egress:  @egress_pairs | @egress_ports | @egress_ranges
+ *                     dst @ingress_isolated -> ingress: @ingress_pairs | @ingress_ports | @ingress_ranges
+ *                     no match -> `<pod ip> vmap @mode` -> denied_learn | denied_monitor | denied_protect
+ *
+ * Every allowance is a set element, so a packet costs the same few lookups whatever the number of
+ * rules: exact `src . dst` pairs (rules without ports) and exact `src . dst . proto . port` tuples
+ * are hash sets; CIDRs and port ranges go to one interval set per direction whose elements are
+ * made disjoint here (the kernel refuses overlapping intervals in a concatenated set).
+ *
+ * Modes act on the side whose policy denies: the source pod's mode for egress, the destination's
+ * for ingress. `learn` lets it pass; `monitor` lets it pass and records it in the dynamic set
+ * `@denied` (per-element packet/byte counters, 1 h timeout); `protect` records it and rejects it:
+ * a TCP reset or ICMP admin-prohibited, so a blocked client fails at once instead of hanging in
+ * retries (and one attempt is one packet in `@denied`). Connections let through while denied
+ * (learn, monitor) carry a conntrack mark, so their packets keep being checked: switching the pod
+ * to protect then cuts them instead of letting them live on as "established".
+ */
+
+export interface CompileFirewallInput {
+  env: string;
+  world: World;
+  policies: readonly NetworkPolicy[];
+  modes: FirewallModes;
+}
+
+/** Conntrack mark bit of connections that passed although denied (learn, monitor). */
+export const DENIED_CT_MARK = 0x00400000;
+/** How long an entry of `@denied` lives after its last packet. */
+export const DENIED_TIMEOUT = '1h';
+export const DENIED_SET_SIZE = 65536;
+/** Sets whose elements the kernel writes; an in-place update keeps them (apply.ts). */
+export const PRESERVED_SETS: readonly string[] = ['denied'];
+
+const MAX_IP = 2 ** 32 - 1;
+const PROTOCOL_NUMBER = { TCP: 6, UDP: 17, SCTP: 132 } as const;
+const PROTOCOL_NAME: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
+
+type Range = readonly [number, number];
+const ALL_PROTOCOLS: Range = [0, 255];
+const ALL_PORTS: Range = [0, 65535];
+
+/** An allowance in the interval set, one address side fixed to a pod's address. */
+export interface RangeElement {
+  src: Range;
+  dst: Range;
+  proto: Range;
+  port: Range;
+}
+
+export interface DirectionPlan {
+  /** Pod addresses isolated in this direction. */
+  isolated: string[];
+  /** `src . dst`: every protocol and port. */
+  pairs: [string, string][];
+  /** `src . dst . proto . port`, exact. */
+  ports: { src: string; dst: string; proto: number; port: number }[];
+  ranges: RangeElement[];
+}
+
+export interface FirewallPlan {
+  table: string;
+  /** The environment's bridges (`rp-<env>-app`, `rp-<env>-db`). */
+  bridges: string[];
+  pods: string[];
+  samePod: [string, string][];
+  egress: DirectionPlan;
+  ingress: DirectionPlan;
+  modes: [string, FirewallMode][];
+}
+
+/** One side's box before it is made disjoint: the peer range, protocols and ports. */
+interface Box {
+  peer: Range;
+  proto: Range;
+  port: Range;
+}
+
+/** Addresses parsed once: sorting and comparing 20,000 elements must not re-parse strings. */
+class Addresses {
+  readonly #ints = new Map<string, number>();
+  int(ip: string): number {
+    let n = this.#ints.get(ip);
+    if (n === undefined) this.#ints.set(ip, (n = ipv4ToInt(ip)));
+    return n;
+  }
+  readonly compare = (a: string, b: string): number => this.int(a) - this.int(b);
+  readonly #singles = new Map<string, Range>();
+  /** The one-address range of `ip`, shared. */
+  single(ip: string): Range {
+    let r = this.#singles.get(ip);
+    if (r === undefined) this.#singles.set(ip, (r = [this.int(ip), this.int(ip)]));
+    return r;
+  }
+}
+
+/**
+ * Which pods a selector peer admits, memoised by the peer's selectors and namespace: a 10,000-rule
+ * policy names the same few hundred selectors over and over. matchLabels narrow the candidates
+ * through a label index before the full match.
+ */
+class PeerPods {
+  readonly #cache = new Map<string, WorldPod[]>();
+  readonly #byLabel = new Map<string, WorldPod[]>();
+  constructor(private readonly world: World) {
+    for (const pod of world.pods) {
+      for (const [k, v] of Object.entries(pod.labels)) {
+        const key = `${k}=${v}`;
+        const list = this.#byLabel.get(key);
+        if (list) list.push(pod);
+        else this.#byLabel.set(key, [pod]);
+      }
+    }
+  }
+  get(peer: NetworkPolicyPeer, namespace: string): WorldPod[] {
+    const key = `${namespace}\u0000${selectorKey(peer.podSelector)}\u0000${selectorKey(peer.namespaceSelector)}`;
+    let pods = this.#cache.get(key);
+    if (pods === undefined) {
+      let candidates: readonly WorldPod[] = this.world.pods;
+      for (const [k, v] of Object.entries(peer.podSelector?.matchLabels ?? {})) {
+        const list = this.#byLabel.get(`${k}=${v}`) ?? [];
+        if (list.length < candidates.length) candidates = list;
+      }
+      const labels = (ns: string) => namespaceLabels(this.world, ns);
+      pods = candidates.filter((p) => peerSelectsPod(peer, namespace, p, labels));
+      this.#cache.set(key, pods);
+    }
+    return pods;
+  }
+}
+
+/** A cache key for a selector; cheaper than JSON.stringify on the 10,000-rule path. */
+function selectorKey(selector: LabelSelector | undefined): string {
+  if (selector === undefined) return '-';
+  let key = '';
+  for (const k in selector.matchLabels) key += `${k}=${selector.matchLabels[k]},`;
+  if (selector.matchExpressions?.length) key += JSON.stringify(selector.matchExpressions);
+  return key;
+}
+
+/** Pure: the sets and maps the ruleset is made of (renderFirewall turns them into text). */
+export function planFirewall(input: CompileFirewallInput): FirewallPlan {
+  const { world } = input;
+  const addresses = new Addresses();
+  const peerPods = new PeerPods(world);
+  const pods = world.pods.flatMap((p) => p.ips).sort(addresses.compare);
+  const samePod: [string, string][] = [];
+  for (const pod of world.pods) for (const a of pod.ips) for (const b of pod.ips) samePod.push([a, b]);
+  samePod.sort(([a1, b1], [a2, b2]) => addresses.compare(a1, a2) || addresses.compare(b1, b2));
+  const context = { world, policies: input.policies, addresses, peerPods };
+  return {
+    table: nftTableName(input.env),
+    bridges: [bridgeName(input.env, 'app'), bridgeName(input.env, 'db')],
+    pods,
+    samePod,
+    egress: planDirection('egress', context),
+    ingress: planDirection('ingress', context),
+    modes: [...modeByAddress(world, input.modes)].sort(([a], [b]) => addresses.compare(a, b)),
+  };
+}
+
+interface PlanContext {
+  world: World;
+  policies: readonly NetworkPolicy[];
+  addresses: Addresses;
+  peerPods: PeerPods;
+}
+
+function planDirection(direction: Direction, ctx: PlanContext): DirectionPlan {
+  const { world, addresses } = ctx;
+  const type = direction === 'egress' ? 'Egress' : 'Ingress';
+  const isolated = new Set<string>();
+  const pairs = new Map<string, [string, string]>();
+  const ports = new Map<string, DirectionPlan['ports'][number]>();
+  const boxes = new Map<string, Box[]>();
+
+  /** `self` is the selected pod's address; `peer` the other end, one address (`peerIp`) or a range. */
+  const add = (self: string, peerIp: string | undefined, peer: Range, proto: Range, port: Range) => {
+    if (peerIp !== undefined) {
+      const src = direction === 'egress' ? self : peerIp;
+      const dst = direction === 'egress' ? peerIp : self;
+      if (proto[0] !== proto[1]) return void pairs.set(`${src} ${dst}`, [src, dst]);
+      if (port[0] === port[1]) {
+        const key = `${src} ${dst} ${proto[0]} ${port[0]}`;
+        if (!ports.has(key)) ports.set(key, { src, dst, proto: proto[0], port: port[0] });
+        return;
+      }
+    }
+    const list = boxes.get(self);
+    if (list) list.push({ peer, proto, port });
+    else boxes.set(self, [{ peer, proto, port }]);
+  };
+
+  for (const policy of ctx.policies) {
+    if (!policyTypesOf(policy).includes(type)) continue;
+    const selected = world.pods.filter((p) => selectsPod(policy, p));
+    if (selected.length === 0) continue;
+    for (const pod of selected) for (const ip of pod.ips) isolated.add(ip);
+    const rules: readonly (NetworkPolicyIngressRule & NetworkPolicyEgressRule)[] =
+      (direction === 'egress' ? policy.spec.egress : policy.spec.ingress) ?? [];
+    for (const rule of rules) {
+      // Peers: pods (their addresses, exact) or address ranges (ipBlocks; no peers = everything).
+      const peers = (direction === 'egress' ? rule.to : rule.from) ?? [];
+      let peerPods: readonly WorldPod[] = NO_PODS;
+      const peerRanges: Range[] = [];
+      if (peers.length === 0) peerRanges.push([0, MAX_IP]);
+      for (const peer of peers) {
+        if (peer.ipBlock) peerRanges.push(...ipBlockRanges(peer.ipBlock));
+        else {
+          const found = ctx.peerPods.get(peer, policy.metadata.namespace);
+          // One selector peer (the common case) needs no de-duplication.
+          peerPods = peerPods === NO_PODS ? found : [...new Set([...peerPods, ...found])];
+        }
+      }
+      const entries: readonly (NetworkPolicyPort | undefined)[] = rule.ports?.length
+        ? rule.ports
+        : [undefined];
+      for (const pod of selected) {
+        for (const self of pod.ips) {
+          for (const entry of entries) {
+            // Indexed loops: this is the 10,000-rule path.
+            for (let i = 0; i < peerPods.length; i++) {
+              const peer = peerPods[i]!;
+              const boxesOf = portBoxes(entry, direction === 'egress' ? peer : pod);
+              for (let j = 0; j < peer.ips.length; j++) {
+                const ip = peer.ips[j]!;
+                for (let k = 0; k < boxesOf.length; k++) {
+                  add(self, ip, addresses.single(ip), boxesOf[k]![0], boxesOf[k]![1]);
+                }
+              }
+            }
+            if (peerRanges.length === 0) continue;
+            if (direction === 'egress' && typeof entry?.port === 'string') {
+              // A named port exists only on pods: an egress range reaches it on the pods inside the range.
+              for (const other of world.pods) {
+                for (const ip of other.ips) {
+                  const n = addresses.int(ip);
+                  if (!peerRanges.some(([lo, hi]) => n >= lo && n <= hi)) continue;
+                  for (const [proto, port] of portBoxes(entry, other))
+                    add(self, ip, addresses.single(ip), proto, port);
+                }
+              }
+            } else {
+              for (const range of peerRanges) {
+                for (const [proto, port] of portBoxes(entry, pod)) add(self, undefined, range, proto, port);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  const cmp = addresses.compare;
+  const ranges: RangeElement[] = [];
+  for (const [self, list] of [...boxes].sort(([a], [b]) => cmp(a, b))) {
+    const n = addresses.int(self);
+    for (const { peer, proto, port } of disjoint(list)) {
+      ranges.push(
+        direction === 'egress'
+          ? { src: [n, n], dst: peer, proto, port }
+          : { src: peer, dst: [n, n], proto, port },
+      );
+    }
+  }
+  const pairList = [...pairs.values()].sort(([a1, b1], [a2, b2]) => cmp(a1, a2) || cmp(b1, b2));
+  const int = (ip: string) => addresses.int(ip);
+  const portList = [...ports.values()]
+    .filter((p) => !pairs.has(`${p.src} ${p.dst}`))
+    // Sort keys computed once per element, not once per comparison.
+    .map((p) => ({ p, k1: int(p.src), k2: int(p.dst), k3: p.proto * 65536 + p.port }))
+    .sort((a, b) => a.k1 - b.k1 || a.k2 - b.k2 || a.k3 - b.k3)
+    .map((x) => x.p);
+  return { isolated: [...isolated].sort(cmp), pairs: pairList, ports: portList, ranges };
+}
+
+const ALL_BOXES: [Range, Range][] = [[ALL_PROTOCOLS, ALL_PORTS]];
+const NO_PODS: readonly WorldPod[] = [];
+const numericBoxes = new WeakMap<NetworkPolicyPort, [Range, Range][]>();
+
+/** The (protocol, port) boxes one `ports` entry allows; named ports resolve on `dstPod`. */
+function portBoxes(entry: NetworkPolicyPort | undefined, dstPod: WorldPod): [Range, Range][] {
+  if (entry === undefined) return ALL_BOXES;
+  const protocol = entry.protocol ?? 'TCP';
+  if (typeof entry.port === 'string') {
+    const proto: Range = [PROTOCOL_NUMBER[protocol], PROTOCOL_NUMBER[protocol]];
+    return dstPod.ports
+      .filter((p) => p.name === entry.port && p.protocol === protocol)
+      .map((p): [Range, Range] => [proto, [p.port, p.port]]);
+  }
+  let boxes = numericBoxes.get(entry);
+  if (boxes === undefined) {
+    const proto: Range = [PROTOCOL_NUMBER[protocol], PROTOCOL_NUMBER[protocol]];
+    const port: Range = entry.port === undefined ? ALL_PORTS : [entry.port, entry.endPort ?? entry.port];
+    numericBoxes.set(entry, (boxes = [[proto, port]]));
+  }
+  return boxes;
+}
+
+/**
+ * The union of `boxes` as disjoint boxes: a sweep over the peer addresses cuts them into segments
+ * covered by the same boxes; within a segment the protocol/port coverage is merged per protocol;
+ * neighbouring segments with the same coverage are joined again.
+ */
+export function disjoint(boxes: readonly Box[]): Box[] {
+  const points = [...new Set(boxes.flatMap((b) => [b.peer[0], b.peer[1] + 1]))].sort((a, b) => a - b);
+  const starts = [...boxes].sort((a, b) => a.peer[0] - b.peer[0]);
+  const active = new Set<Box>();
+  const segments: { lo: number; hi: number; cover: [Range, Range][]; key: string }[] = [];
+  let next = 0;
+  for (let i = 0; i < points.length - 1; i++) {
+    const lo = points[i]!;
+    const hi = points[i + 1]! - 1;
+    for (const b of active) if (b.peer[1] < lo) active.delete(b);
+    while (next < starts.length && starts[next]!.peer[0] <= lo) active.add(starts[next++]!);
+    if (active.size === 0) continue;
+    const cover = coverage([...active]);
+    const key = JSON.stringify(cover);
+    const last = segments[segments.length - 1];
+    if (last && last.key === key && last.hi + 1 === lo) last.hi = hi;
+    else segments.push({ lo, hi, cover, key });
+  }
+  return segments.flatMap((s) =>
+    s.cover.map(([proto, port]) => ({ peer: [s.lo, s.hi] as Range, proto, port })),
+  );
+}
+
+function coverage(active: readonly Box[]): [Range, Range][] {
+  if (active.some((b) => b.proto[0] !== b.proto[1])) return [[ALL_PROTOCOLS, ALL_PORTS]];
+  const byProto = new Map<number, Range[]>();
+  for (const b of active) byProto.set(b.proto[0], [...(byProto.get(b.proto[0]) ?? []), b.port]);
+  const out: [Range, Range][] = [];
+  for (const proto of [...byProto.keys()].sort((a, b) => a - b)) {
+    const sorted = [...byProto.get(proto)!].sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const [lo, hi] of sorted) {
+      const last = merged[merged.length - 1];
+      if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+      else merged.push([lo, hi]);
+    }
+    for (const m of merged) out.push([[proto, proto], m]);
+  }
+  return out;
+}
+
+// ---- rendering -------------------------------------------------------------------------------------
+
+function addressRange([lo, hi]: Range): string {
+  if (lo === hi) return intToIpv4(lo);
+  const size = hi - lo + 1;
+  const prefix = 32 - Math.log2(size);
+  if (Number.isInteger(prefix) && lo % size === 0) return `${intToIpv4(lo)}/${prefix}`;
+  return `${intToIpv4(lo)}-${intToIpv4(hi)}`;
+}
+const protoText = ([lo, hi]: Range) => (lo === hi ? (PROTOCOL_NAME[lo] ?? String(lo)) : `${lo}-${hi}`);
+const portText = ([lo, hi]: Range) => (lo === hi ? String(lo) : `${lo}-${hi}`);
+
+const TUPLE = 'ipv4_addr . ipv4_addr . inet_proto . inet_service';
+const KEY = 'ip saddr . ip daddr . meta l4proto . th dport';
+
+function set(name: string, header: readonly string[], items: readonly string[]): string[] {
+  const lines = [`\tset ${name} {`, ...header.map((h) => `\t\t${h}`)];
+  if (items.length > 0) {
+    lines.push(
+      `\t\telements = {`,
+      ...items.map((e, i) => `\t\t\t${e}${i < items.length - 1 ? ',' : ''}`),
+      `\t\t}`,
+    );
+  }
+  return [...lines, `\t}`, ''];
+}
+
+function directionSets(d: Direction, plan: DirectionPlan): string[] {
+  return [
+    ...set(`${d}_isolated`, ['type ipv4_addr'], plan.isolated),
+    ...set(
+      `${d}_pairs`,
+      ['type ipv4_addr . ipv4_addr'],
+      plan.pairs.map(([s, t]) => `${s} . ${t}`),
+    ),
+    ...set(
+      `${d}_ports`,
+      [`type ${TUPLE}`],
+      plan.ports.map((p) => `${p.src} . ${p.dst} . ${protoText([p.proto, p.proto])} . ${p.port}`),
+    ),
+    ...set(
+      `${d}_ranges`,
+      [`type ${TUPLE}`, 'flags interval'],
+      plan.ranges.map(
+        (r) =>
+          `${addressRange(r.src)} . ${addressRange(r.dst)} . ${protoText(r.proto)} . ${portText(r.port)}`,
+      ),
+    ),
+  ];
+}
+
+function checkChain(d: Direction): string[] {
+  const pod = d === 'egress' ? 'ip saddr' : 'ip daddr';
+  return [
+    `\tchain ${d} {`,
+    `\t\tip saddr . ip daddr @${d}_pairs return`,
+    `\t\t${KEY} @${d}_ports return`,
+    `\t\t${KEY} @${d}_ranges return`,
+    `\t\t${pod} vmap @mode`,
+    `\t}`,
+    '',
+  ];
+}
+
+const mark = `0x${DENIED_CT_MARK.toString(16).padStart(8, '0')}`;
+const CONNTRACK_RULES = [
+  `\t\tct state established,related ct mark & ${mark} == 0x00000000 accept`,
+  `\t\tct state related accept`,
+  // Replies of a connection flagged as denied: its original direction is what gets checked.
+  `\t\tct direction reply accept`,
+];
+
+/** Pure: the table's text, for `nft -f` (apply.ts wraps it in one transaction). */
+export function renderFirewall(plan: FirewallPlan): string {
+  const bridges = `{ ${plan.bridges.map((b) => `"${b}"`).join(', ')} }`;
+  const lines = [
+    `table inet ${plan.table} {`,
+    ...set('pods', ['type ipv4_addr'], plan.pods),
+    ...set(
+      'same_pod',
+      ['type ipv4_addr . ipv4_addr'],
+      plan.samePod.map(([a, b]) => `${a} . ${b}`),
+    ),
+    ...directionSets('egress', plan.egress),
+    ...directionSets('ingress', plan.ingress),
+    `\tmap mode {`,
+    `\t\ttype ipv4_addr : verdict`,
+    ...(plan.modes.length === 0
+      ? []
+      : [
+          `\t\telements = {`,
+          ...plan.modes.map(
+            ([ip, m], i) => `\t\t\t${ip} : jump denied_${m}${i < plan.modes.length - 1 ? ',' : ''}`,
+          ),
+          `\t\t}`,
+        ]),
+    `\t}`,
+    '',
+    ...set(
+      'denied',
+      [
+        `type ${TUPLE}`,
+        'flags dynamic,timeout',
+        `timeout ${DENIED_TIMEOUT}`,
+        `size ${DENIED_SET_SIZE}`,
+        'counter',
+      ],
+      [],
+    ),
+    `\tchain denied_learn {`,
+    `\t\tct mark set ct mark | ${mark}`,
+    `\t}`,
+    '',
+    `\tchain denied_monitor {`,
+    `\t\tct mark set ct mark | ${mark}`,
+    `\t\tadd @denied { ${KEY} }`,
+    `\t}`,
+    '',
+    `\tchain denied_protect {`,
+    `\t\tadd @denied { ${KEY} }`,
+    `\t\tmeta l4proto tcp reject with tcp reset`,
+    `\t\treject with icmp admin-prohibited`,
+    `\t}`,
+    '',
+    ...checkChain('egress'),
+    ...checkChain('ingress'),
+    `\tchain check {`,
+    `\t\tip saddr . ip daddr @same_pod accept`,
+    `\t\tip saddr @egress_isolated jump egress`,
+    `\t\tip daddr @ingress_isolated jump ingress`,
+    `\t}`,
+    '',
+    `\tchain forward {`,
+    `\t\ttype filter hook forward priority filter; policy accept;`,
+    // Namespaces get IPv6 link-local addresses by default, and policies speak IPv4 only: IPv6
+    // between pods would bypass every policy. Rampart's pods are IPv4 endpoints, in every mode.
+    `\t\tmeta nfproto ipv6 iifname ${bridges} drop`,
+    `\t\tmeta nfproto ipv6 oifname ${bridges} drop`,
+    ...CONNTRACK_RULES,
+    `\t\tip saddr @pods goto check`,
+    `\t\tip daddr @pods goto check`,
+    `\t}`,
+    '',
+    // Pods reaching the host's own addresses (the bridges' gateways): their egress rules apply.
+    `\tchain input {`,
+    `\t\ttype filter hook input priority filter; policy accept;`,
+    `\t\tmeta nfproto ipv6 iifname ${bridges} drop`,
+    ...CONNTRACK_RULES,
+    `\t\tip saddr @pods goto check`,
+    `\t}`,
+    `}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** Pure: the full `table inet rampart_<env> { … }` text for the environment. */
+export function compileFirewall(input: CompileFirewallInput): string {
+  return renderFirewall(planFirewall(input));
+}

@@ -1,0 +1,16 @@
+export { FirewallManager } from './manager.ts';
+export type { FirewallContext, FirewallManagerOptions, PolicySource, StoredPolicy } from './manager.ts';
+export { buildWorld, NAMESPACE_NAME_LABEL, SERVICE_LABEL } from './world.ts';
+export type { WorldReplica } from './world.ts';
+export { FIREWALL_MODES, isFirewallMode } from './modes.ts';
+export type { FirewallModes } from './modes.ts';
+export { formatAlert } from './alerts.ts';
+export type { Alert, AlertEvent, AlertFilter } from './alerts.ts';
+export { renderComplianceMarkdown } from './compliance.ts';
+export type { ComplianceReport } from './compliance.ts';
+export { renderReplayReport } from './replay.ts';
+export type { ReplayReport } from './replay.ts';
+export { renderCoverage } from './coverage.ts';
+export type { ServiceCoverage } from './coverage.ts';
+export { parsePolicies, renderPoliciesYaml } from './policy.ts';
+export type { Flow, FirewallMode, NetworkPolicy, Verdict, World, WorldNamespace, WorldPod } from './types.ts';

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { registerObserveRoutes } from '../../server/routes/observe.ts';
+import { Observability } from '../observability.ts';
+import { preloadEnvironment } from '../preload.ts';
+import type { SpanRecord } from '../types.ts';
+
+// Tiny services that know nothing about OpenTelemetry, written to a temp dir with no node_modules.
+const SERVICE_A_CJS = `
+const http = require('http');
+const pg = require(process.env.PG_PATH);
+const server = http.createServer(async (req, res) => {
+  const b = await fetch(process.env.B_URL + '/score').then((r) => r.text());
+  const client = new pg.Client({ host: '127.0.0.1', port: Number(process.env.CLOSED_PORT), connectionTimeoutMillis: 1000 });
+  const db = await client.connect().then(() => 'connected', (e) => e.code);
+  res.end(JSON.stringify({ b, db }));
+});
+// A service with its own SIGTERM handler: it exits through process.exit().
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+`;
+
+const SERVICE_B_ESM = `
+import { createServer, get } from 'node:http';
+const server = createServer((req, res) => {
+  get(process.env.C_URL, (r) => { r.resume(); r.on('end', () => res.end('scored')); });
+});
+// No SIGTERM handler: the default action (death by signal) after the preload's flush.
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+`;
+
+const SERVICE_EXIT_CJS = `
+const http = require('http');
+const server = http.createServer((req, res) => {
+  res.on('finish', () => process.exit(0)); // exits at once: spans still in the batch queue
+  res.end('bye');
+});
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+`;
+
+let dir: string;
+let observe: Observability;
+let receiver: FastifyInstance;
+let endpoint: string;
+let downstream: Server;
+let downstreamUrl: string;
+const children: ChildProcess[] = [];
+
+function listenPort(server: Server): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
+}
+
+function startService(
+  file: string,
+  service: string,
+  extraEnv: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number }> {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    ...preloadEnvironment({
+      endpoint,
+      service,
+      environment: 'test',
+      namespace: 'default',
+      replica: 0,
+      modulesFile: join(dir, `${service}.modules.json`),
+    }),
+    ...extraEnv,
+  };
+  const child = spawn(process.execPath, [join(dir, file)], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${service} exited early (${code})`)));
+    child.stdout?.once('data', (d: Buffer) =>
+      resolve({ child, port: (JSON.parse(String(d)) as { port: number }).port }),
+    );
+  });
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rampart-preload-'));
+  writeFileSync(join(dir, 'a.cjs'), SERVICE_A_CJS);
+  writeFileSync(join(dir, 'b.mjs'), SERVICE_B_ESM);
+  writeFileSync(join(dir, 'exit.cjs'), SERVICE_EXIT_CJS);
+  observe = new Observability();
+  receiver = Fastify();
+  registerObserveRoutes(receiver, { observe });
+  await receiver.listen({ host: '127.0.0.1', port: 0 });
+  endpoint = `http://127.0.0.1:${(receiver.server.address() as { port: number }).port}`;
+  downstream = createServer((_req, res) => res.end('c'));
+  downstreamUrl = `http://127.0.0.1:${await listenPort(downstream)}/c`;
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  downstream.close();
+  await receiver.close();
+  await observe.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function byKind(spans: SpanRecord[], service: string, kind: SpanRecord['kind']): SpanRecord[] {
+  return spans.filter((s) => s.service === service && s.kind === kind);
+}
+
+describe('tracing preload', () => {
+  it('GIVEN a CommonJS service calling an ESM service WHEN a request crosses both THEN one trace with correct links', async () => {
+    // A port nobody listens on, for pg's connection attempt.
+    const closed = createServer();
+    const closedPort = await listenPort(closed);
+    closed.close();
+    const b = await startService('b.mjs', 'scoring', { C_URL: downstreamUrl });
+    const a = await startService('a.cjs', 'gateway', {
+      B_URL: `http://127.0.0.1:${b.port}`,
+      PG_PATH: createRequire(import.meta.url).resolve('pg'),
+      CLOSED_PORT: String(closedPort),
+    });
+    const answer = (await (await fetch(`http://127.0.0.1:${a.port}/assess`)).json()) as {
+      b: string;
+      db: string;
+    };
+    assert.deepEqual(answer, { b: 'scored', db: 'ECONNREFUSED' });
+
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    assert.deepEqual(await exited(a.child), { code: 0, signal: null });
+    assert.deepEqual(await exited(b.child), { code: null, signal: 'SIGTERM' });
+
+    const traces = observe.traces.listTraces({ service: 'gateway' });
+    assert.equal(traces.length, 1);
+    const spans = observe.traces.getTrace(traces[0]?.traceId as string);
+    const [gatewayServer] = byKind(spans, 'gateway', 'server');
+    const gatewayClients = byKind(spans, 'gateway', 'client');
+    const [scoringServer] = byKind(spans, 'scoring', 'server');
+    const [scoringClient] = byKind(spans, 'scoring', 'client');
+    assert.ok(
+      gatewayServer && scoringServer && scoringClient,
+      spans.map((s) => `${s.service}/${s.kind}/${s.operation}`).join(', '),
+    );
+    assert.equal(gatewayServer.parentSpanId, null);
+    const fetchSpan = gatewayClients.find((s) => s.spanId === scoringServer.parentSpanId);
+    assert.ok(fetchSpan, 'the ESM server span is a child of the CommonJS fetch span');
+    assert.equal(fetchSpan.parentSpanId, gatewayServer.spanId);
+    assert.equal(scoringClient.parentSpanId, scoringServer.spanId);
+    const pgSpan = gatewayClients.find(
+      (s) => s.attributes['db.system'] === 'postgresql' || s.attributes['db.system.name'] === 'postgresql',
+    );
+    assert.ok(pgSpan, 'pg is instrumented');
+    assert.equal(pgSpan.parentSpanId, gatewayServer.spanId);
+    assert.equal(gatewayServer.environment, 'test');
+    assert.equal(gatewayServer.replica, '0');
+    assert.equal(gatewayServer.resource['rampart.namespace'], 'default');
+    assert.equal(gatewayServer.resource['telemetry.distro.name'], 'rampart');
+  });
+
+  it('GIVEN a service that calls process.exit() right after answering WHEN it exits THEN its span still arrives', async () => {
+    const s = await startService('exit.cjs', 'quitter', {});
+    assert.equal(await (await fetch(`http://127.0.0.1:${s.port}/bye`)).text(), 'bye');
+    assert.deepEqual(await exited(s.child), { code: 0, signal: null });
+    const [summary] = observe.traces.listTraces({ service: 'quitter' });
+    assert.equal(summary?.rootService, 'quitter');
+    assert.equal(summary?.spanCount, 1);
+  });
+
+  it('GIVEN RAMPART_MODULES_FILE WHEN a replica ran THEN its loaded modules and packages are listed', () => {
+    const a = JSON.parse(readFileSync(join(dir, 'gateway.modules.json'), 'utf8')) as {
+      service: string;
+      packages: { name: string; version: string; rampart: boolean }[];
+      modules: { path: string; package: string | null; rampart: boolean }[];
+    };
+    assert.equal(a.service, 'gateway');
+    assert.ok(a.modules.some((m) => m.path === join(dir, 'a.cjs') && !m.rampart));
+    const pg = a.packages.find((p) => p.name === 'pg');
+    assert.match(pg?.version ?? '', /^8\./);
+    assert.ok(a.packages.some((p) => p.name === '@opentelemetry/sdk-trace-node' && p.rampart));
+    const b = JSON.parse(readFileSync(join(dir, 'scoring.modules.json'), 'utf8')) as {
+      modules: { path: string }[];
+    };
+    assert.ok(
+      b.modules.some((m) => m.path === join(dir, 'b.mjs')),
+      'ES modules are listed too',
+    );
+  });
+});

@@ -1,0 +1,318 @@
+/* global require, process, __filename, __dirname, Buffer, setInterval, setTimeout */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
+'use strict';
+/**
+ * Rampart's tracing preload, for Node services that know nothing about it:
+ *
+ *   NODE_OPTIONS="--require /abs/path/to/register.cjs"
+ *   OTEL_EXPORTER_OTLP_ENDPOINT=http://<control plane>:<port>   (the preload appends /v1/traces)
+ *   RAMPART_SERVICE, RAMPART_ENVIRONMENT, RAMPART_NAMESPACE, RAMPART_REPLICA[, RAMPART_REPLICA_ID]
+ *   RAMPART_MODULES_FILE=/path/modules.json                     (optional: modules loaded, issue 7)
+ *   RAMPART_TRACE_IGNORE_PATHS=/healthz,/readyz                  (optional: no spans for these)
+ *   RAMPART_TRACING=off                                          (opt-out, modules still recorded)
+ *
+ * CommonJS on purpose: `--require` runs it before the service's entry point whether that is CommonJS
+ * or ESM. Everything is loaded from Rampart's own node_modules (resolved from this file, never from
+ * the service), so a service needs no OpenTelemetry package and its own copies cannot interfere.
+ * HTTP server/client, fetch (undici) and pg are instrumented; spans leave through a
+ * BatchSpanProcessor as OTLP/protobuf. No resource detector runs (no cloud metadata probes).
+ *
+ * Unlike the stock auto-instrumentation, spans are not lost at the end: SIGTERM/SIGINT flush before
+ * the default action is re-raised (when the service has no handler of its own), and on
+ * `process.exit()` the spans not yet acknowledged are sent synchronously by a short-lived child.
+ * Any failure here disables tracing for the process and never breaks the service.
+ */
+const KEY = Symbol.for('rampart.preload');
+if (!globalThis[KEY]) {
+  globalThis[KEY] = true;
+  const env = process.env;
+  let writeModules = () => undefined;
+  try {
+    if (env.RAMPART_MODULES_FILE) writeModules = recordModules(env.RAMPART_MODULES_FILE);
+  } catch (e) {
+    process.stderr.write(`rampart preload: module list disabled: ${e && e.message}\n`);
+  }
+  try {
+    if (env.RAMPART_TRACING !== 'off' && env.OTEL_SDK_DISABLED !== 'true') startTracing(env, writeModules);
+  } catch (e) {
+    process.stderr.write(`rampart preload: tracing disabled: ${e && e.message}\n`);
+  }
+}
+
+function parseList(value) {
+  return (value || '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** `k=v,k2=v2` (URL-encoded), the format of OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES. */
+function parsePairs(value) {
+  const out = {};
+  for (const pair of parseList(value)) {
+    const eq = pair.indexOf('=');
+    if (eq > 0)
+      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function tracesUrl(env) {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318';
+  return `${base.replace(/\/+$/, '')}/v1/traces`;
+}
+
+function startTracing(env, beforeSignalExit) {
+  const { createRequire } = require('node:module');
+  const rampartRequire = createRequire(__filename);
+  const { NodeTracerProvider, BatchSpanProcessor } = rampartRequire('@opentelemetry/sdk-trace-node');
+  const { resourceFromAttributes } = rampartRequire('@opentelemetry/resources');
+  const exporterPath = rampartRequire.resolve('@opentelemetry/exporter-trace-otlp-proto');
+  const { OTLPTraceExporter } = rampartRequire(exporterPath);
+  // The exporter's own serializer, for the synchronous send at exit (resolved next to the exporter).
+  const { ProtobufTraceSerializer } = createRequire(exporterPath)('@opentelemetry/otlp-transformer');
+  const { registerInstrumentations } = rampartRequire('@opentelemetry/instrumentation');
+  const { HttpInstrumentation } = rampartRequire('@opentelemetry/instrumentation-http');
+  const { UndiciInstrumentation } = rampartRequire('@opentelemetry/instrumentation-undici');
+  const { PgInstrumentation } = rampartRequire('@opentelemetry/instrumentation-pg');
+
+  const service = env.RAMPART_SERVICE || env.OTEL_SERVICE_NAME || 'unknown_service:node';
+  const attributes = {
+    ...parsePairs(env.OTEL_RESOURCE_ATTRIBUTES),
+    'service.name': service,
+    'process.pid': process.pid,
+    'process.runtime.name': 'nodejs',
+    'process.runtime.version': process.versions.node,
+    'telemetry.sdk.language': 'nodejs',
+    'telemetry.sdk.name': 'opentelemetry',
+    'telemetry.distro.name': 'rampart',
+  };
+  for (const [envName, attr] of [
+    ['RAMPART_ENVIRONMENT', 'rampart.environment'],
+    ['RAMPART_NAMESPACE', 'rampart.namespace'],
+    ['RAMPART_REPLICA', 'rampart.replica'],
+    ['RAMPART_REPLICA_ID', 'rampart.replica_id'],
+  ]) {
+    if (env[envName]) attributes[attr] = env[envName];
+  }
+  if (env.RAMPART_ENVIRONMENT) attributes['deployment.environment.name'] = env.RAMPART_ENVIRONMENT;
+  if (env.RAMPART_REPLICA_ID) attributes['service.instance.id'] = env.RAMPART_REPLICA_ID;
+
+  const exporter = new OTLPTraceExporter({ url: tracesUrl(env) });
+  // Spans ended but not yet acknowledged by the exporter: what process.exit() would lose.
+  const pending = new Set();
+  const MAX_PENDING = 16384;
+  const tracking = {
+    export(spans, done) {
+      exporter.export(spans, (result) => {
+        for (const s of spans) pending.delete(s);
+        done(result);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => (exporter.forceFlush ? exporter.forceFlush() : Promise.resolve()),
+  };
+  const batch = new BatchSpanProcessor(tracking, {
+    scheduledDelayMillis: Number(env.OTEL_BSP_SCHEDULE_DELAY) || 1000,
+    maxExportBatchSize: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || 512,
+    maxQueueSize: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || 4096,
+  });
+  const processor = {
+    onStart: (span, ctx) => batch.onStart(span, ctx),
+    onEnd(span) {
+      if (span.spanContext().traceFlags & 1) {
+        pending.add(span);
+        // The batch processor drops spans when its queue is full; forget the oldest likewise.
+        if (pending.size > MAX_PENDING) pending.delete(pending.values().next().value);
+      }
+      batch.onEnd(span);
+    },
+    forceFlush: () => batch.forceFlush(),
+    shutdown: () => batch.shutdown(),
+  };
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes(attributes),
+    spanProcessors: [processor],
+  });
+  provider.register();
+
+  const ignorePaths = parseList(env.RAMPART_TRACE_IGNORE_PATHS);
+  const ignored = (url) => {
+    const path = (url || '').split('?')[0];
+    return ignorePaths.includes(path);
+  };
+  registerInstrumentations({
+    tracerProvider: provider,
+    instrumentations: [
+      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ignored(req.url) }),
+      new UndiciInstrumentation(),
+      new PgInstrumentation(),
+    ],
+  });
+  // ESM services import `node:http` as named bindings, which are copies: patch the CommonJS module
+  // now (requiring it runs the instrumentation hook) and copy the patched functions into the ESM
+  // bindings. pg is CommonJS, and Node loads it through require even from ESM: it is hooked as is.
+  require('node:http');
+  require('node:https');
+  require('node:module').syncBuiltinESMExports();
+
+  const flush = (timeoutMs) =>
+    Promise.race([
+      provider.forceFlush().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, timeoutMs)),
+    ]);
+
+  // Spans still unacknowledged, sent now, synchronously (nothing asynchronous runs after this).
+  const sendPendingNow = () => {
+    if (pending.size === 0) return;
+    const spans = [...pending];
+    pending.clear();
+    try {
+      const headers = parsePairs(env.OTEL_EXPORTER_OTLP_HEADERS || env.OTEL_EXPORTER_OTLP_TRACES_HEADERS);
+      sendSync(tracesUrl(env), headers, ProtobufTraceSerializer.serializeRequest(spans));
+    } catch {
+      // Nothing more can be done while exiting.
+    }
+  };
+
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    const onSignal = () => {
+      // Decided now: a service that handles the signal itself decides when to exit.
+      const serviceHandles = process.listenerCount(signal) > 1;
+      void flush(3000).then(() => {
+        if (serviceHandles) return;
+        // Death by signal runs no 'exit' listeners: do their work here.
+        sendPendingNow();
+        beforeSignalExit();
+        process.removeListener(signal, onSignal);
+        process.kill(process.pid, signal); // the default action, as if we had never listened
+      });
+    };
+    process.on(signal, onSignal);
+  }
+
+  let beforeExitRounds = 0;
+  process.on('beforeExit', () => {
+    // The event loop is empty; the batch timer is unref'd and would not keep it alive.
+    if (pending.size > 0 && beforeExitRounds++ < 3) void flush(2000);
+  });
+
+  process.on('exit', sendPendingNow);
+}
+
+// Runs in a child at exit: reads the body from stdin and POSTs it.
+const SENDER = `
+const [url, headers] = process.argv.slice(1);
+const chunks = [];
+process.stdin.on('data', (c) => chunks.push(c)).on('end', () => {
+  const body = Buffer.concat(chunks);
+  const u = new URL(url);
+  const req = require(u.protocol === 'https:' ? 'node:https' : 'node:http').request(u, {
+    method: 'POST',
+    headers: { ...JSON.parse(headers), 'content-type': 'application/x-protobuf', 'content-length': body.length },
+  }, (res) => { res.resume(); res.on('end', () => process.exit(0)); });
+  req.on('error', () => process.exit(1));
+  req.setTimeout(2500, () => req.destroy());
+  req.end(body);
+});`;
+
+/** process.exit() allows no asynchronous work: a child process does the request while we wait. */
+function sendSync(url, headers, body) {
+  const { spawnSync } = require('node:child_process');
+  const childEnv = { ...process.env };
+  delete childEnv.NODE_OPTIONS; // not this preload again
+  delete childEnv.RAMPART_MODULES_FILE;
+  spawnSync(process.execPath, ['-e', SENDER, url, JSON.stringify(headers)], {
+    input: Buffer.from(body),
+    env: childEnv,
+    stdio: ['pipe', 'ignore', 'ignore'],
+    timeout: 3000,
+  });
+}
+
+/**
+ * Writes the modules this process loaded (path, package name and version) to `file`, every 30 s and
+ * at exit. CommonJS modules come from the require cache; ES modules from a resolve hook on the
+ * loader thread that appends each file URL to `<file>.esm`.
+ */
+function recordModules(file) {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const Module = require('node:module');
+  const { fileURLToPath, pathToFileURL } = require('node:url');
+  // ES modules: the loader-thread hook appends each resolved file URL to this side file.
+  const esmFile = `${file}.esm`;
+  try {
+    fs.writeFileSync(esmFile, '');
+    if (typeof Module.register === 'function') {
+      Module.register(pathToFileURL(path.join(__dirname, 'modules-hook.mjs')), { data: { file: esmFile } });
+    }
+  } catch {
+    // No ES module list then; CommonJS modules are still recorded.
+  }
+  const rampartRoot = path.resolve(__dirname, '..', '..', '..');
+  const packageOf = new Map(); // directory -> { name, version, dir } | null
+  const findPackage = (dir) => {
+    if (packageOf.has(dir)) return packageOf.get(dir);
+    let found = null;
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+      if (pkg.name) found = { name: pkg.name, version: pkg.version || null, dir };
+    } catch {
+      // No (readable) package.json here.
+    }
+    if (!found) {
+      const parent = path.dirname(dir);
+      found = parent === dir ? null : findPackage(parent);
+    }
+    packageOf.set(dir, found);
+    return found;
+  };
+  const write = () => {
+    try {
+      const paths = new Set(Object.keys(require.cache));
+      let esm = [];
+      try {
+        esm = fs.readFileSync(esmFile, 'utf8').split('\n').filter(Boolean);
+      } catch {
+        // Not written (yet).
+      }
+      for (const url of esm) {
+        try {
+          paths.add(fileURLToPath(url));
+        } catch {
+          // Not a file URL.
+        }
+      }
+      const modules = [];
+      const packages = new Map();
+      for (const p of [...paths].sort()) {
+        if (!path.isAbsolute(p)) continue;
+        const pkg = findPackage(path.dirname(p));
+        const rampart = p.startsWith(rampartRoot + path.sep);
+        modules.push({ path: p, package: pkg ? pkg.name : null, version: pkg ? pkg.version : null, rampart });
+        if (pkg) packages.set(`${pkg.dir}`, { name: pkg.name, version: pkg.version, path: pkg.dir, rampart });
+      }
+      const doc = {
+        pid: process.pid,
+        service: process.env.RAMPART_SERVICE || null,
+        replica: process.env.RAMPART_REPLICA || null,
+        node: process.version,
+        writtenAt: new Date().toISOString(),
+        packages: [...packages.values()],
+        modules,
+      };
+      const tmp = `${file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify(doc));
+      fs.renameSync(tmp, file); // readers never see half a file
+    } catch {
+      // The directory may be gone (replica being removed): nothing to record into.
+    }
+  };
+  const timer = setInterval(write, 30_000);
+  timer.unref();
+  setTimeout(write, 2_000).unref();
+  process.on('exit', write);
+  return write;
+}

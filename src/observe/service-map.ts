@@ -1,0 +1,282 @@
+import { exactQuantile } from './histogram.ts';
+import type { Attributes, SpanRecord } from './types.ts';
+
+export type NodeKind = 'service' | 'database' | 'external';
+
+/** What the service map reads of a span (TraceStore.mapSpans gives exactly this). */
+export type CallSpan = Pick<
+  SpanRecord,
+  'traceId' | 'spanId' | 'parentSpanId' | 'service' | 'kind' | 'durationNs' | 'status'
+> & {
+  attributes: Attributes;
+};
+
+/** Maps an address (VIP, replica address, host name) to what Rampart knows it is. */
+export type AddressResolver = (address: string) => { name: string; kind: NodeKind } | undefined;
+
+/** A connection seen by conntrack (or any flow source) between two nodes in the window. */
+export interface FlowEdge {
+  from: string;
+  to: string;
+  /** @default 'service' */
+  toKind?: NodeKind;
+  connections: number;
+}
+
+/** One observed call from one node to another. */
+export interface Call {
+  from: string;
+  to: string;
+  toKind: NodeKind;
+  durationNs: number;
+  error: boolean;
+}
+
+export interface Red {
+  requests: number;
+  errors: number;
+  /** Per second over the window. */
+  rate: number;
+  errorRate: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface ServiceMapNode extends Red {
+  id: string;
+  kind: NodeKind;
+}
+
+export interface ServiceMapEdge extends Red {
+  from: string;
+  to: string;
+  sources: ('trace' | 'flow')[];
+  /** Connections seen in flows, when any. */
+  connections: number;
+}
+
+export interface ServiceMap {
+  windowMs: number;
+  nodes: ServiceMapNode[];
+  edges: ServiceMapEdge[];
+}
+
+/** Attributes `peerOf` reads (the trace store extracts only these for the map). */
+export const PEER_ATTRIBUTES = [
+  'db.system',
+  'db.system.name',
+  'db.namespace',
+  'db.name',
+  'server.address',
+  'server.port',
+  'net.peer.name',
+  'net.peer.port',
+  'peer.service',
+  'http.host',
+  'url.full',
+  'http.url',
+] as const;
+
+const str = (v: unknown): string | undefined =>
+  v === undefined || v === null || v === '' ? undefined : String(v);
+
+function hostOfUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Who a client span called when no server span answered it (the callee sent no spans): a database
+ * when the span has `db.system`, else the peer address; named through `resolve` when Rampart knows
+ * the address (a VIP, a replica), as `host:port` otherwise.
+ */
+export function peerOf(span: CallSpan, resolve?: AddressResolver): { name: string; kind: NodeKind } {
+  const a = span.attributes;
+  const address = str(a['server.address']) ?? str(a['net.peer.name']);
+  const port = str(a['server.port']) ?? str(a['net.peer.port']);
+  const peerService = str(a['peer.service']);
+  const known = address ? resolve?.(address) : undefined;
+  if (str(a['db.system']) ?? str(a['db.system.name'])) {
+    const name =
+      peerService ??
+      known?.name ??
+      address ??
+      str(a['db.namespace']) ??
+      str(a['db.name']) ??
+      str(a['db.system']) ??
+      'database';
+    return { name, kind: 'database' };
+  }
+  if (peerService) return { name: peerService, kind: 'service' };
+  if (known) return known;
+  const host = address
+    ? port
+      ? `${address}:${port}`
+      : address
+    : (str(a['http.host']) ?? hostOfUrl(str(a['url.full']) ?? str(a['http.url'])));
+  return { name: host ?? 'unknown', kind: 'external' };
+}
+
+const isCaller = (k: string) => k === 'client' || k === 'producer';
+const isCallee = (k: string) => k === 'server' || k === 'consumer';
+
+/**
+ * Calls in a set of spans: a CLIENT span in A whose child SERVER span is in B is a call A→B (its
+ * latency is the client's, as the caller saw it); a client span with no server child is a call to
+ * its peer (database or outside address); a SERVER span whose parent is a non-client span of
+ * another service is a call too (a caller that propagates context without a client span).
+ */
+export function deriveCalls(spans: readonly CallSpan[], resolve?: AddressResolver): Call[] {
+  const key = (traceId: string, spanId: string) => `${traceId}/${spanId}`;
+  const byKey = new Map<string, CallSpan>();
+  const calleeOf = new Map<string, CallSpan>();
+  for (const s of spans) {
+    byKey.set(key(s.traceId, s.spanId), s);
+    if (isCallee(s.kind) && s.parentSpanId) calleeOf.set(key(s.traceId, s.parentSpanId), s);
+  }
+  const calls: Call[] = [];
+  for (const s of spans) {
+    if (isCaller(s.kind)) {
+      const callee = calleeOf.get(key(s.traceId, s.spanId));
+      const error = s.status === 'error' || callee?.status === 'error';
+      if (callee)
+        calls.push({
+          from: s.service,
+          to: callee.service,
+          toKind: 'service',
+          durationNs: s.durationNs,
+          error,
+        });
+      else {
+        const peer = peerOf(s, resolve);
+        calls.push({ from: s.service, to: peer.name, toKind: peer.kind, durationNs: s.durationNs, error });
+      }
+    } else if (isCallee(s.kind) && s.parentSpanId) {
+      const parent = byKey.get(key(s.traceId, s.parentSpanId));
+      if (parent && !isCaller(parent.kind) && parent.service !== s.service) {
+        calls.push({
+          from: parent.service,
+          to: s.service,
+          toKind: 'service',
+          durationNs: s.durationNs,
+          error: s.status === 'error',
+        });
+      }
+    }
+  }
+  return calls;
+}
+
+export function red(durationsNs: number[], errors: number, windowMs: number): Red {
+  const sorted = durationsNs.sort((a, b) => a - b);
+  const ms = (v: number | null) => (v === null ? null : Math.round(v / 1e3) / 1e3);
+  const seconds = Math.max(windowMs, 1) / 1000;
+  return {
+    requests: sorted.length,
+    errors,
+    rate: sorted.length / seconds,
+    errorRate: sorted.length === 0 ? 0 : errors / sorted.length,
+    p50Ms: ms(exactQuantile(sorted, 0.5)),
+    p95Ms: ms(exactQuantile(sorted, 0.95)),
+    p99Ms: ms(exactQuantile(sorted, 0.99)),
+  };
+}
+
+/**
+ * The service map of a window: nodes are services (RED from their SERVER/CONSUMER spans, or their
+ * root spans when they serve nothing), databases and outside addresses (RED of the calls they
+ * received); edges are calls from traces plus flows (connections seen by the kernel, which also
+ * show services that send no spans).
+ */
+export function serviceMap(input: {
+  spans: readonly CallSpan[];
+  windowMs: number;
+  flows?: readonly FlowEdge[];
+  resolveAddress?: AddressResolver;
+}): ServiceMap {
+  const { spans, windowMs } = input;
+  const nodeKind = new Map<string, NodeKind>();
+  const setKind = (id: string, kind: NodeKind) => {
+    // A node seen as a database anywhere is a database (Rampart runs databases as services too).
+    if (nodeKind.get(id) !== 'database') nodeKind.set(id, kind);
+  };
+  const served = new Map<string, { d: number[]; e: number }>();
+  const roots = new Map<string, { d: number[]; e: number }>();
+  const ids = new Set(spans.map((s) => `${s.traceId}/${s.spanId}`));
+  const add = (m: Map<string, { d: number[]; e: number }>, k: string, s: CallSpan) => {
+    const v = m.get(k) ?? { d: [], e: 0 };
+    v.d.push(s.durationNs);
+    if (s.status === 'error') v.e++;
+    m.set(k, v);
+  };
+  for (const s of spans) {
+    setKind(s.service, 'service');
+    if (isCallee(s.kind)) add(served, s.service, s);
+    else if (!s.parentSpanId || !ids.has(`${s.traceId}/${s.parentSpanId}`)) add(roots, s.service, s);
+  }
+
+  const edgeCalls = new Map<
+    string,
+    { from: string; to: string; d: number[]; e: number; connections: number; sources: Set<'trace' | 'flow'> }
+  >();
+  const received = new Map<string, { d: number[]; e: number }>();
+  for (const c of deriveCalls(spans, input.resolveAddress)) {
+    setKind(c.from, 'service');
+    setKind(c.to, c.toKind);
+    const k = `${c.from}\u0000${c.to}`;
+    const edge = edgeCalls.get(k) ?? {
+      from: c.from,
+      to: c.to,
+      d: [],
+      e: 0,
+      connections: 0,
+      sources: new Set(),
+    };
+    edge.d.push(c.durationNs);
+    if (c.error) edge.e++;
+    edge.sources.add('trace');
+    edgeCalls.set(k, edge);
+    if (c.toKind !== 'service') {
+      const r = received.get(c.to) ?? { d: [], e: 0 };
+      r.d.push(c.durationNs);
+      if (c.error) r.e++;
+      received.set(c.to, r);
+    }
+  }
+  for (const f of input.flows ?? []) {
+    setKind(f.from, 'service');
+    setKind(f.to, f.toKind ?? 'service');
+    const k = `${f.from}\u0000${f.to}`;
+    const edge = edgeCalls.get(k) ?? {
+      from: f.from,
+      to: f.to,
+      d: [],
+      e: 0,
+      connections: 0,
+      sources: new Set(),
+    };
+    edge.connections += f.connections;
+    edge.sources.add('flow');
+    edgeCalls.set(k, edge);
+  }
+
+  const nodes: ServiceMapNode[] = [...nodeKind].map(([id, kind]) => {
+    const stats = served.get(id) ?? received.get(id) ?? roots.get(id) ?? { d: [], e: 0 };
+    return { id, kind, ...red([...stats.d], stats.e, windowMs) };
+  });
+  const edges: ServiceMapEdge[] = [...edgeCalls.values()].map((e) => ({
+    from: e.from,
+    to: e.to,
+    sources: [...e.sources].sort(),
+    connections: e.connections,
+    ...red(e.d, e.e, windowMs),
+  }));
+  nodes.sort((a, b) => a.id.localeCompare(b.id));
+  edges.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
+  return { windowMs, nodes, edges };
+}
