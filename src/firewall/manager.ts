@@ -363,6 +363,7 @@ export class FirewallManager {
       return serviceKey(namespaces[0]!, svc);
     });
     this.modes = withMode(this.modes, mode, keys);
+    this.refreshAnomalies(ctx);
     await this.opts.store.putDocument(
       { kind: MODES, environment: this.opts.environment, key: 'modes', value: this.modes },
       this.opts.clock.now(),
@@ -403,17 +404,7 @@ export class FirewallManager {
       });
       this.learner.start();
     }
-    void this.flowLog.edges().then((baseline) => {
-      this.anomalies = new AnomalyDetector({
-        baseline,
-        learningEnded: (ns, svc) => modeOf(ns, svc) !== 'learn',
-        block: ctx.block,
-        isDbService: (() => {
-          const db = dbNetworkServices(ctx.world, ctx.dbSubnet);
-          return (ns: string, svc: string) => db.has(`${ns}/${svc}`);
-        })(),
-      });
-    });
+    this.refreshAnomalies(ctx);
     if (this.opts.captureFlows !== false && !this.source) {
       this.source = conntrackSource({
         block: ctx.block,
@@ -428,6 +419,24 @@ export class FirewallManager {
       this.deniedTimer = setInterval(() => void this.pollDenied(), this.opts.deniedPollMs ?? 250);
       this.deniedTimer.unref();
     }
+  }
+
+  /**
+   * The baseline for anomalies is what was learned so far: rebuilt when a deploy changes the world
+   * and when modes change (learning of a service ends when it leaves `learn`).
+   */
+  private refreshAnomalies(ctx: FirewallContext): void {
+    const modeOf = (namespace: string, service: string) =>
+      this.modes.perService[serviceKey(namespace, service)] ?? this.modes.global;
+    const db = dbNetworkServices(ctx.world, ctx.dbSubnet);
+    void this.learnedEdges().then((baseline) => {
+      this.anomalies = new AnomalyDetector({
+        baseline,
+        learningEnded: (ns, svc) => modeOf(ns, svc) !== 'learn',
+        block: ctx.block,
+        isDbService: (ns, svc) => db.has(`${ns}/${svc}`),
+      });
+    });
   }
 
   private async pollDenied(): Promise<void> {

@@ -36,7 +36,9 @@ function firewallContext(stack: ResolvedStack, allocation: NetworkAllocation): F
     world: buildWorld(stack, replicas),
     block: allocation.block,
     dbSubnet: a.db.subnet,
-    hostIps: [a.app.gateway, a.db.gateway],
+    // The host is always allowed towards pods (as a Kubernetes node is): its bridge addresses and
+    // loopback, where published ports arrive.
+    hostIps: [a.app.gateway, a.db.gateway, '127.0.0.1'],
     subnets: [a.app.subnet, a.db.subnet],
   };
 }
