@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
@@ -39,7 +40,7 @@ export interface FraudBenchOptions {
   historyOrders?: number;
   /** Credit bureau size (`credit.seed.persons`). @default 200_000 */
   bureauPersons?: number;
-  /** First ramp rate, assessments/s. @default 100 */
+  /** First ramp rate, assessments/s. @default 50 */
   startRate?: number;
   /** Each ramp step multiplies the rate by this. @default 1.25 */
   rampFactor?: number;
@@ -73,9 +74,12 @@ export interface FraudBenchResult {
   config: Required<Omit<FraudBenchOptions, 'signal' | 'resultName' | 'log' | 'skipModel'>>;
   model: { version: string; trainedAuc: unknown; heldOut: Evaluation | null; evalMs: number };
   up: { environment: string; ms: number; replicas: number };
-  ramp: { rate: number; passed: boolean; why: string; report: TrafficReport }[];
+  /** 1-minute load average after each step: other work on the machine shows here. */
+  ramp: { rate: number; passed: boolean; why: string; load1: number; report: TrafficReport }[];
   sustainedRate: number;
   atHalf: TrafficReport | null;
+  /** 1-minute load average before the stack came up and after the run at half rate. */
+  load: { before: number; atHalf: number | null };
   cpu: { services: ServiceCpu[]; trafficClientMs: number; totalMsPerAssessment: number };
   goals: {
     sustainedAtLeast500: boolean;
@@ -148,7 +152,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
   const config = {
     historyOrders: opts.historyOrders ?? 1_000_000,
     bureauPersons: opts.bureauPersons ?? 200_000,
-    startRate: opts.startRate ?? 100,
+    startRate: opts.startRate ?? 50,
     rampFactor: opts.rampFactor ?? 1.25,
     maxRate: opts.maxRate ?? 3000,
     stepMs: opts.stepMs ?? 10_000,
@@ -184,6 +188,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     ramp: [],
     sustainedRate: 0,
     atHalf: null,
+    load: { before: round(loadavg()[0]!, 2), atHalf: null },
     cpu: { services: [], trafficClientMs: 0, totalMsPerAssessment: 0 },
     goals: {
       sustainedAtLeast500: false,
@@ -211,18 +216,21 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     result.up.replicas = cp.daemon.controlPlane.ps({ environment }).length;
     log(`up in ${round(result.up.ms / 1000)} s (${result.up.replicas} replicas)`);
 
-    // Warm up: JIT, connection pools, PostgreSQL's caches.
+    // Warm up (JIT, connection pools, PostgreSQL's caches) at a rate any working stack takes.
     await runTraffic({
       url,
-      rate: 100,
+      rate: Math.min(50, config.startRate),
       durationMs: 5_000,
       historyOrders: config.historyOrders,
       signal: opts.signal,
     });
+    await new Promise((r) => setTimeout(r, 2000));
 
-    // 3. Ramp.
+    // 3. Ramp up while steps pass; if the first step fails, step down instead (halving, to 5/s)
+    // so a busy machine still yields a sustained rate rather than none.
     let rate = config.startRate;
-    while (rate <= config.maxRate && !opts.signal?.aborted) {
+    let direction: 'up' | 'down' | undefined;
+    while (rate <= config.maxRate && rate >= 5 && !opts.signal?.aborted) {
       const orders = trafficOrders(
         { historyOrders: config.historyOrders },
         Math.ceil((rate * config.stepMs) / 1000),
@@ -236,10 +244,20 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         signal: opts.signal,
       });
       const v = verdict(report, config.explodeP99Ms);
-      result.ramp.push({ rate, ...v, report });
+      result.ramp.push({ rate, ...v, load1: round(loadavg()[0]!, 2), report });
       log(
         `ramp ${rate}/s: ${report.throughput}/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, errors ${report.errors}: ${v.why}`,
       );
+      direction ??= v.passed ? 'up' : 'down';
+      if (direction === 'down') {
+        if (v.passed) {
+          result.sustainedRate = rate;
+          break;
+        }
+        rate = Math.floor(rate / 2);
+        await new Promise((r) => setTimeout(r, 3000));
+        continue;
+      }
       if (!v.passed) break;
       result.sustainedRate = rate;
       rate = Math.round(rate * config.rampFactor);
@@ -270,6 +288,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       const client = cpuSince(client0);
       const after = treeCpu(await processTable(), pids);
       result.atHalf = report;
+      result.load.atHalf = round(loadavg()[0]!, 2);
       result.goals.p99Below50AtHalf = report.latencyMs.p99 < 50 && half >= 250;
       const byService = new Map<string, ServiceCpu>();
       for (const r of replicas) {

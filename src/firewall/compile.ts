@@ -177,7 +177,7 @@ export function planFirewall(input: CompileFirewallInput): FirewallPlan {
   const samePod: [string, string][] = [];
   for (const pod of world.pods) for (const a of pod.ips) for (const b of pod.ips) samePod.push([a, b]);
   samePod.sort(([a1, b1], [a2, b2]) => addresses.compare(a1, a2) || addresses.compare(b1, b2));
-  const context = { world, policies: input.policies, addresses, peerPods };
+  const context = { world, policies: input.policies, addresses, peerPods, boxes: new Map() };
   return {
     table: nftTableName(input.env),
     bridges: [bridgeName(input.env, 'app'), bridgeName(input.env, 'db')],
@@ -190,6 +190,8 @@ export function planFirewall(input: CompileFirewallInput): FirewallPlan {
 }
 
 interface PlanContext {
+  /** Boxes of numeric ports, shared: a 10,000-rule policy repeats the same few ports. */
+  boxes: Map<string, [Range, Range][]>;
   world: World;
   policies: readonly NetworkPolicy[];
   addresses: Addresses;
@@ -251,7 +253,7 @@ function planDirection(direction: Direction, ctx: PlanContext): DirectionPlan {
             // Indexed loops: this is the 10,000-rule path.
             for (let i = 0; i < peerPods.length; i++) {
               const peer = peerPods[i]!;
-              const boxesOf = portBoxes(entry, direction === 'egress' ? peer : pod);
+              const boxesOf = portBoxes(entry, direction === 'egress' ? peer : pod, ctx.boxes);
               for (let j = 0; j < peer.ips.length; j++) {
                 const ip = peer.ips[j]!;
                 for (let k = 0; k < boxesOf.length; k++) {
@@ -266,13 +268,14 @@ function planDirection(direction: Direction, ctx: PlanContext): DirectionPlan {
                 for (const ip of other.ips) {
                   const n = addresses.int(ip);
                   if (!peerRanges.some(([lo, hi]) => n >= lo && n <= hi)) continue;
-                  for (const [proto, port] of portBoxes(entry, other))
+                  for (const [proto, port] of portBoxes(entry, other, ctx.boxes))
                     add(self, ip, addresses.single(ip), proto, port);
                 }
               }
             } else {
               for (const range of peerRanges) {
-                for (const [proto, port] of portBoxes(entry, pod)) add(self, undefined, range, proto, port);
+                for (const [proto, port] of portBoxes(entry, pod, ctx.boxes))
+                  add(self, undefined, range, proto, port);
               }
             }
           }
@@ -306,10 +309,13 @@ function planDirection(direction: Direction, ctx: PlanContext): DirectionPlan {
 
 const ALL_BOXES: [Range, Range][] = [[ALL_PROTOCOLS, ALL_PORTS]];
 const NO_PODS: readonly WorldPod[] = [];
-const numericBoxes = new WeakMap<NetworkPolicyPort, [Range, Range][]>();
 
 /** The (protocol, port) boxes one `ports` entry allows; named ports resolve on `dstPod`. */
-function portBoxes(entry: NetworkPolicyPort | undefined, dstPod: WorldPod): [Range, Range][] {
+function portBoxes(
+  entry: NetworkPolicyPort | undefined,
+  dstPod: WorldPod,
+  numericBoxes: Map<string, [Range, Range][]>,
+): [Range, Range][] {
   if (entry === undefined) return ALL_BOXES;
   const protocol = entry.protocol ?? 'TCP';
   if (typeof entry.port === 'string') {
@@ -318,11 +324,12 @@ function portBoxes(entry: NetworkPolicyPort | undefined, dstPod: WorldPod): [Ran
       .filter((p) => p.name === entry.port && p.protocol === protocol)
       .map((p): [Range, Range] => [proto, [p.port, p.port]]);
   }
-  let boxes = numericBoxes.get(entry);
+  const key = `${protocol} ${entry.port} ${entry.endPort}`;
+  let boxes = numericBoxes.get(key);
   if (boxes === undefined) {
     const proto: Range = [PROTOCOL_NUMBER[protocol], PROTOCOL_NUMBER[protocol]];
     const port: Range = entry.port === undefined ? ALL_PORTS : [entry.port, entry.endPort ?? entry.port];
-    numericBoxes.set(entry, (boxes = [[proto, port]]));
+    numericBoxes.set(key, (boxes = [[proto, port]]));
   }
   return boxes;
 }

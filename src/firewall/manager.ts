@@ -196,10 +196,22 @@ export class FirewallManager {
     filePolicies: readonly { policy: NetworkPolicy; file: string }[],
   ): Promise<void> {
     await this.load();
-    const before = this.ctx
-      ? this.complianceInput(this.ctx, this.current())
-      : this.complianceInput({ ...next, world: { namespaces: [], pods: [] } }, []);
-    assertPolicyChange(before, this.complianceInput(next, this.withFilePolicies(filePolicies).values()));
+    const after = this.complianceInput(next, this.withFilePolicies(filePolicies).values());
+    if (!this.ctx) {
+      // A first deploy has nothing to compare with: in learn mode nothing is enforced yet, so the
+      // proof cannot hold; report what is open instead of refusing the stack. From then on, any
+      // change that opens a new path is refused.
+      const open = complianceReport(after).violations;
+      if (open.length > 0) {
+        this.opts.emit(
+          'compliance.open',
+          `data rules not enforced yet (${open.length} open path${open.length > 1 ? 's' : ''}): propose and apply policies, then protect`,
+          open,
+        );
+      }
+      return;
+    }
+    assertPolicyChange(this.complianceInput(this.ctx, this.current()), after);
   }
 
   private withFilePolicies(

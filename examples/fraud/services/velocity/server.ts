@@ -20,6 +20,7 @@ const pool = createPool({
   // acceptable, waiting for a WAL flush on every order is not. Best effort: CockroachDB may refuse.
   onConnect: async (client) => {
     await client.query('SET synchronous_commit TO off').catch(() => undefined);
+    await client.query('SET plan_cache_mode TO force_generic_plan').catch(() => undefined);
   },
 });
 let ready = false;
