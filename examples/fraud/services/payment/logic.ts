@@ -156,6 +156,24 @@ export function binsForCountry(country: string): readonly { bin: string; prepaid
   return BIN_TABLE.filter((b) => b.country === c).map((b) => ({ bin: b.prefix, prepaid: b.prepaid }));
 }
 
+/**
+ * A random BIN that `binInfo` places in `country` (any of the table's countries): drawn from the
+ * whole Visa and Mastercard space, so customers' cards spread over thousands of BINs as real ones
+ * do, instead of sharing the few curated ranges (with only BIN + last four digits to tell cards
+ * apart, a handful of BINs would make strangers' cards look like one). Deterministic for a given
+ * `rand`; about 30 draws on average.
+ */
+export function sampleBinForCountry(country: string, rand: () => number, prepaid = false): string {
+  const c = country.toUpperCase();
+  if (!FALLBACK_COUNTRIES.includes(c)) throw new RangeError(`no BINs for country '${country}'`);
+  for (;;) {
+    const tail = String(Math.floor(rand() * 10_000)).padStart(4, '0');
+    const bin = rand() < 0.6 ? `4${Math.floor(rand() * 10)}${tail}` : `5${1 + Math.floor(rand() * 5)}${tail}`;
+    const info = binInfo(bin)!;
+    if (info.country === c && info.prepaid === prepaid) return bin;
+  }
+}
+
 /** The IBAN in electronic format and its country when valid (ibantools checks length, format and check digits). */
 export function ibanInfo(iban: string): { valid: boolean; country: string | null } {
   const e = electronicFormatIBAN(iban);
