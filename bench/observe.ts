@@ -103,7 +103,7 @@ const kv = (key: string, value: string | number | boolean) => ({
 });
 
 /** One export as a replica's BatchSpanProcessor sends it: 512 spans of HTTP and db calls. */
-function makeExport(service: string, replica: number, startNs: bigint, perExport: number): Buffer {
+export function makeExport(service: string, replica: number, startNs: bigint, perExport: number): Buffer {
   const spans = [];
   for (let i = 0; i < perExport; i++) {
     const traceId = randomBytes(16);
@@ -265,7 +265,7 @@ const WORDS = [
 ];
 
 /** Replica output as it comes: pino JSON, ECS (another logger), plain text; ~1% mention a timeout. */
-function makeLines(n: number, endMs: number): LogLine[] {
+export function makeLines(n: number, endMs: number): LogLine[] {
   const lines: LogLine[] = [];
   const spanMs = 60 * 60_000; // the last hour
   for (let i = 0; i < n; i++) {

@@ -110,6 +110,81 @@ const BENCHMARKS: readonly Benchmark[] = [
       return rows;
     },
   },
+  {
+    name: 'fraud',
+    async run(log, signal) {
+      const { runFraudBench } = await import('./fraud.ts');
+      const r = await runFraudBench({ log, signal });
+      const rows: SummaryRow[] = [
+        withGoal({
+          measure: 'fraud sustained assessments/s (vs 500)',
+          rampart: r.sustainedRate,
+          baseline: 500,
+          ratio: r.sustainedRate / 500,
+          goal: { op: '>=', value: 1 },
+        }),
+      ];
+      if (r.atHalf) {
+        rows.push(
+          withGoal({
+            measure: `fraud p99 ms at ${Math.round(r.atHalf.targetRate)}/s (vs 50)`,
+            rampart: r.atHalf.latencyMs.p99,
+            baseline: 50,
+            ratio: r.atHalf.latencyMs.p99 / 50,
+            goal: { op: '<=', value: 1 },
+          }),
+          withGoal({
+            measure: 'fraud p50 ms at half rate',
+            rampart: r.atHalf.latencyMs.p50,
+            baseline: 50,
+            ratio: r.atHalf.latencyMs.p50 / 50,
+          }),
+        );
+      }
+      if (r.model.heldOut) {
+        rows.push(
+          withGoal({
+            measure: 'fraud model AUC, held-out set (vs 0.9)',
+            rampart: r.model.heldOut.auc,
+            baseline: 0.9,
+            ratio: r.model.heldOut.auc / 0.9,
+            goal: { op: '>=', value: 1 },
+          }),
+        );
+      }
+      return rows;
+    },
+  },
+  {
+    name: 'firewall',
+    async run(log, signal) {
+      const { runFirewallBench, firewallSummaryRows } = await import('./firewall.ts');
+      return firewallSummaryRows(await runFirewallBench({ log, signal })).map(withGoal);
+    },
+  },
+  {
+    name: 'flow-capture',
+    async run(log) {
+      const { runFlowCaptureBench } = await import('./flow-capture.ts');
+      const r = await runFlowCaptureBench({ log });
+      return [
+        withGoal({
+          measure: `flows captured at ${Math.round(r.achievedRate)} new conn/s`,
+          rampart: r.captured,
+          baseline: r.onTheWire,
+          ratio: r.completeness,
+          goal: { op: '>=', value: 0.999 },
+        }),
+        withGoal({
+          measure: 'new connections/s achieved (vs asked)',
+          rampart: r.achievedRate,
+          baseline: r.config.rate,
+          ratio: r.achievedRate / r.config.rate,
+          goal: { op: '>=', value: 1 },
+        }),
+      ];
+    },
+  },
 ];
 
 export interface BenchRunReport {

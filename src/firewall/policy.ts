@@ -1,10 +1,14 @@
 import { LineCounter, parseAllDocuments, stringify } from 'yaml';
 import { RampartError } from '../platform/errors.ts';
 import { DNS_LABEL_PATTERN, MAX_DNS_LABEL } from '../platform/names.ts';
-// eslint-disable-next-line no-restricted-imports -- until src/stack/index.ts exports the problem helpers
-import { ProblemList, describeValue, didYouMean, formatProblem, isPlainObject } from '../stack/problems.ts';
-// eslint-disable-next-line no-restricted-imports -- until src/stack/index.ts exports yamlLocator
-import { yamlLocator } from '../stack/positions.ts';
+import {
+  ProblemList,
+  describeValue,
+  didYouMean,
+  formatProblem,
+  isPlainObject,
+  yamlLocator,
+} from '../stack/index.ts';
 import type { StackProblem } from '../stack/index.ts';
 import { cidrBounds, intToIpv4, ipv4ToInt, policyTypesOf } from './evaluate.ts';
 import { checkLabelMap, checkSelector, isDnsSubdomain } from './selectors.ts';

@@ -1,5 +1,4 @@
-// eslint-disable-next-line no-restricted-imports -- until src/stack/index.ts exports the problem helpers
-import { describeValue, didYouMean, isPlainObject } from '../stack/problems.ts';
+import { describeValue, didYouMean, isPlainObject } from '../stack/index.ts';
 import type { LabelSelector, LabelSelectorRequirement } from './types.ts';
 
 /**

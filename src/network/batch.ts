@@ -10,6 +10,7 @@ import { listLinks, listNetns, type HostLink } from './links.ts';
 import {
   linkAlias,
   macForAddress,
+  REPLICA_SYSCTLS,
   type NetworkApplyOptions,
   type ReplicaIdentity,
   type ReplicaNetworkPlan,
@@ -75,8 +76,7 @@ export function planReplicaNetworksBatch(plans: readonly ReplicaNetworkPlan[], f
     const file = join(fileDir, `${p.netns}.ip`);
     files.set(file, inner);
     lines.push(['netns', 'exec', p.netns, 'ip', '-batch', file]);
-    // Like Docker: an unprivileged service may bind ports below 1024 inside its own namespace.
-    lines.push(['netns', 'exec', p.netns, 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0']);
+    lines.push(['netns', 'exec', p.netns, 'sysctl', '-q', '-w', ...REPLICA_SYSCTLS]);
   }
   return { lines, files };
 }

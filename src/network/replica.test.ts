@@ -84,7 +84,18 @@ describe('planReplicaNetwork', () => {
       ['ip', '-n', NS, 'addr', 'add', '198.18.24.7/22', 'dev', 'db0'],
       ['ip', '-n', NS, 'link', 'set', 'db0', 'up'],
       ['ip', '-n', NS, 'route', 'add', '198.18.30.0/23', 'via', '198.18.24.1', 'dev', 'db0'],
-      ['ip', 'netns', 'exec', NS, 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0'],
+      [
+        'ip',
+        'netns',
+        'exec',
+        NS,
+        'sysctl',
+        '-q',
+        '-w',
+        'net.ipv4.ip_unprivileged_port_start=0',
+        'net.ipv6.conf.all.disable_ipv6=1',
+        'net.ipv6.conf.default.disable_ipv6=1',
+      ],
     ]);
     assert.equal(plan.hostsFile, '127.0.0.1 localhost\n::1 localhost\n198.18.30.2 pg pg.shop\n');
   });

@@ -91,6 +91,17 @@ export function planReplicaNetwork(input: ReplicaNetworkInput): ReplicaNetworkPl
   };
 }
 
+/**
+ * Inside every replica namespace: unprivileged services may bind ports below 1024 (as Docker
+ * allows), and IPv6 is off: replicas talk IPv4 only, and bridged link-local IPv6 would otherwise
+ * slip past the IPv4 firewall.
+ */
+export const REPLICA_SYSCTLS = [
+  'net.ipv4.ip_unprivileged_port_start=0',
+  'net.ipv6.conf.all.disable_ipv6=1',
+  'net.ipv6.conf.default.disable_ipv6=1',
+] as const;
+
 /** `02:52:` + the IPv4 address in hex: locally administered, unique on a bridge, stable per address. */
 export function macForAddress(ip: string): string {
   return ['02', '52', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
@@ -141,7 +152,7 @@ export function replicaNetworkCommands(plan: ReplicaNetworkPlan): string[][] {
     );
   }
   // Like Docker: an unprivileged service may bind ports below 1024 inside its own namespace.
-  cmds.push(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0']);
+  cmds.push(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', ...REPLICA_SYSCTLS]);
   return cmds;
 }
 

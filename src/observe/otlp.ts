@@ -111,6 +111,7 @@ function decodeMessage(
   }
 }
 
+/** Spans of an export; with `keepValid`, also the valid ones as OTLP messages (for forwarding). */
 export function decodeTraces(
   bytes: Buffer,
   format: OtlpFormat,

@@ -3,7 +3,10 @@ export type { ParseStackOptions } from './parse.ts';
 export { loadStack } from './load.ts';
 export type { LoadStackOptions } from './load.ts';
 export { DEFAULT_DATABASE_PORTS } from './resolve.ts';
-export { formatProblem } from './problems.ts';
+// Shared with other YAML readers (NetworkPolicies): positions, problem lists, suggestions.
+export { ProblemList, describeValue, didYouMean, formatProblem, isPlainObject } from './problems.ts';
+export type { FieldPath } from './problems.ts';
+export { yamlLocator } from './positions.ts';
 export type { StackProblem } from './problems.ts';
 export type {
   DatabaseEngine,

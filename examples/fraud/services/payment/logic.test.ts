@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Address } from '../../lib/types.ts';
-import { BIN_TABLE, binInfo, binScheme, binsForCountry, ibanInfo, paymentSignals } from './logic.ts';
+import {
+  BIN_TABLE,
+  binInfo,
+  binScheme,
+  binsForCountry,
+  ibanInfo,
+  paymentSignals,
+  sampleBinForCountry,
+} from './logic.ts';
 
 const de: Address = { line1: 'Hauptstraße 5', city: 'Berlin', postalCode: '10115', country: 'DE' };
 
@@ -116,6 +124,25 @@ describe('BIN_TABLE and binsForCountry', () => {
   });
   it('GIVEN a BIN from binsForCountry THEN binInfo places it in that country', () => {
     for (const b of BIN_TABLE) assert.equal(binInfo(binsForCountry(b.country)[0]!.bin)!.country, b.country);
+  });
+});
+
+describe('sampleBinForCountry', () => {
+  function rng(seed: number): () => number {
+    let a = seed;
+    return () => (a = (Math.imul(a, 1103515245) + 12345) >>> 0) / 4294967296;
+  }
+  it('GIVEN a country THEN BINs that binInfo places there, many different ones, prepaid only when asked', () => {
+    const rand = rng(1);
+    const bins = Array.from({ length: 200 }, () => sampleBinForCountry('DE', rand));
+    for (const bin of bins)
+      assert.deepEqual([binInfo(bin)?.country, binInfo(bin)?.prepaid], ['DE', false], bin);
+    assert.ok(new Set(bins).size > 190);
+    assert.equal(binInfo(sampleBinForCountry('fr', rand, true))?.prepaid, true);
+  });
+  it('GIVEN the same draws THEN the same BIN; an unknown country THEN a RangeError', () => {
+    assert.equal(sampleBinForCountry('PL', rng(7)), sampleBinForCountry('PL', rng(7)));
+    assert.throws(() => sampleBinForCountry('ZZ', Math.random), RangeError);
   });
 });
 

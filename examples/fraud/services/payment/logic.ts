@@ -165,12 +165,17 @@ export function binsForCountry(country: string): readonly { bin: string; prepaid
  */
 export function sampleBinForCountry(country: string, rand: () => number, prepaid = false): string {
   const c = country.toUpperCase();
-  if (!FALLBACK_COUNTRIES.includes(c)) throw new RangeError(`no BINs for country '${country}'`);
+  const want = FALLBACK_COUNTRIES.indexOf(c);
+  if (want < 0) throw new RangeError(`no BINs for country '${country}'`);
+  // Numeric draws and the fallback's hash inlined: the seed draws hundreds of thousands of cards.
   for (;;) {
-    const tail = String(Math.floor(rand() * 10_000)).padStart(4, '0');
-    const bin = rand() < 0.6 ? `4${Math.floor(rand() * 10)}${tail}` : `5${1 + Math.floor(rand() * 5)}${tail}`;
-    const info = binInfo(bin)!;
-    if (info.country === c && info.prepaid === prepaid) return bin;
+    const bin = rand() < 0.6 ? 400_000 + Math.floor(rand() * 100_000) : 510_000 + Math.floor(rand() * 50_000);
+    let h = 0x811c9dc5;
+    for (let d = 100_000; d >= 1; d /= 10) h = Math.imul(h ^ (48 + (Math.floor(bin / d) % 10)), 0x01000193);
+    h >>>= 0;
+    if (h % FALLBACK_COUNTRIES.length !== want || (h >>> 16) % 100 < 3 !== prepaid) continue;
+    const text = String(bin);
+    if (!BY_PREFIX.has(text)) return text;
   }
 }
 
