@@ -516,7 +516,9 @@ export class EnvironmentController {
   }
 
   private async waitReady(replicas: readonly ReplicaPlan[]): Promise<void> {
-    const deadline = this.opts.clock.now() + (this.opts.readyTimeoutMs ?? 60_000);
+    // A service that declares a long start period (a database seeding itself) gets it on top.
+    const startPeriod = Math.max(0, ...replicas.map((r) => r.health?.startPeriodMs ?? 0));
+    const deadline = this.opts.clock.now() + (this.opts.readyTimeoutMs ?? 60_000) + startPeriod;
     for (;;) {
       const pending = replicas.filter((r) => !this.running.get(r.id)?.supervisor.healthy);
       if (pending.length === 0) return;
