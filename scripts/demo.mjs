@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// `npm start`: checks the host (installing missing Debian packages when root), brings the demo
-// stack up through Rampart in the foreground, and sends it gentle traffic. Ctrl-C stops it all.
+// `npm start`: checks the host (installing missing Debian packages when root), brings the fraud
+// stack (examples/fraud) up through Rampart in the foreground, and sends it gentle merchant traffic
+// from the generator, a minute at a time, reporting each minute. Ctrl-C stops it all.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const rampart = [process.execPath, [`${root}/bin/rampart.js`]];
-const STACK = process.env.RAMPART_DEMO_STACK ?? `${root}/examples/demo/rampart.yaml`;
-const URL_ = process.env.RAMPART_DEMO_URL ?? 'http://127.0.0.1:18080/';
+const STACK = process.env.RAMPART_DEMO_STACK ?? `${root}/examples/fraud/rampart.yaml`;
+const GATEWAY = process.env.RAMPART_DEMO_URL ?? 'http://127.0.0.1:8080';
+const RATE = process.env.RAMPART_DEMO_RATE ?? '10';
 
 if (process.platform !== 'linux' || process.getuid?.() !== 0) {
   console.error(
@@ -34,26 +36,34 @@ process.on('SIGTERM', () => {
   up.kill('SIGINT');
 });
 
-// Gentle traffic once the published port answers: one request a second, a summary every ten.
-let ok = 0;
-let failed = 0;
-const timer = setInterval(async () => {
-  if (stopping) return;
-  try {
-    const res = await fetch(URL_, { signal: AbortSignal.timeout(2000) });
-    const body = await res.text();
-    if (res.ok) ok++;
-    else failed++;
-    if ((ok + failed) % 10 === 1)
-      console.log(`[traffic] ${ok} ok, ${failed} failed; last: ${body.slice(0, 160)}`);
-  } catch {
-    // not up yet
+// Gentle traffic once the gateway answers: the generator's labelled orders, one minute per run.
+let runs = 0;
+let traffic;
+async function trafficLoop() {
+  while (!stopping) {
+    const ready = await fetch(`${GATEWAY}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (!ready) {
+      await new Promise((r) => setTimeout(r, 2000));
+      continue;
+    }
+    if (runs === 0) {
+      console.log(`\n[demo] the fraud stack answers on ${GATEWAY}: sending ${RATE} assessments/s (see examples/fraud/README.md)`);
+      console.log('[demo] look with: rampart ps | rampart logs gateway -f | rampart firewall status | rampart alerts\n');
+    }
+    runs++;
+    traffic = spawn(process.execPath, ['--import', 'tsx', `${root}/examples/fraud/generator/traffic.ts`, '--url', GATEWAY, '--rate', RATE, '--duration', '60s', '--seed', String(runs)], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    await new Promise((r) => traffic.on('exit', r));
   }
-}, 1000);
-timer.unref();
+}
+void trafficLoop();
 
 up.on('exit', (code) => {
-  clearInterval(timer);
-  console.log(`[traffic] ${ok} ok, ${failed} failed`);
+  stopping = true;
+  traffic?.kill('SIGINT');
   process.exit(code ?? 0);
 });

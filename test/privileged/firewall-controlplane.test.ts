@@ -4,9 +4,8 @@
 // refused with the path as evidence.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { httpGetScript, inNetns } from '../../src/testing/probe.ts';
 import { netnsName } from '../../src/platform/names.ts';
 import { RampartError } from '../../src/platform/errors.ts';
 import {
@@ -15,31 +14,9 @@ import {
   type TestControlPlane,
 } from '../../src/testing/control-plane.ts';
 
-const run = promisify(execFile);
 const SVC_DIR = fileURLToPath(new URL('../fixtures/foundation', import.meta.url));
 
-async function inNetns(netns: string, script: string): Promise<string> {
-  const { stdout } = await run(
-    'ip',
-    [
-      'netns',
-      'exec',
-      netns,
-      'setpriv',
-      '--reuid=rampart',
-      '--regid=rampart',
-      '--clear-groups',
-      '--',
-      process.execPath,
-      '-e',
-      script,
-    ],
-    { timeout: 10_000 },
-  );
-  return stdout.trim();
-}
-const GET = (url: string) =>
-  `require('http').get(${JSON.stringify(url)},{timeout:2000},r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>console.log(b))}).on('error',e=>console.log('ERR '+e.code)).on('timeout',function(){this.destroy(Object.assign(new Error(),{code:'TIMEOUT'}))})`;
+const GET = httpGetScript;
 
 describe('firewall through the control plane', { timeout: 240_000 }, () => {
   let cp: TestControlPlane;

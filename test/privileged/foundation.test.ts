@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { httpGetScript, inNetns, tcpConnectScript } from '../../src/testing/probe.ts';
 import { promisify } from 'node:util';
 import { netnsName, nftTableName, bridgeName } from '../../src/platform/names.ts';
 import {
@@ -26,34 +27,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Runs a Node one-liner inside a namespace as the service user and returns its stdout. */
-async function inNetns(netns: string, script: string): Promise<string> {
-  const { stdout } = await run(
-    'ip',
-    [
-      'netns',
-      'exec',
-      netns,
-      'setpriv',
-      '--reuid=rampart',
-      '--regid=rampart',
-      '--clear-groups',
-      '--',
-      process.execPath,
-      '-e',
-      script,
-    ],
-    {
-      timeout: 10_000,
-    },
-  );
-  return stdout.trim();
-}
-
-const GET = (url: string) =>
-  `require('http').get(${JSON.stringify(url)},{timeout:3000},r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>console.log(b))}).on('error',e=>console.log('ERR '+e.code))`;
-const CONNECT = (host: string, port: number) =>
-  `const s=require('net').connect(${port},${JSON.stringify(host)});s.setTimeout(2000,()=>{console.log('ERR TIMEOUT');process.exit(0)});s.on('connect',()=>{console.log('CONNECTED');process.exit(0)});s.on('error',e=>{console.log('ERR '+e.code);process.exit(0)})`;
+const GET = httpGetScript;
+const CONNECT = tcpConnectScript;
 
 async function kernelObjects(env: string): Promise<string[]> {
   const found: string[] = [];
