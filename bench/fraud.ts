@@ -3,18 +3,23 @@
  * sustains on this machine, its latency at half that rate, and how well the shipped model detects
  * fraud on a held-out generated set. Writes bench/results/fraud.json.
  *
- *   node --import tsx bench/fraud.ts [--history 1000000] [--step 10s] [--measure 30s]
+ *   node --import tsx bench/fraud.ts [--history 1000000] [--persons 200000] [--start 50] [--step 10s]
+ *                                    [--measure 30s] [--skip-model]
  *
  * 1. Model: AUC of model/weights.v1.json on a held-out generated history (another world and
  *    stream than training's), scored through the scoring service's own code, in-process.
  * 2. Up: the stack from examples/fraud/rampart.yaml in a fresh environment, the velocity history
  *    seeded with `historyOrders` orders (1M by default) and the bureau with `bureauPersons` files.
- * 3. Ramp: open-loop traffic (generator/traffic.ts) at rising rates, `stepMs` each, until a step
- *    has errors, cannot keep its rate, or its p99 exceeds `explodeP99Ms`; the sustained rate is
- *    the last step that passed.
+ * 3. Ramp: after a warm-up and 10 s of idle CPU baseline, open-loop traffic (generator/traffic.ts)
+ *    at rising rates (x `rampFactor`), `stepMs` each, until a step has errors, cannot keep its
+ *    rate, or its p99 exceeds `explodeP99Ms`; the sustained rate is the last step that passed. If
+ *    the first step fails, the rate halves instead until one passes (a busy machine still gets a
+ *    figure).
  * 4. Measure: p50/p99 at 50% of the sustained rate for `measureMs`, with the CPU time each service
- *    (all its replicas and their children, PostgreSQL's backends included) spent per assessment.
+ *    (all its replicas and their children, PostgreSQL's backends included) spent per assessment,
+ *    raw and net of the idle baseline, and the 1-minute load average (other work on the machine).
  *
+ * About 4-5 minutes with the defaults (the 1M-order seed takes ~30-60 s of `up`).
  * Needs root. Measures and reports; never asserts on speed.
  */
 import { readFileSync } from 'node:fs';
@@ -56,6 +61,8 @@ export interface FraudBenchOptions {
   heldOutDays?: number;
   /** Skip the in-process model evaluation. */
   skipModel?: boolean;
+  /** Config per service merged over the stack file's (e.g. `{ gateway: { idempotency: { lookupFirst: false } } }`). */
+  serviceConfig?: Readonly<Record<string, Record<string, unknown>>>;
   signal?: AbortSignal;
   /** Name under bench/results/; `null` writes nothing. @default 'fraud' */
   resultName?: string | null;
@@ -65,22 +72,45 @@ export interface FraudBenchOptions {
 export interface ServiceCpu {
   service: string;
   replicas: number;
+  /** CPU time of all its replicas (and their children) during the run. */
   cpuMs: number;
+  /** What the same replicas use idle over as long (health checks, timers, background work). */
+  idleCpuMs: number;
   /** CPU time per answered assessment. */
   cpuMsPerAssessment: number;
+  /** The same with the idle baseline taken out: what one more assessment costs. */
+  netCpuMsPerAssessment: number;
 }
 
 export interface FraudBenchResult {
-  config: Required<Omit<FraudBenchOptions, 'signal' | 'resultName' | 'log' | 'skipModel'>>;
+  config: Required<
+    Omit<FraudBenchOptions, 'signal' | 'resultName' | 'log' | 'skipModel' | 'serviceConfig'>
+  > & {
+    serviceConfig: Readonly<Record<string, Record<string, unknown>>>;
+  };
   model: { version: string; trainedAuc: unknown; heldOut: Evaluation | null; evalMs: number };
   up: { environment: string; ms: number; replicas: number };
   /** 1-minute load average after each step: other work on the machine shows here. */
-  ramp: { rate: number; passed: boolean; why: string; load1: number; report: TrafficReport }[];
+  ramp: {
+    rate: number;
+    passed: boolean;
+    why: string;
+    load1: number;
+    /** CPU of all services per answered assessment, idle baseline taken out. */
+    netCpuMsPerAssessment: number;
+    report: TrafficReport;
+  }[];
   sustainedRate: number;
   atHalf: TrafficReport | null;
   /** 1-minute load average before the stack came up and after the run at half rate. */
   load: { before: number; atHalf: number | null };
-  cpu: { services: ServiceCpu[]; trafficClientMs: number; totalMsPerAssessment: number };
+  cpu: {
+    services: ServiceCpu[];
+    /** This process: the in-process control plane (health checks, firewall learning) and the traffic client. */
+    benchProcessMs: number;
+    totalMsPerAssessment: number;
+    netTotalMsPerAssessment: number;
+  };
   goals: {
     sustainedAtLeast500: boolean;
     p99Below50AtHalf: boolean | null;
@@ -99,16 +129,23 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** utime + stime (ms) of every process, and each one's parent, from /proc. */
-async function processTable(): Promise<Map<number, { ppid: number; cpuMs: number }>> {
-  const table = new Map<number, { ppid: number; cpuMs: number }>();
+/**
+ * CPU ms of every process: `own` (utime + stime) and `reaped` (cutime + cstime: children that
+ * exited and were waited for, such as PostgreSQL backends of closed connections), and its parent.
+ */
+async function processTable(): Promise<Map<number, { ppid: number; own: number; reaped: number }>> {
+  const table = new Map<number, { ppid: number; own: number; reaped: number }>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = await readFile(`/proc/${name}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // Fields after the name: ppid is field 4, utime 14, stime 15 (USER_HZ = 100).
-      table.set(Number(name), { ppid: Number(rest[1]), cpuMs: (Number(rest[11]) + Number(rest[12])) * 10 });
+      // Fields after the name: ppid is field 4, utime..cstime fields 14-17, in USER_HZ (100).
+      table.set(Number(name), {
+        ppid: Number(rest[1]),
+        own: (Number(rest[11]) + Number(rest[12])) * 10,
+        reaped: (Number(rest[13]) + Number(rest[14])) * 10,
+      });
     } catch {
       // gone meanwhile
     }
@@ -116,9 +153,13 @@ async function processTable(): Promise<Map<number, { ppid: number; cpuMs: number
   return table;
 }
 
-/** CPU ms of each pid and all its current descendants. */
+/**
+ * CPU ms of each root and its whole process tree: its own and reaped time plus that of every live
+ * descendant. A child that exits between two readings moves from "live" to its parent's reaped
+ * time, so differences of two readings count it exactly once.
+ */
 function treeCpu(
-  table: Map<number, { ppid: number; cpuMs: number }>,
+  table: Map<number, { ppid: number; own: number; reaped: number }>,
   roots: readonly number[],
 ): Map<number, number> {
   const children = new Map<number, number[]>();
@@ -129,12 +170,53 @@ function treeCpu(
     const stack = [root];
     while (stack.length > 0) {
       const pid = stack.pop()!;
-      sum += table.get(pid)?.cpuMs ?? 0;
+      const p = table.get(pid);
+      sum += p ? p.own + p.reaped : 0;
       stack.push(...(children.get(pid) ?? []));
     }
     out.set(root, sum);
   }
   return out;
+}
+
+async function cpuByService(
+  replicas: readonly { service: string; pid: number | null }[],
+  during: () => Promise<void>,
+): Promise<{ ms: Map<string, { replicas: number; cpuMs: number }>; wallMs: number }> {
+  const pids = replicas.filter((r) => r.pid !== null).map((r) => r.pid!);
+  const before = treeCpu(await processTable(), pids);
+  const t = performance.now();
+  await during();
+  const wallMs = performance.now() - t;
+  const after = treeCpu(await processTable(), pids);
+  const ms = new Map<string, { replicas: number; cpuMs: number }>();
+  for (const r of replicas) {
+    if (r.pid === null) continue;
+    const e = ms.get(r.service) ?? { replicas: 0, cpuMs: 0 };
+    e.replicas++;
+    e.cpuMs += (after.get(r.pid) ?? 0) - (before.get(r.pid) ?? 0);
+    ms.set(r.service, e);
+  }
+  return { ms, wallMs };
+}
+
+type CpuReading = Awaited<ReturnType<typeof cpuByService>>;
+
+/** Per-service CPU of a run, raw and with the idle baseline (scaled to the run's length) taken out. */
+function serviceCpu(idle: CpuReading, busy: CpuReading, answered: number): ServiceCpu[] {
+  const ok = Math.max(1, answered);
+  const services = [...busy.ms].map(([service, e]) => {
+    const idleMs = ((idle.ms.get(service)?.cpuMs ?? 0) / idle.wallMs) * busy.wallMs;
+    return {
+      service,
+      replicas: e.replicas,
+      cpuMs: round(e.cpuMs),
+      idleCpuMs: round(idleMs),
+      cpuMsPerAssessment: round(e.cpuMs / ok, 3),
+      netCpuMsPerAssessment: round(Math.max(0, e.cpuMs - idleMs) / ok, 3),
+    };
+  });
+  return services.sort((a, b) => b.cpuMs - a.cpuMs);
 }
 
 function verdict(r: TrafficReport, explodeP99Ms: number): { passed: boolean; why: string } {
@@ -159,6 +241,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     explodeP99Ms: opts.explodeP99Ms ?? 500,
     measureMs: opts.measureMs ?? 30_000,
     heldOutDays: opts.heldOutDays ?? 5,
+    serviceConfig: opts.serviceConfig ?? {},
   };
   const problem = privilegeProblem();
   if (problem) throw new Error(problem);
@@ -189,7 +272,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     sustainedRate: 0,
     atHalf: null,
     load: { before: round(loadavg()[0]!, 2), atHalf: null },
-    cpu: { services: [], trafficClientMs: 0, totalMsPerAssessment: 0 },
+    cpu: { services: [], benchProcessMs: 0, totalMsPerAssessment: 0, netTotalMsPerAssessment: 0 },
     goals: {
       sustainedAtLeast500: false,
       p99Below50AtHalf: null,
@@ -202,8 +285,9 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         environment,
         hostPort,
         config: {
-          velocity: { seed: { orders: config.historyOrders } },
-          credit: { seed: { persons: config.bureauPersons } },
+          ...config.serviceConfig,
+          velocity: { ...config.serviceConfig.velocity, seed: { orders: config.historyOrders } },
+          credit: { ...config.serviceConfig.credit, seed: { persons: config.bureauPersons } },
         },
       }),
     );
@@ -225,6 +309,9 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       signal: opts.signal,
     });
     await new Promise((r) => setTimeout(r, 2000));
+    // The idle baseline (health checks, timers, PostgreSQL's background work), to subtract.
+    const replicas = cp.daemon.controlPlane.ps({ environment });
+    const idle = await cpuByService(replicas, () => new Promise((r) => setTimeout(r, 10_000)));
 
     // 3. Ramp up while steps pass; if the first step fails, step down instead (halving, to 5/s)
     // so a busy machine still yields a sustained rate rather than none.
@@ -235,18 +322,27 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         { historyOrders: config.historyOrders },
         Math.ceil((rate * config.stepMs) / 1000),
       );
-      const report = await runTraffic({
-        url,
-        rate,
-        durationMs: config.stepMs,
-        orders,
-        concurrency: 512,
-        signal: opts.signal,
+      let stepReport: TrafficReport | undefined;
+      const busy = await cpuByService(replicas, async () => {
+        stepReport = await runTraffic({
+          url,
+          rate,
+          durationMs: config.stepMs,
+          orders,
+          concurrency: 512,
+          signal: opts.signal,
+        });
       });
+      const report = stepReport!;
       const v = verdict(report, config.explodeP99Ms);
-      result.ramp.push({ rate, ...v, load1: round(loadavg()[0]!, 2), report });
+      const cpu = serviceCpu(idle, busy, report.ok);
+      const netCpuMsPerAssessment = round(
+        cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
+        3,
+      );
+      result.ramp.push({ rate, ...v, load1: round(loadavg()[0]!, 2), netCpuMsPerAssessment, report });
       log(
-        `ramp ${rate}/s: ${report.throughput}/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, errors ${report.errors}: ${v.why}`,
+        `ramp ${rate}/s: ${report.throughput}/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, errors ${report.errors}, ${netCpuMsPerAssessment} CPU ms/assessment: ${v.why}`,
       );
       direction ??= v.passed ? 'up' : 'down';
       if (direction === 'down') {
@@ -273,50 +369,39 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         { historyOrders: config.historyOrders },
         Math.ceil((half * config.measureMs) / 1000),
       );
-      const replicas = cp.daemon.controlPlane.ps({ environment }).filter((r) => r.pid !== null);
-      const pids = replicas.map((r) => r.pid!);
-      const before = treeCpu(await processTable(), pids);
       const client0 = cpuTimes();
-      const report = await runTraffic({
-        url,
-        rate: half,
-        durationMs: config.measureMs,
-        orders,
-        concurrency: 512,
-        signal: opts.signal,
+      let report: TrafficReport | undefined;
+      const busy = await cpuByService(replicas, async () => {
+        report = await runTraffic({
+          url,
+          rate: half,
+          durationMs: config.measureMs,
+          orders,
+          concurrency: 512,
+          signal: opts.signal,
+        });
       });
       const client = cpuSince(client0);
-      const after = treeCpu(await processTable(), pids);
-      result.atHalf = report;
+      result.atHalf = report!;
       result.load.atHalf = round(loadavg()[0]!, 2);
-      result.goals.p99Below50AtHalf = report.latencyMs.p99 < 50 && half >= 250;
-      const byService = new Map<string, ServiceCpu>();
-      for (const r of replicas) {
-        const e = byService.get(r.service) ?? {
-          service: r.service,
-          replicas: 0,
-          cpuMs: 0,
-          cpuMsPerAssessment: 0,
-        };
-        e.replicas++;
-        e.cpuMs += (after.get(r.pid!) ?? 0) - (before.get(r.pid!) ?? 0);
-        byService.set(r.service, e);
-      }
-      const services = [...byService.values()].map((e) => ({
-        ...e,
-        cpuMsPerAssessment: round(e.cpuMs / Math.max(1, report.ok), 3),
-      }));
-      services.sort((a, b) => b.cpuMs - a.cpuMs);
+      result.goals.p99Below50AtHalf = report!.latencyMs.p99 < 50 && half >= 250;
+      const ok = Math.max(1, report!.ok);
+      const services = serviceCpu(idle, busy, ok);
       result.cpu = {
         services,
-        trafficClientMs: client.selfMs,
-        totalMsPerAssessment: round(services.reduce((s, e) => s + e.cpuMs, 0) / Math.max(1, report.ok), 3),
+        benchProcessMs: client.selfMs,
+        totalMsPerAssessment: round(services.reduce((sum, e) => sum + e.cpuMs, 0) / ok, 3),
+        netTotalMsPerAssessment: round(
+          services.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
+          3,
+        ),
       };
+      const r = report!;
       log(
-        `at ${half}/s: p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, errors ${report.errors}; detection precision ${report.detection.precision}, recall ${report.detection.recall}, AUC ${report.detection.auc}`,
+        `at ${half}/s: p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}; detection precision ${r.detection.precision}, recall ${r.detection.recall}, AUC ${r.detection.auc}`,
       );
       log(
-        `CPU ms per assessment: ${services.map((s) => `${s.service} ${s.cpuMsPerAssessment}`).join(', ')} (total ${result.cpu.totalMsPerAssessment})`,
+        `CPU ms per assessment, net of idle: ${services.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${result.cpu.netTotalMsPerAssessment}; with idle ${result.cpu.totalMsPerAssessment})`,
       );
     }
   } finally {

@@ -50,13 +50,33 @@ async function trafficLoop() {
       continue;
     }
     if (runs === 0) {
-      console.log(`\n[demo] the fraud stack answers on ${GATEWAY}: sending ${RATE} assessments/s (see examples/fraud/README.md)`);
-      console.log('[demo] look with: rampart ps | rampart logs gateway -f | rampart firewall status | rampart alerts\n');
+      console.log(
+        `\n[demo] the fraud stack answers on ${GATEWAY}: sending ${RATE} assessments/s (see examples/fraud/README.md)`,
+      );
+      console.log(
+        '[demo] look with: rampart ps | rampart logs gateway -f | rampart firewall status | rampart alerts\n',
+      );
     }
     runs++;
-    traffic = spawn(process.execPath, ['--import', 'tsx', `${root}/examples/fraud/generator/traffic.ts`, '--url', GATEWAY, '--rate', RATE, '--duration', '60s', '--seed', String(runs)], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    traffic = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        `${root}/examples/fraud/generator/traffic.ts`,
+        '--url',
+        GATEWAY,
+        '--rate',
+        RATE,
+        '--duration',
+        '60s',
+        '--seed',
+        String(runs),
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     await new Promise((r) => traffic.on('exit', r));
   }
 }

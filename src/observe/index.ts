@@ -20,8 +20,9 @@ export type { TraceQuery, TraceRetention, TraceStoreOptions, TraceSummary } from
 export { formatDuration, renderWaterfall } from './waterfall.ts';
 export { LogStore, logInputFromLine } from './logs.ts';
 export type { LogRetention, LogSearch, LogStoreOptions } from './logs.ts';
-export { LEVELS, compileLogQuery, parseLogQuery } from './log-query.ts';
-export type { CompileOptions, CompiledLogQuery, FieldOp, QueryTerm } from './log-query.ts';
+export { LEVELS, compileLogQuery, indexedCandidates, parseLogQuery, traceKey } from './log-query.ts';
+export { keepFilter, tokenize } from './log-text.ts';
+export type { CompileOptions, CompiledLogQuery, FieldOp, LogQueryPlan, QueryTerm } from './log-query.ts';
 export {
   levelFromSeverityNumber,
   normaliseLevel,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isRampartError } from '../platform/errors.ts';
-import { compileLogQuery, parseLogQuery } from './log-query.ts';
+import { compileLogQuery, indexedCandidates, parseLogQuery } from './log-query.ts';
+import { tokenize } from './log-text.ts';
 
 function expectQueryError(query: string, message: string): void {
   assert.throws(
@@ -66,16 +67,71 @@ describe('log query language', () => {
     }
   });
 
-  it('GIVEN text terms WHEN compiled THEN one FTS5 match with quoted strings, newest first', () => {
+  it('GIVEN text terms WHEN compiled THEN one FTS5 match, excluded words left to a JS filter', () => {
     const q = 'service:gateway "timed out" retry* -healthz';
     const c = compileLogQuery(q, parseLogQuery(q), { since: 100, minId: 7, limit: 50 });
+    assert.equal(c.plan, 'fts');
     assert.equal(
       c.sql,
       'SELECT l.id, l.time, l.environment, l.namespace, l.service, l.replica, l.stream, l.level, l.message, l.trace_id, l.span_id, l.attributes ' +
         'FROM logs_fts f JOIN logs l ON l.id = f.rowid WHERE logs_fts MATCH ? AND l.service = ? AND l.time >= ? AND f.rowid >= ? ' +
-        'ORDER BY f.rowid DESC LIMIT ?',
+        'ORDER BY f.rowid DESC',
     );
-    assert.deepEqual(c.params, ['("timed out" AND "retry" *) NOT "healthz"', 'gateway', 100, 7, 50]);
+    assert.deepEqual(c.params, ['"timed out" AND "retry" *', 'gateway', 100, 7]);
+    assert.equal(c.keep?.('GET /healthz timed out'), false);
+    assert.equal(c.keep?.('request timed out'), true);
+    const plain = compileLogQuery('"timed out"', parseLogQuery('"timed out"'), { limit: 5 });
+    assert.equal(plain.keep, null);
+    assert.match(plain.sql, / LIMIT \?$/);
+    assert.deepEqual(plain.params, ['"timed out"', 5]);
+  });
+
+  it('GIVEN the scan plan WHEN compiled THEN the table is read newest first and every word checked in JS', () => {
+    const q = 'service:gateway "timed out" retry* -healthz';
+    const c = compileLogQuery(q, parseLogQuery(q), { plan: 'scan' });
+    assert.match(c.sql, /FROM logs l WHERE l\.service = \? ORDER BY l\.id DESC$/);
+    assert.equal(c.keep?.('upstream Timed-out; retrying'), true);
+    assert.equal(c.keep?.('timed out, retry later'), true);
+    assert.equal(c.keep?.('timed out'), false);
+    assert.equal(c.keep?.('out timed, retrying'), false);
+    assert.equal(c.keep?.('healthz timed out retrying'), false);
+  });
+
+  it('GIVEN messages WHEN tokenized THEN as FTS5 unicode61 does: words and digits, case and accents folded', () => {
+    assert.deepEqual(tokenize('GET /v1/Ünïcode?x=1 — Café_au-lait 42ms'), [
+      'get',
+      'v1',
+      'unicode',
+      'x',
+      '1',
+      'cafe',
+      'au',
+      'lait',
+      '42ms',
+    ]);
+  });
+
+  it('GIVEN indexed fields WHEN probed THEN a capped count through the index; none without them', () => {
+    const trace = `ABC${'0'.repeat(29)}`;
+    const q = `service:gateway level>=error trace:${trace} -stream:stderr "x"`;
+    const probe = indexedCandidates(q, parseLogQuery(q), { minId: 3, cap: 20000 });
+    assert.equal(
+      probe?.sql,
+      'SELECT count(*) FROM (SELECT 1 FROM logs l WHERE l.service = ? AND l.level IN (?, ?) AND l.trace_key = ? AND l.trace_id = ? AND l.id >= ? LIMIT ?)',
+    );
+    assert.deepEqual(probe?.params, [
+      'gateway',
+      'error',
+      'fatal',
+      0xabc0000000000,
+      trace.toLowerCase(),
+      3,
+      20000,
+    ]);
+    assert.equal(
+      indexedCandidates('"x" http.status:5', parseLogQuery('"x" http.status:5'), { cap: 1 }),
+      null,
+    );
   });
 
   it('GIVEN fields only WHEN compiled THEN indexed columns, level ranges and JSON attribute paths', () => {
@@ -98,12 +154,11 @@ describe('log query language', () => {
     ]);
   });
 
-  it('GIVEN only excluded words WHEN compiled THEN they are subtracted through the full-text index', () => {
+  it('GIVEN only excluded words WHEN compiled THEN the rows are read newest first and filtered in JS', () => {
     const c = compileLogQuery('-healthz -ping', parseLogQuery('-healthz -ping'));
-    assert.match(
-      c.sql,
-      /WHERE l\.id NOT IN \(SELECT rowid FROM logs_fts WHERE logs_fts MATCH \?\) ORDER BY l\.id DESC/,
-    );
-    assert.deepEqual(c.params, ['"healthz" OR "ping"', 100]);
+    assert.equal(c.sql.endsWith('FROM logs l ORDER BY l.id DESC'), true);
+    assert.deepEqual(c.params, []);
+    assert.equal(c.keep?.('GET /healthz'), false);
+    assert.equal(c.keep?.('pong'), true);
   });
 });

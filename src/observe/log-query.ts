@@ -13,6 +13,7 @@
  * Parsing and compiling are pure; the SQL is for the schema of logs.ts.
  */
 import { RampartError } from '../platform/errors.ts';
+import { keepFilter } from './log-text.ts';
 import type { LogLevel } from './types.ts';
 
 export type FieldOp = ':' | '>' | '>=' | '<' | '<=';
@@ -152,7 +153,15 @@ const COLUMNS: Record<string, string> = {
   spanId: 'span_id',
 };
 const TEXT_FIELDS = new Set(['message', 'msg']);
+const TRACE_ID = /^[0-9a-fA-F]{32}$/;
+
+/** The indexed key of a trace id in the log store: its first 52 bits, an exact double. */
+export function traceKey(traceId: string): number {
+  return parseInt(traceId.slice(0, 13), 16);
+}
 const NUMBER = /^-?\d+(\.\d+)?$/;
+
+export type LogQueryPlan = 'fts' | 'scan';
 
 export interface CompileOptions {
   environment?: string;
@@ -165,12 +174,26 @@ export interface CompileOptions {
   afterId?: number;
   /** @default 100 */
   limit?: number;
+  /**
+   * `fts` (the default when the query has words to find) reads the full-text index newest first;
+   * `scan` reads the table (or a field index) newest first and checks the words in JS, which is
+   * far cheaper when the fields leave few candidates.
+   */
+  plan?: LogQueryPlan;
 }
 
 export interface CompiledLogQuery {
   sql: string;
   params: unknown[];
+  plan: LogQueryPlan;
+  /**
+   * Words the SQL leaves to JS (excluded words, and every word in a `scan` plan): read rows in
+   * order and keep those that pass until `limit` are kept. Null: the SQL has its LIMIT.
+   */
+  keep: ((message: string) => boolean) | null;
 }
+
+type TextTerm = Extract<QueryTerm, { type: 'text' }>;
 
 const ftsString = (t: Extract<QueryTerm, { type: 'text' }>) =>
   `"${t.value.replace(/"/g, '""')}"${t.prefix ? ' *' : ''}`;
@@ -198,6 +221,7 @@ function fieldCondition(input: string, t: Extract<QueryTerm, { type: 'field' }>,
     return `l.level IN (${ok.map(() => '?').join(', ')})`;
   }
   let expr: string;
+  const paths: string[] = [];
   if (column) expr = `l.${column}`;
   else {
     // Both spellings of a dotted name: flat (ECS over JSON) and nested objects.
@@ -206,48 +230,58 @@ function fieldCondition(input: string, t: Extract<QueryTerm, { type: 'field' }>,
       segments.length > 1
         ? `coalesce(json_extract(l.attributes, ?), json_extract(l.attributes, ?))`
         : `json_extract(l.attributes, ?)`;
-    params.push(jsonPath([t.field]));
-    if (segments.length > 1) params.push(jsonPath(segments));
+    paths.push(jsonPath([t.field]));
+    if (segments.length > 1) paths.push(jsonPath(segments));
   }
   if (t.op !== ':') {
     if (!NUMBER.test(t.value)) throw queryError(input, t.position, `"${t.field}${t.op}" needs a number`);
-    params.push(Number(t.value));
+    params.push(...paths, Number(t.value));
     return `CAST(${expr} AS REAL) ${t.op} ?`;
   }
   if (t.value.includes('*')) {
-    params.push(likePattern(t.value));
+    params.push(...paths, likePattern(t.value));
     return `CAST(${expr} AS TEXT) LIKE ? ESCAPE '\\'`;
   }
-  if (!column && NUMBER.test(t.value)) {
-    // A JSON number and a string of digits are both what the user means.
-    params.push(Number(t.value), t.value);
-    return `${expr} IN (?, ?)`;
+  if (!column) {
+    if (t.value === 'true' || t.value === 'false') {
+      params.push(...paths, t.value === 'true' ? 1 : 0, t.value);
+      return `${expr} IN (?, ?)`;
+    }
+    // json_extract parses the whole JSON of every row it sees; a substring test first skips most
+    // rows (the value, as JSON writes it, must appear in the text).
+    params.push(JSON.stringify(t.value).slice(1, -1), ...paths);
+    if (NUMBER.test(t.value)) {
+      // A JSON number and a string of digits are both what the user means.
+      params.push(Number(t.value), t.value);
+      return `instr(l.attributes, ?) > 0 AND ${expr} IN (?, ?)`;
+    }
+    params.push(t.value);
+    return `instr(l.attributes, ?) > 0 AND ${expr} = ?`;
   }
-  if (!column && (t.value === 'true' || t.value === 'false')) {
-    params.push(t.value === 'true' ? 1 : 0, t.value);
-    return `${expr} IN (?, ?)`;
+  if (column === 'trace_id' && TRACE_ID.test(t.value)) {
+    const id = t.value.toLowerCase();
+    params.push(traceKey(id), id);
+    return 'l.trace_key = ? AND l.trace_id = ?';
   }
   params.push(column === 'trace_id' || column === 'span_id' ? t.value.toLowerCase() : t.value);
   return `${expr} = ?`;
 }
 
-/** SQL for a parsed query: newest first (by arrival), at most `limit` rows. */
-export function compileLogQuery(
+function splitTerms(
   input: string,
   terms: readonly QueryTerm[],
-  opts: CompileOptions = {},
-): CompiledLogQuery {
-  const conds: string[] = [];
-  const params: unknown[] = [];
-  const positives: Extract<QueryTerm, { type: 'text' }>[] = [];
-  const negatives: Extract<QueryTerm, { type: 'text' }>[] = [];
+): { positives: TextTerm[]; negatives: TextTerm[]; fields: Extract<QueryTerm, { type: 'field' }>[] } {
+  const positives: TextTerm[] = [];
+  const negatives: TextTerm[] = [];
+  const fields: Extract<QueryTerm, { type: 'field' }>[] = [];
   for (const t of terms) {
     if (t.type === 'field' && TEXT_FIELDS.has(t.field)) {
       if (t.op !== ':') throw queryError(input, t.position, `"${t.field}" takes ":" only`);
       const prefix = t.value.length > 1 && t.value.endsWith('*');
-      const text = {
-        type: 'text' as const,
-        value: prefix ? t.value.slice(0, -1) : t.value,
+      const value = prefix ? t.value.slice(0, -1) : t.value;
+      const text: TextTerm = {
+        type: 'text',
+        value,
         phrase: true,
         prefix,
         negate: t.negate,
@@ -255,13 +289,32 @@ export function compileLogQuery(
       };
       (t.negate ? negatives : positives).push(text);
     } else if (t.type === 'text') (t.negate ? negatives : positives).push(t);
-    else {
-      const c = fieldCondition(input, t, params);
-      conds.push(t.negate ? `NOT coalesce(${c}, 0)` : c);
-    }
+    else fields.push(t);
   }
-  const fts = positives.length > 0;
-  const id = fts ? 'f.rowid' : 'l.id';
+  return { positives, negatives, fields };
+}
+
+const COLUMNS_SELECTED =
+  'l.id, l.time, l.environment, l.namespace, l.service, l.replica, l.stream, l.level, l.message, l.trace_id, l.span_id, l.attributes';
+
+/**
+ * SQL for a parsed query, newest first (by arrival). Excluded words are checked in JS on the rows
+ * read (SQL would have to materialise every row that has them); see CompileOptions.plan.
+ */
+export function compileLogQuery(
+  input: string,
+  terms: readonly QueryTerm[],
+  opts: CompileOptions = {},
+): CompiledLogQuery {
+  const { positives, negatives, fields } = splitTerms(input, terms);
+  const plan: LogQueryPlan = positives.length > 0 && opts.plan !== 'scan' ? 'fts' : 'scan';
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  for (const t of fields) {
+    const c = fieldCondition(input, t, params);
+    conds.push(t.negate ? `NOT coalesce(${c}, 0)` : c);
+  }
+  const id = plan === 'fts' ? 'f.rowid' : 'l.id';
   const add = (cond: string, param: unknown) => {
     conds.push(cond);
     params.push(param);
@@ -272,24 +325,59 @@ export function compileLogQuery(
   if (opts.minId !== undefined) add(`${id} >= ?`, opts.minId);
   if (opts.maxId !== undefined) add(`${id} <= ?`, opts.maxId);
   if (opts.afterId !== undefined) add(`${id} > ?`, opts.afterId);
-  const columns =
-    'l.id, l.time, l.environment, l.namespace, l.service, l.replica, l.stream, l.level, l.message, l.trace_id, l.span_id, l.attributes';
-  const limit = opts.limit ?? 100;
-  if (fts) {
-    const match = `(${positives.map(ftsString).join(' AND ')})${negatives.map((t) => ` NOT ${ftsString(t)}`).join('')}`;
+  const keep = plan === 'fts' ? keepFilter([], negatives) : keepFilter(positives, negatives);
+  const limit = keep ? '' : ' LIMIT ?';
+  const tail = keep ? [] : [opts.limit ?? 100];
+  if (plan === 'fts') {
     const where = ['logs_fts MATCH ?', ...conds].join(' AND ');
     return {
-      sql: `SELECT ${columns} FROM logs_fts f JOIN logs l ON l.id = f.rowid WHERE ${where} ORDER BY f.rowid DESC LIMIT ?`,
-      params: [match, ...params, limit],
+      sql: `SELECT ${COLUMNS_SELECTED} FROM logs_fts f JOIN logs l ON l.id = f.rowid WHERE ${where} ORDER BY f.rowid DESC${limit}`,
+      params: [positives.map(ftsString).join(' AND '), ...params, ...tail],
+      plan,
+      keep,
     };
   }
-  if (negatives.length > 0) {
-    conds.push('l.id NOT IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)');
-    params.push(negatives.map(ftsString).join(' OR '));
-  }
-  const where = conds.length > 0 ? `WHERE ${conds.join(' AND ')}` : '';
+  const where = conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : '';
   return {
-    sql: `SELECT ${columns} FROM logs l ${where} ORDER BY l.id DESC LIMIT ?`,
-    params: [...params, limit],
+    sql: `SELECT ${COLUMNS_SELECTED} FROM logs l${where} ORDER BY l.id DESC${limit}`,
+    params: [...params, ...tail],
+    plan,
+    keep,
+  };
+}
+
+/**
+ * How many rows the query's indexed fields (service, level, trace id) allow in the id range, counted
+ * up to `cap` through the indexes alone; null when it has none. LogStore picks the `scan` plan when
+ * the count stays under the cap.
+ */
+export function indexedCandidates(
+  input: string,
+  terms: readonly QueryTerm[],
+  opts: Pick<CompileOptions, 'minId' | 'maxId'> & { cap: number },
+): CompiledLogQuery | null {
+  const { fields } = splitTerms(input, terms);
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  for (const t of fields) {
+    const column = COLUMNS[t.field];
+    const indexed = column === 'service' || column === 'level' || column === 'trace_id';
+    if (!indexed || t.negate || t.value.includes('*')) continue;
+    conds.push(fieldCondition(input, t, params));
+  }
+  if (conds.length === 0) return null;
+  if (opts.minId !== undefined) {
+    conds.push('l.id >= ?');
+    params.push(opts.minId);
+  }
+  if (opts.maxId !== undefined) {
+    conds.push('l.id <= ?');
+    params.push(opts.maxId);
+  }
+  return {
+    sql: `SELECT count(*) FROM (SELECT 1 FROM logs l WHERE ${conds.join(' AND ')} LIMIT ?)`,
+    params: [...params, opts.cap],
+    plan: 'scan',
+    keep: null,
   };
 }

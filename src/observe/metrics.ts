@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../platform/clock.ts';
 import { LatencyHistogram } from './histogram.ts';
 import { peerOf, type AddressResolver, type CallSpan, type Red } from './service-map.ts';
+import { METRICS_SCHEMA, prepareMetricsStatements } from './metrics-sql.ts';
 import { openDb, type Db } from './sqlite.ts';
 import { nsToMs } from './traces.ts';
 import type { MetricPoint, SpanRecord } from './types.ts';
@@ -51,27 +52,6 @@ export interface ReplicaPoint {
 
 export type Resolution = '10s' | '1m';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS red (
-  res INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, start_ms INTEGER NOT NULL,
-  count INTEGER NOT NULL, errors INTEGER NOT NULL, hist TEXT NOT NULL,
-  PRIMARY KEY (res, kind, key, start_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS red_age ON red(res, start_ms);
-CREATE TABLE IF NOT EXISTS replica_usage (
-  res INTEGER NOT NULL, replica TEXT NOT NULL, start_ms INTEGER NOT NULL,
-  n INTEGER NOT NULL, cpu_sum REAL NOT NULL, cpu_max REAL NOT NULL, mem_sum REAL NOT NULL, mem_max REAL NOT NULL,
-  PRIMARY KEY (res, replica, start_ms)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS replica_usage_age ON replica_usage(res, start_ms);
-CREATE TABLE IF NOT EXISTS otlp_points (
-  time_ms INTEGER NOT NULL, service TEXT NOT NULL, name TEXT NOT NULL, unit TEXT NOT NULL, type TEXT NOT NULL,
-  value REAL NOT NULL, count REAL, attributes TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS otlp_points_name ON otlp_points(service, name, time_ms);
-CREATE INDEX IF NOT EXISTS otlp_points_age ON otlp_points(time_ms);
-`;
-
 interface Bucket {
   kind: 'service' | 'edge';
   key: string;
@@ -114,7 +94,7 @@ export class MetricsStore {
   private readonly open = new Map<string, Bucket>();
   private readonly clients = new Map<string, PendingClient>();
   private readonly servers = new Map<string, PendingServer>();
-  private readonly stmts: ReturnType<typeof prepare>;
+  private readonly stmts: ReturnType<typeof prepareMetricsStatements>;
   /** Spans settled early because the pairing maps were full. */
   evicted = 0;
 
@@ -125,14 +105,14 @@ export class MetricsStore {
         .merge(LatencyHistogram.parse(b as string))
         .serialize(),
     );
-    this.db.exec(SCHEMA);
+    this.db.exec(METRICS_SCHEMA);
     this.clock = opts.clock ?? systemClock;
     this.fineMs = opts.retention?.fineMs ?? 86_400_000;
     this.coarseMs = opts.retention?.coarseMs ?? 30 * 86_400_000;
     this.pairWindowMs = opts.pairWindowMs ?? 15_000;
     this.maxPending = opts.maxPending ?? 200_000;
     this.resolve = opts.resolveAddress;
-    this.stmts = prepare(this.db);
+    this.stmts = prepareMetricsStatements(this.db);
   }
 
   setAddressResolver(resolve: AddressResolver | undefined): void {
@@ -415,38 +395,5 @@ function redOf(count: number, errors: number, hist: LatencyHistogram, windowMs: 
     p50Ms: ms(hist.quantile(0.5)),
     p95Ms: ms(hist.quantile(0.95)),
     p99Ms: ms(hist.quantile(0.99)),
-  };
-}
-
-function prepare(db: Db) {
-  return {
-    red: db.prepare(
-      `INSERT INTO red (res, kind, key, start_ms, count, errors, hist) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (res, kind, key, start_ms) DO UPDATE SET
-         count = count + excluded.count, errors = errors + excluded.errors, hist = hist_merge(hist, excluded.hist)`,
-    ),
-    usage: db.prepare(
-      `INSERT INTO replica_usage (res, replica, start_ms, n, cpu_sum, cpu_max, mem_sum, mem_max) VALUES (?, ?, ?, 1, ?, ?, ?, ?)
-       ON CONFLICT (res, replica, start_ms) DO UPDATE SET n = n + 1, cpu_sum = cpu_sum + excluded.cpu_sum,
-         cpu_max = max(cpu_max, excluded.cpu_max), mem_sum = mem_sum + excluded.mem_sum, mem_max = max(mem_max, excluded.mem_max)`,
-    ),
-    point: db.prepare(
-      'INSERT INTO otlp_points (time_ms, service, name, unit, type, value, count, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    pruneRed: db.prepare('DELETE FROM red WHERE res = ? AND start_ms < ?'),
-    pruneUsage: db.prepare('DELETE FROM replica_usage WHERE res = ? AND start_ms < ?'),
-    prunePoints: db.prepare('DELETE FROM otlp_points WHERE time_ms < ?'),
-    redSeries: db.prepare(
-      'SELECT start_ms, count, errors, hist FROM red WHERE res = ? AND kind = ? AND key = ? AND start_ms >= ? AND start_ms <= ? ORDER BY start_ms',
-    ),
-    redRange: db.prepare(
-      'SELECT kind, key, start_ms, count, errors, hist FROM red WHERE res = ? AND start_ms >= ? AND start_ms <= ?',
-    ),
-    usageSeries: db.prepare(
-      'SELECT * FROM replica_usage WHERE res = ? AND replica = ? AND start_ms >= ? AND start_ms <= ? ORDER BY start_ms',
-    ),
-    pointSeries: db.prepare(
-      'SELECT * FROM otlp_points WHERE service = ? AND name = ? AND time_ms >= ? AND time_ms <= ? ORDER BY time_ms',
-    ),
   };
 }

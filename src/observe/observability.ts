@@ -6,6 +6,7 @@ import { BulkForwarder, OtlpForwarder, type ForwarderStats } from './forward.ts'
 import { LogStore, type LogRetention } from './logs.ts';
 import { MetricsStore, type MetricsRetention } from './metrics.ts';
 import type { NormalisedSpans } from './otlp-normalise.ts';
+import { Redactor } from './redact.ts';
 import { serviceMap, type AddressResolver, type FlowEdge, type ServiceMap } from './service-map.ts';
 import { TraceStore, type TraceRetention } from './traces.ts';
 import type { LogInput, MetricPoint } from './types.ts';
@@ -55,6 +56,7 @@ export class Observability {
   private resolveAddress: AddressResolver | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
+  private readonly redactor = new Redactor();
 
   constructor(opts: ObservabilityOptions = {}) {
     this.clock = opts.clock ?? systemClock;
@@ -100,6 +102,13 @@ export class Observability {
     }
   }
 
+  /** Values of injected secrets: replaced by `***` in every log line and span stored from now on. */
+  redact(values: readonly string[]): void {
+    this.logs.redact(values);
+    this.traces.redact(values);
+    this.redactor.set(values);
+  }
+
   setAddressResolver(resolve: AddressResolver | undefined): void {
     this.resolveAddress = resolve;
     this.metrics.setAddressResolver(resolve);
@@ -107,9 +116,13 @@ export class Observability {
 
   /** Stores decoded spans (from `decodeTraces(…, { keepValid: true })` when forwarding). */
   ingestSpans(decoded: NormalisedSpans): void {
-    this.traces.insert(decoded.spans);
+    this.traces.add(decoded.spans);
     this.metrics.recordSpans(decoded.spans);
-    if (this.spanForwarder && decoded.valid) this.spanForwarder.enqueue(decoded.valid);
+    if (this.spanForwarder && decoded.valid) {
+      // Forwarded as received, so redacted here: every string in the OTLP messages.
+      if (this.redactor.active) for (const rs of decoded.valid) redactStrings(rs, this.redactor);
+      this.spanForwarder.enqueue(decoded.valid);
+    }
   }
 
   /** Stores log records now (one transaction). */
@@ -162,5 +175,23 @@ export class Observability {
     this.traces.close();
     this.logs.close();
     this.metrics.close();
+  }
+}
+
+/** Replaces secrets in every string of a protobufjs message tree, in place (bytes and longs skipped). */
+function redactStrings(value: unknown, redactor: Redactor): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      if (typeof v === 'string') value[i] = redactor.apply(v);
+      else redactStrings(v, redactor);
+    });
+    return;
+  }
+  if (!value || typeof value !== 'object' || value instanceof Uint8Array || 'low' in value) return;
+  const obj = value as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    const v = obj[k];
+    if (typeof v === 'string') obj[k] = redactor.apply(v);
+    else redactStrings(v, redactor);
   }
 }

@@ -18,6 +18,8 @@ export interface PreloadOptions {
   headers?: Record<string, string>;
   /** The service's own NODE_OPTIONS, kept after the preload. */
   nodeOptions?: string;
+  /** Request paths that get no span (the health check Rampart probes every few seconds). */
+  ignorePaths?: readonly string[];
 }
 
 function quoteOption(path: string): string {
@@ -41,6 +43,7 @@ export function preloadEnvironment(o: PreloadOptions): Record<string, string> {
     RAMPART_REPLICA: String(o.replica),
   };
   if (o.modulesFile) env.RAMPART_MODULES_FILE = o.modulesFile;
+  if (o.ignorePaths && o.ignorePaths.length > 0) env.RAMPART_TRACE_IGNORE_PATHS = o.ignorePaths.join(',');
   if (o.headers && Object.keys(o.headers).length > 0) {
     env.OTEL_EXPORTER_OTLP_HEADERS = Object.entries(o.headers)
       .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)

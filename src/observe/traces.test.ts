@@ -104,6 +104,23 @@ describe('trace store', () => {
     store.close();
   });
 
+  it('GIVEN injected secrets WHEN spans carry them THEN only *** is stored', () => {
+    const store = new TraceStore({ path: ':memory:' });
+    store.redact(['pa55word']);
+    store.insert([
+      span({
+        id: '1',
+        start: T,
+        statusMessage: 'auth pa55word failed',
+        attributes: { 'db.connection_string': 'postgres://u:pa55word@db/x' },
+      }),
+    ]);
+    const [s] = store.getTrace(TRACE_A);
+    assert.equal(s?.statusMessage, 'auth *** failed');
+    assert.deepEqual(s?.attributes, { 'db.connection_string': 'postgres://u:***@db/x' });
+    store.close();
+  });
+
   it('GIVEN several traces WHEN listed with service, duration and error filters THEN the matching ones, newest first', () => {
     const store = new TraceStore({ path: ':memory:' });
     store.insert(ASSESSMENT);

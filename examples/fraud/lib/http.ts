@@ -35,8 +35,14 @@ export interface Route {
   handler: Handler;
 }
 
-export function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, service: process.env.RAMPART_SERVICE, ...fields })}\n`);
+export function log(
+  level: 'debug' | 'info' | 'warn' | 'error',
+  msg: string,
+  fields: Record<string, unknown> = {},
+): void {
+  process.stdout.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level, msg, service: process.env.RAMPART_SERVICE, ...fields })}\n`,
+  );
 }
 
 function match(route: Route, method: string, path: string): Record<string, string> | undefined {
@@ -97,7 +103,14 @@ export function serve(opts: ServeOptions): http.Server {
       if (!params) continue;
       try {
         const body = req.method === 'POST' ? await readBody(req, opts.bodyLimit ?? 256 * 1024) : undefined;
-        const result = await route.handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body, params });
+        const result = await route.handler({
+          method: req.method ?? 'GET',
+          path: url.pathname,
+          query: url.searchParams,
+          headers: req.headers,
+          body,
+          params,
+        });
         return send(res, 200, result);
       } catch (error) {
         const e = error as Partial<HttpError>;
@@ -138,7 +151,9 @@ function requestJson<T>(method: string, url: string, body: unknown, timeoutMs: n
         method,
         agent,
         timeout: timeoutMs,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        headers: payload
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+          : {},
       },
       (res) => {
         const chunks: Buffer[] = [];

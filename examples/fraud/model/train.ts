@@ -136,7 +136,7 @@ export function train(opts: TrainOptions = {}): WeightsFile {
   return weights;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       version: { type: 'string', default: 'v1' },
@@ -154,7 +154,10 @@ function main(): void {
     log: (line) => console.log(line),
   });
   const out = values.out ?? fileURLToPath(new URL(`./weights.${weights.version}.json`, import.meta.url));
-  writeFileSync(out, `${JSON.stringify(weights, null, 2)}\n`);
+  // Formatted as the repository's formatter would, so `npm run check` stays clean after retraining.
+  const prettier = await import('prettier');
+  const style = await prettier.resolveConfig(out);
+  writeFileSync(out, await prettier.format(JSON.stringify(weights), { ...style, filepath: out }));
   const m = weights.metrics as { auc: number; trainAuc: number; heldOut: Evaluation };
   console.log(
     `held-out AUC ${m.auc} (train ${m.trainAuc}); at 0.4: precision ${m.heldOut.at04.precision}, recall ${m.heldOut.at04.recall}`,
@@ -162,4 +165,9 @@ function main(): void {
   console.log(`wrote ${out}`);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

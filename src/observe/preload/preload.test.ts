@@ -6,9 +6,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { registerObserveRoutes } from '../../server/routes/observe.ts';
 import { Observability } from '../observability.ts';
+import { decodeTraces, readOtlpBody } from '../otlp.ts';
 import { preloadEnvironment } from '../preload.ts';
 import type { SpanRecord } from '../types.ts';
 
@@ -48,7 +47,7 @@ server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.ad
 
 let dir: string;
 let observe: Observability;
-let receiver: FastifyInstance;
+let receiver: Server;
 let endpoint: string;
 let downstream: Server;
 let downstreamUrl: string;
@@ -74,6 +73,7 @@ function startService(
       namespace: 'default',
       replica: 0,
       modulesFile: join(dir, `${service}.modules.json`),
+      ignorePaths: ['/healthz'],
     }),
     ...extraEnv,
   };
@@ -105,10 +105,20 @@ before(async () => {
   writeFileSync(join(dir, 'b.mjs'), SERVICE_B_ESM);
   writeFileSync(join(dir, 'exit.cjs'), SERVICE_EXIT_CJS);
   observe = new Observability();
-  receiver = Fastify();
-  registerObserveRoutes(receiver, { observe });
-  await receiver.listen({ host: '127.0.0.1', port: 0 });
-  endpoint = `http://127.0.0.1:${(receiver.server.address() as { port: number }).port}`;
+  // The smallest OTLP/HTTP receiver (the routes add only HTTP details to this).
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const { format, bytes } = readOtlpBody({
+        body: Buffer.concat(chunks),
+        contentType: req.headers['content-type'],
+      });
+      observe.ingestSpans(decodeTraces(bytes, format));
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  endpoint = `http://127.0.0.1:${await listenPort(receiver)}`;
   downstream = createServer((_req, res) => res.end('c'));
   downstreamUrl = `http://127.0.0.1:${await listenPort(downstream)}/c`;
 });
@@ -116,7 +126,7 @@ before(async () => {
 after(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   downstream.close();
-  await receiver.close();
+  receiver.close();
   await observe.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -173,6 +183,10 @@ describe('tracing preload', () => {
     assert.equal(gatewayServer.replica, '0');
     assert.equal(gatewayServer.resource['rampart.namespace'], 'default');
     assert.equal(gatewayServer.resource['telemetry.distro.name'], 'rampart');
+    const healthChecks = observe.traces
+      .mapSpans({ since: 0 })
+      .filter((s) => s.service === 'scoring' && s.kind === 'server' && s.traceId !== gatewayServer.traceId);
+    assert.deepEqual(healthChecks, [], 'RAMPART_TRACE_IGNORE_PATHS leaves health checks out');
   });
 
   it('GIVEN a service that calls process.exit() right after answering WHEN it exits THEN its span still arrives', async () => {

@@ -20,10 +20,13 @@
  * Unlike the stock auto-instrumentation, spans are not lost at the end: SIGTERM/SIGINT flush before
  * the default action is re-raised (when the service has no handler of its own), and on
  * `process.exit()` the spans not yet acknowledged are sent synchronously by a short-lived child.
- * Any failure here disables tracing for the process and never breaks the service.
+ * Any failure here disables tracing for the process and never breaks the service. Only the main
+ * thread is instrumented (spans of worker threads are not recorded).
  */
 const KEY = Symbol.for('rampart.preload');
-if (!globalThis[KEY]) {
+// Worker threads run NODE_OPTIONS' --require too, Node's own module-hooks thread included (which
+// the module list below starts): instrument the main thread only.
+if (!globalThis[KEY] && require('node:worker_threads').isMainThread) {
   globalThis[KEY] = true;
   const env = process.env;
   let writeModules = () => undefined;

@@ -284,6 +284,28 @@ describe('assess', () => {
     });
   });
 
+  it("GIVEN no lookup first and a retried order THEN audit's stored answer comes back", async () => {
+    const first: Assessment = {
+      assessmentId: 'a-1',
+      merchantId: 'voltmarkt',
+      orderId: 'A-1001',
+      decision: 'review',
+      score: 0.5,
+      reasons: ['NEW_DEVICE'],
+      createdAt: '2026-01-01T00:00:00Z',
+    };
+    const up = fakeUpstreams({
+      byOrder: () => assert.fail('looked up'),
+      store: async () => ({ ...first, existing: true }),
+    });
+    assert.deepEqual(await assess(up, ORDER, { lookupFirst: false }), {
+      assessmentId: 'a-1',
+      decision: 'review',
+      score: 0.5,
+      reasons: ['NEW_DEVICE'],
+    });
+  });
+
   it('GIVEN scoring fails THEN the assessment fails', async () => {
     const up = fakeUpstreams({ score: () => Promise.reject(new Error('down')) });
     await assert.rejects(assess(up, ORDER), /down/);

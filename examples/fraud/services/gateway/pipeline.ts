@@ -80,6 +80,13 @@ export interface AssessmentAnswer {
 export interface AssessOptions {
   onUnavailable?: (service: string, error: unknown) => void;
   newId?: () => string;
+  /**
+   * Ask audit for a stored assessment of this merchant order before answering. Without it,
+   * idempotency rests on audit's store alone, which answers the stored assessment on a conflict:
+   * the same answer, one round trip and one query fewer per new order, at the price of running
+   * the signals again for a retried one. @default true
+   */
+  lookupFirst?: boolean;
 }
 
 export function answerOf(a: Assessment): AssessmentAnswer {
@@ -140,7 +147,7 @@ export async function assess(
   // every new order, and a repeated one only costs signal calls whose answers are dropped (the
   // signals are read-only, except velocity, which keeps one history row per merchant order).
   const [existing, gathered] = await Promise.all([
-    up.byOrder(order.merchantId, order.orderId),
+    opts.lookupFirst === false ? undefined : up.byOrder(order.merchantId, order.orderId),
     gatherSignals(up, order, opts.onUnavailable),
   ]);
   if (existing) return answerOf(existing);
@@ -168,6 +175,6 @@ export async function assess(
     rule: decided.rule,
     unavailable,
   });
-  // Two identical requests racing past the lookup: audit keeps the first, both get its answer.
+  // A retry that got past the lookup (or ran without one): audit kept the first, both get its answer.
   return answerOf(stored);
 }

@@ -31,7 +31,9 @@ const conf = require('rc')('gateway', {
   },
   timeouts: { signalMs: 250, scoringMs: 1000, decisionMs: 1000, auditMs: 2000 },
   maxInFlight: 256,
+  idempotency: { lookupFirst: true },
 }) as {
+  idempotency: { lookupFirst: unknown };
   maxInFlight: unknown;
   merchants: Record<string, unknown>;
   defaultRateLimit: { perSecond: unknown; burst: unknown };
@@ -69,6 +71,8 @@ function noteFailure(upstream: string, error: unknown): void {
 let inFlight = 0;
 let shed = 0;
 const maxInFlight = Number(conf.maxInFlight);
+// rc delivers env values as strings: "false" must mean false.
+const lookupFirst = String(conf.idempotency.lookupFirst) !== 'false';
 
 setInterval(() => {
   for (const [upstream, e] of failures)
@@ -170,7 +174,7 @@ serve({
         }
         inFlight++;
         try {
-          return await assess(up, checked.order, { onUnavailable: noteFailure });
+          return await assess(up, checked.order, { onUnavailable: noteFailure, lookupFirst });
         } finally {
           inFlight--;
         }
