@@ -85,7 +85,16 @@ export async function startDaemon(
     });
     await controlPlane.start();
     const app = buildApp({ controlPlane, token });
-    await app.listen({ host: config.host, port: config.port });
+    await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EADDRINUSE') throw error;
+      throw new RampartError(
+        'RAMPART_E_CONFLICT',
+        `${config.host}:${config.port} is in use (another Rampart daemon with another state directory?)`,
+        {
+          fix: 'stop it, or give this one another port with RAMPART_PORT (0 picks a free one)',
+        },
+      );
+    });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const url = `http://${config.host}:${port}`;
