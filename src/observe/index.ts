@@ -15,6 +15,8 @@ export {
 export type { EncodedBody, OtlpBody, OtlpFormat, OtlpSignal } from './otlp.ts';
 export type { NormalisedMetrics, NormalisedSpans, PbResourceSpans } from './otlp-normalise.ts';
 export { parseJsonExact } from './otlp-json.ts';
+export { otlpTypes } from './otlp-proto.ts';
+export type { OtlpTypes } from './otlp-proto.ts';
 export { TraceStore, compareNs, nsToMs } from './traces.ts';
 export type { TraceQuery, TraceRetention, TraceStoreOptions, TraceSummary } from './traces.ts';
 export { formatDuration, renderWaterfall } from './waterfall.ts';

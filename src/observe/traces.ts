@@ -323,6 +323,7 @@ export class TraceStore {
   }
 
   bytes(): number {
+    this.flush();
     return usedBytes(this.db);
   }
 

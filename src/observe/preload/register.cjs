@@ -1,4 +1,4 @@
-/* global require, process, __filename, __dirname, Buffer, setInterval, setTimeout */
+/* global require, process, __filename, __dirname, Buffer, setInterval, setTimeout, clearTimeout */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
 'use strict';
 /**
@@ -160,11 +160,14 @@ function startTracing(env, beforeSignalExit) {
   require('node:https');
   require('node:module').syncBuiltinESMExports();
 
-  const flush = (timeoutMs) =>
-    Promise.race([
+  // At most timeoutMs, and no longer than the flush takes (a pending timer would delay the exit).
+  const flush = (timeoutMs) => {
+    let timer;
+    return Promise.race([
       provider.forceFlush().catch(() => undefined),
-      new Promise((resolve) => setTimeout(resolve, timeoutMs)),
-    ]);
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+  };
 
   // Spans still unacknowledged, sent now, synchronously (nothing asynchronous runs after this).
   const sendPendingNow = () => {
@@ -172,7 +175,10 @@ function startTracing(env, beforeSignalExit) {
     const spans = [...pending];
     pending.clear();
     try {
-      const headers = parsePairs(env.OTEL_EXPORTER_OTLP_HEADERS || env.OTEL_EXPORTER_OTLP_TRACES_HEADERS);
+      const headers = {
+        ...parsePairs(env.OTEL_EXPORTER_OTLP_HEADERS),
+        ...parsePairs(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+      };
       sendSync(tracesUrl(env), headers, ProtobufTraceSerializer.serializeRequest(spans));
     } catch {
       // Nothing more can be done while exiting.
