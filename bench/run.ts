@@ -185,6 +185,36 @@ const BENCHMARKS: readonly Benchmark[] = [
       ];
     },
   },
+  {
+    name: 'observe',
+    async run(log) {
+      const { runObserveBench } = await import('./observe.ts');
+      const r = await runObserveBench({ log });
+      return [
+        withGoal({
+          measure: 'OTLP ingest spans/s, one core (vs 20,000)',
+          rampart: r.otlp.spansPerSecond,
+          baseline: 20_000,
+          ratio: r.otlp.spansPerSecond / 20_000,
+          goal: { op: '>=', value: 1 },
+        }),
+        withGoal({
+          measure: 'log ingest lines/s (vs 50,000)',
+          rampart: r.logs.linesPerSecond,
+          baseline: 50_000,
+          ratio: r.logs.linesPerSecond / 50_000,
+          goal: { op: '>=', value: 1 },
+        }),
+        withGoal({
+          measure: 'log search p99 ms over 1M lines (vs 200)',
+          rampart: r.search.p99Ms,
+          baseline: 200,
+          ratio: r.search.p99Ms / 200,
+          goal: { op: '<=', value: 1 },
+        }),
+      ];
+    },
+  },
 ];
 
 export interface BenchRunReport {
