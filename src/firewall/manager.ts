@@ -29,7 +29,7 @@ import { learningCoverage, ruleUsage, type RuleUsage, type ServiceCoverage } fro
 import { diffPolicies, renderPolicyDiff } from './diff.ts';
 import { createEvaluator, policyId } from './evaluate.ts';
 import { addressBook } from './flows.ts';
-import { Learner, type Edge, type FlowLog } from './learn.ts';
+import { Learner, compareEdges, edgeKey, mergeEdge, type Edge, type FlowLog } from './learn.ts';
 import { serviceKey, withMode, type FirewallModes } from './modes.ts';
 import { parsePolicies, renderPoliciesYaml } from './policy.ts';
 import { proposePolicies, renderProposalYaml } from './propose.ts';
@@ -68,7 +68,6 @@ class StoreFlowLog implements FlowLog {
   }
 
   async record(deltas: readonly Edge[]): Promise<{ added: Edge[] }> {
-    const { edgeKey, mergeEdge } = await import('./learn.ts');
     const cache = await this.load();
     const added: Edge[] = [];
     for (const d of deltas) {
@@ -86,7 +85,6 @@ class StoreFlowLog implements FlowLog {
   }
 
   async edges(): Promise<Edge[]> {
-    const { compareEdges } = await import('./learn.ts');
     return [...(await this.load()).values()].sort(compareEdges);
   }
 
