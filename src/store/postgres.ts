@@ -71,7 +71,9 @@ function toPgConnectionString(url: string): string {
 }
 
 /** Error codes of a concurrent `CREATE TABLE IF NOT EXISTS` that lost the race on the catalog. */
-const CONCURRENT_DDL = new Set(['23505', '42P07']);
+// Losing a catalog race with a concurrent migrator: unique_violation on a catalog index, duplicate_table,
+// or duplicate_object ('type "x" already exists', raised for the table's row type).
+const CONCURRENT_DDL = new Set(['23505', '42P07', '42710']);
 
 /**
  * The PostgreSQL / CockroachDB store. Every statement runs in a transaction through `withRetry`, so
