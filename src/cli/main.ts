@@ -10,6 +10,7 @@ import { registerPolicy } from './commands/policy.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerPs } from './commands/ps.ts';
 import { registerRestart } from './commands/restart.ts';
+import { registerToken } from './commands/token.ts';
 import { registerUp } from './commands/up.ts';
 import { formatError } from './output.ts';
 
@@ -33,6 +34,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     registerDaemon,
     registerPolicy,
     registerFirewall,
+    registerToken,
   ]) {
     register(program);
   }

@@ -1,6 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { RampartError, isRampartError } from '../platform/errors.ts';
+import { systemClock } from '../platform/clock.ts';
+import { TokenRegistry, registerAuth } from './auth.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { registerFirewallRoutes } from './routes/firewall.ts';
 import { registerLogRoutes } from './routes/logs.ts';
@@ -8,28 +9,21 @@ import { registerStackRoutes } from './routes/stack.ts';
 
 export interface AppOptions {
   controlPlane: ControlPlane;
-  /** The API token; every route but /v1/healthz requires `Authorization: Bearer <token>`. */
+  /** The daemon's (admin) API token; every route but public ones requires `Authorization: Bearer <token>`. */
   token: string;
-}
-
-function tokenMatches(expected: string, header: string | undefined): boolean {
-  const given = header?.startsWith('Bearer ') ? header.slice(7) : '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  /** Named tokens with roles (auth.ts); built on the control plane's store when not given. */
+  tokens?: TokenRegistry;
 }
 
 /** Builds the HTTP API without listening (tests inject requests; serve.ts listens). */
 export function buildApp(opts: AppOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (req.url === '/v1/healthz') return;
-    if (!tokenMatches(opts.token, req.headers.authorization)) {
-      const e = new RampartError('RAMPART_E_UNAUTHORIZED', 'missing or wrong API token');
-      await reply.code(e.status).send({ error: e.toJSON() });
-    }
-  });
+  registerAuth(
+    app,
+    opts.tokens ??
+      new TokenRegistry({ store: opts.controlPlane.store, clock: systemClock, rootToken: opts.token }),
+  );
 
   app.setErrorHandler((error, _req, reply) => {
     if (isRampartError(error)) return reply.code(error.status).send({ error: error.toJSON() });
@@ -41,7 +35,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     return reply.code(500).send({ error: new RampartError('RAMPART_E_INTERNAL', fe.message).toJSON() });
   });
 
-  app.get('/v1/healthz', async () => ({ ok: true }));
+  app.get('/v1/healthz', { config: { public: true } }, async () => ({ ok: true }));
   // Each capability mounts its routes here, in one visible list.
   registerStackRoutes(app, opts.controlPlane);
   registerLogRoutes(app, opts.controlPlane);

@@ -104,6 +104,11 @@ export class ControlPlane {
     this.journal = new LogJournal({ clock: opts.clock });
   }
 
+  /** The state store, for the API's own records (tokens) next to the environments'. */
+  get store(): Store {
+    return this.opts.store;
+  }
+
   /** Re-adopts every environment in the store; removes kernel leftovers of environments it does not know. */
   async start(): Promise<{ environment: string; adopted: number; restarted: number }[]> {
     const deployments = await this.opts.store.listDeployments();

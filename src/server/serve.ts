@@ -9,6 +9,7 @@ import { loadStack } from '../stack/index.ts';
 import { decryptSecret, encryptSecret, loadOrCreateSecretKey } from '../store/index.ts';
 import { openStore } from '../store/index.ts';
 import { buildApp } from './app.ts';
+import { TokenRegistry } from './auth.ts';
 import { ControlPlane } from './control-plane.ts';
 import { createDatabaseEngines } from './database-engines.ts';
 import { DEFAULT_OWNERS_DIR, EnvironmentOwnership } from './ownership.ts';
@@ -84,7 +85,8 @@ export async function startDaemon(
       readyTimeoutMs: deps.readyTimeoutMs,
     });
     await controlPlane.start();
-    const app = buildApp({ controlPlane, token });
+    const tokens = new TokenRegistry({ store, clock, rootToken: token });
+    const app = buildApp({ controlPlane, token, tokens });
     await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EADDRINUSE') throw error;
       throw new RampartError(
