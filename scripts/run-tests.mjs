@@ -31,6 +31,31 @@ if (kind !== 'unit' && process.getuid?.() !== 0) {
   );
   process.exit(1);
 }
+// Privileged tests need the host's tools; on a fresh Debian, install what is missing (we are root here).
+const HOST_TOOLS = [
+  ['nft', 'nftables'],
+  ['conntrack', 'conntrack'],
+  ['ip', 'iproute2'],
+  ['setpriv', 'util-linux'],
+  ['sysctl', 'procps'],
+  ['curl', 'curl'],
+  ['chromium', 'chromium'],
+];
+if (kind !== 'unit') {
+  const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  const missing = HOST_TOOLS.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  if (!existsSync('/usr/lib/postgresql/15/bin/postgres')) missing.push('postgresql-15');
+  if (missing.length > 0) {
+    console.error(`run-tests: installing ${missing.join(' ')} (apt-get)`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    const install = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+    if (update.status !== 0 || install.status !== 0) {
+      console.error(`run-tests: could not install them; run: apt-get install ${missing.join(' ')}`);
+      process.exit(1);
+    }
+  }
+}
 // Unit tests run in parallel; privileged ones one file at a time (they share the host's kernel).
 function run(list, concurrency) {
   if (list.length === 0) return { pass: 0, fail: 0, status: 0 };
