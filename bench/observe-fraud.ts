@@ -1,0 +1,206 @@
+/**
+ * What injected tracing costs the fraud stack: two copies of the stack (small `test` seeds) run in
+ * one daemon at once, one with every service `tracing: false`, and are measured in alternating
+ * rounds (off, on, off, on…) so both see the same machine: throughput with a fixed number of
+ * requests in flight (the stack's capacity), and p99 latency at a moderate fixed rate.
+ *
+ *   node --import tsx bench/observe-fraud.ts [--rounds 2] [--step 8s]
+ *
+ * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off.
+ */
+import { loadavg, uptime } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseDocument, type YAMLMap } from 'yaml';
+import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
+import { parseDurationMs, runTraffic, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
+import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
+import { freePort } from '../src/testing/postgres.ts';
+import { abortOnInterrupt, median, privilegeProblem, round, writeResult } from './lib.ts';
+
+export interface ObserveFraudBenchOptions {
+  /** Alternating rounds per mode. @default 3 */
+  rounds?: number;
+  /** Length of each measurement. @default 8 s */
+  stepMs?: number;
+  /** Requests in flight for the throughput measurement. @default 24 */
+  concurrency?: number;
+  /** Offered rate of the throughput measurement (more than the stack answers). @default 2000 */
+  saturateRate?: number;
+  /** Fixed rate of the latency measurement. @default 60 */
+  latencyRate?: number;
+  signal?: AbortSignal;
+  /** @default 'observe-fraud'; `null` writes nothing. */
+  resultName?: string | null;
+  log?: (line: string) => void;
+}
+
+interface ModeFigures {
+  throughput: number[];
+  p99: number[];
+  p50: number[];
+  errors: number;
+}
+
+export interface ObserveFraudBenchResult {
+  config: Required<Omit<ObserveFraudBenchOptions, 'signal' | 'resultName' | 'log'>>;
+  load: { before: number; after: number };
+  off: ModeFigures & { medianThroughput: number; medianP99: number };
+  on: ModeFigures & { medianThroughput: number; medianP99: number };
+  ratio: { throughput: number; p99: number };
+  spansStored: number;
+  goals: { throughputAtLeast090: boolean; p99AtMost110: boolean };
+}
+
+/** The fraud stack with every service opted out of tracing. */
+function withoutTracing(text: string): string {
+  const doc = parseDocument(text);
+  for (const item of (doc.get('services') as YAMLMap).items) (item.value as YAMLMap).set('tracing', false);
+  return doc.toString();
+}
+
+export async function runObserveFraudBench(
+  opts: ObserveFraudBenchOptions = {},
+): Promise<ObserveFraudBenchResult> {
+  const problem = privilegeProblem();
+  if (problem) throw new Error(problem);
+  const config = {
+    rounds: opts.rounds ?? 3,
+    stepMs: opts.stepMs ?? 8000,
+    concurrency: opts.concurrency ?? 24,
+    saturateRate: opts.saturateRate ?? 2000,
+    latencyRate: opts.latencyRate ?? 60,
+  };
+  const log = opts.log ?? (() => undefined);
+  const loadBefore = loadavg()[0]!;
+  const cp = await startControlPlaneForTest({ readyTimeoutMs: 10 * 60_000 });
+  const modes = {
+    off: { environment: testEnvironmentName('obf'), url: '' },
+    on: { environment: testEnvironmentName('obn'), url: '' },
+  };
+  const up: string[] = [];
+  try {
+    for (const [mode, m] of Object.entries(modes)) {
+      const hostPort = await freePort();
+      m.url = `http://127.0.0.1:${hostPort}`;
+      const text = fraudStackText({ environment: m.environment, hostPort, overlayFrom: 'test' });
+      const file = await cp.writeStack(mode === 'off' ? withoutTracing(text) : text, `${mode}.yaml`);
+      log(`observe-fraud: up ${m.environment} (tracing ${mode})`);
+      up.push(m.environment);
+      await cp.daemon.controlPlane.up({ file, environment: m.environment, clientEnv: {} }, () => undefined);
+    }
+    const figures: Record<'off' | 'on', ModeFigures> = {
+      off: { throughput: [], p99: [], p50: [], errors: 0 },
+      on: { throughput: [], p99: [], p50: [], errors: 0 },
+    };
+    const traffic = (url: string, rate: number, concurrency?: number): Promise<TrafficReport> =>
+      runTraffic({
+        url,
+        rate,
+        durationMs: config.stepMs,
+        historyOrders: 20_000,
+        ...(concurrency ? { concurrency } : {}),
+        signal: opts.signal,
+      });
+    // Warm both (JIT, connection pools, first spans) before anything counts.
+    for (const m of Object.values(modes)) await traffic(m.url, config.latencyRate);
+    for (let round_ = 0; round_ < config.rounds; round_++) {
+      // Alternate which goes first, so neither always follows the other's aftermath.
+      const order = round_ % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+      for (const mode of order) {
+        const url = modes[mode].url;
+        const sat = await traffic(url, config.saturateRate, config.concurrency);
+        const lat = await traffic(url, config.latencyRate);
+        const f = figures[mode];
+        f.throughput.push(sat.throughput);
+        f.p99.push(lat.latencyMs.p99);
+        f.p50.push(lat.latencyMs.p50);
+        f.errors += sat.errors + lat.errors;
+        log(
+          `observe-fraud: round ${round_ + 1} tracing ${mode}: ${round(sat.throughput)}/s, p99 ${round(lat.latencyMs.p99)} ms at ${config.latencyRate}/s (load ${round(loadavg()[0]!)})`,
+        );
+      }
+    }
+    const summary = (f: ModeFigures) => ({
+      ...f,
+      medianThroughput: median(f.throughput),
+      medianP99: median(f.p99),
+    });
+    const off = summary(figures.off);
+    const on = summary(figures.on);
+    const ratio = {
+      throughput: round(on.medianThroughput / off.medianThroughput, 3),
+      p99: round(on.medianP99 / off.medianP99, 3),
+    };
+    const spansStored = cp.daemon.observability.observe.traces.listTraces({
+      environment: modes.on.environment,
+      limit: 1000,
+    }).length;
+    const result: ObserveFraudBenchResult = {
+      config,
+      load: { before: loadBefore, after: loadavg()[0]! },
+      off,
+      on,
+      ratio,
+      spansStored,
+      goals: { throughputAtLeast090: ratio.throughput >= 0.9, p99AtMost110: ratio.p99 <= 1.1 },
+    };
+    if (opts.resultName !== null) await writeResult(opts.resultName ?? 'observe-fraud', result);
+    return result;
+  } finally {
+    for (const environment of up) {
+      await cp.daemon.controlPlane.down({ environment }, () => undefined).catch(() => undefined);
+    }
+    await cp.stop({ removeState: true });
+  }
+}
+
+/** The side-by-side rows for `npm run bench`'s summary table. */
+export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
+  measure: string;
+  rampart: number;
+  baseline: number;
+  ratio: number;
+  goal: { op: '<=' | '>='; value: number };
+}[] {
+  return [
+    {
+      measure: 'fraud assessments/s, tracing on (vs off)',
+      rampart: round(r.on.medianThroughput),
+      baseline: round(r.off.medianThroughput),
+      ratio: r.ratio.throughput,
+      goal: { op: '>=', value: 0.9 },
+    },
+    {
+      measure: `fraud p99 ms at ${r.config.latencyRate}/s, tracing on (vs off)`,
+      rampart: round(r.on.medianP99),
+      baseline: round(r.off.medianP99),
+      ratio: r.ratio.p99,
+      goal: { op: '<=', value: 1.1 },
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { rounds: { type: 'string' }, step: { type: 'string' } },
+  });
+  const r = await runObserveFraudBench({
+    ...(values.rounds ? { rounds: Number(values.rounds) } : {}),
+    ...(values.step ? { stepMs: parseDurationMs(values.step) } : {}),
+    signal: abortOnInterrupt(),
+    log: (line) => console.error(line),
+  });
+  console.log(
+    `tracing off: ${round(r.off.medianThroughput)}/s, p99 ${round(r.off.medianP99)} ms\n` +
+      `tracing on:  ${round(r.on.medianThroughput)}/s, p99 ${round(r.on.medianP99)} ms\n` +
+      `ratio: throughput ${r.ratio.throughput}x (goal >= 0.90), p99 ${r.ratio.p99}x (goal <= 1.10); load ${round(r.load.before)} -> ${round(r.load.after)}, uptime ${Math.round(uptime())} s`,
+  );
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
