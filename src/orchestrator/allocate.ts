@@ -5,6 +5,7 @@ import {
   vipNetwork,
   type EnvironmentAddressing,
 } from '../network/index.ts';
+import { slotCount } from '../delivery/index.ts';
 import { replicaId } from '../platform/names.ts';
 import type { NetworkName, ResolvedStack } from '../stack/index.ts';
 import { memberKey } from './plan.ts';
@@ -15,8 +16,20 @@ export interface NetworkAllocation {
   addressing: EnvironmentAddressing;
   /** `<ns>/<name>` -> virtual IP */
   vips: Record<string, string>;
-  /** `<ns>/<name>-<i>` -> address per network */
+  /** `<ns>/<name>-<i>` -> address per network; every slot of a service (replicas + maxSurge) has one. */
   replicas: Record<string, Partial<Record<NetworkName, string>>>;
+  /**
+   * `<ns>/<name>` -> the slots (replica indexes) that run. A rolling update moves replicas between
+   * slots; absent (stored before delivery existed): `0..replicas-1`.
+   */
+  slots?: Record<string, number[]>;
+}
+
+/** The replica indexes a service runs in (see NetworkAllocation.slots). */
+export function slotsOf(allocation: NetworkAllocation, key: string, replicas: number): number[] {
+  const stored = allocation.slots?.[key];
+  if (stored && stored.length === replicas) return [...stored];
+  return Array.from({ length: replicas }, (_, i) => i);
 }
 
 export const DEFAULT_POOL = '198.18.0.0/15';
@@ -30,6 +43,8 @@ export function allocateNetwork(opts: {
   previous?: NetworkAllocation;
   /** Blocks other environments hold. */
   usedBlocks: readonly string[];
+  /** Slots chosen by a rollout; otherwise the previous ones still valid, or `0..replicas-1`. */
+  slots?: Record<string, number[]>;
 }): NetworkAllocation {
   const { stack, previous } = opts;
   const block = previous?.block ?? allocateEnvironmentBlock(stack.cidr ?? DEFAULT_POOL, opts.usedBlocks);
@@ -51,7 +66,7 @@ export function allocateNetwork(opts: {
     ...stack.services.map((s) => ({
       key: memberKey(s.namespace, s.name),
       vipNet: vipNetwork(s.networks),
-      replicas: Array.from({ length: s.replicas }, (_, i) => ({
+      replicas: Array.from({ length: slotCount(s) }, (_, i) => ({
         id: replicaId(s.namespace, s.name, i),
         networks: s.networks,
       })),
@@ -100,5 +115,12 @@ export function allocateNetwork(opts: {
       }
     }
   }
-  return { block, addressing, vips, replicas };
+  const slots: Record<string, number[]> = {};
+  for (const s of stack.services) {
+    const key = memberKey(s.namespace, s.name);
+    const chosen = opts.slots?.[key] ?? previous?.slots?.[key];
+    const valid = chosen && chosen.length === s.replicas && chosen.every((i) => i >= 0 && i < slotCount(s));
+    slots[key] = valid ? [...chosen].sort((a, b) => a - b) : Array.from({ length: s.replicas }, (_, i) => i);
+  }
+  return { block, addressing, vips, replicas, slots };
 }

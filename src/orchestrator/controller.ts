@@ -6,8 +6,11 @@ import { ReplicaSupervisor } from '../runtime/index.ts';
 import type { ReplicaPlan, Runtime, ServiceEndpoints } from '../runtime/index.ts';
 import type { ResolvedDatabase, ResolvedStack } from '../stack/index.ts';
 import type { EventRecord, ReplicaRecord, Store } from '../store/index.ts';
+import { deploySettings, planRollout, slotCount, type Rollout } from '../delivery/index.ts';
+import { replicaId } from '../platform/names.ts';
 import { allocateNetwork, type NetworkAllocation } from './allocate.ts';
 import { memberKey, planEnvironment, type EnvironmentPlan } from './plan.ts';
+import type { NodePreloads } from './node-tracing.ts';
 import {
   ensureDatabasePasswords,
   resolveSecrets,
@@ -52,6 +55,13 @@ export interface ControllerOptions {
   emit: (event: Omit<EventRecord, 'id'>) => void;
   /** How long `up` waits for a layer of services to become ready. @default 60000 */
   readyTimeoutMs?: number;
+  /**
+   * Live connections to a replica address (conntrack), for draining during a rolling update;
+   * omitted: no wait beyond the load balancer update.
+   */
+  connectionsTo?: (address: string) => Promise<number>;
+  /** Preloads injected into Node services (tracing); omitted: none. */
+  nodePreloads?: NodePreloads;
 }
 
 export interface Progress {
@@ -61,7 +71,20 @@ export interface Progress {
 interface Running {
   plan: ReplicaPlan;
   hash: string;
+  /** The service's spec (release, config, env) whatever the slot: equal means up to date. */
+  specHash: string;
   supervisor: Supervisor;
+  /**
+   * In the load balancer once healthy. A rolling update starts new replicas unadmitted (traffic never
+   * reaches one that fails its health check) and unadmits old ones before draining them.
+   */
+  admitted: boolean;
+}
+
+/** A rolling update that failed; the controller rolled the service back (or tried to). */
+interface RolloutFailure {
+  service: string;
+  reason: string;
 }
 
 /** How long endpoint changes gather before one nft transaction applies them all. */
@@ -82,6 +105,8 @@ export class EnvironmentController {
   private endpointDirty = false;
   private endpointRunning = false;
   private readonly writes = new Map<string, Promise<void>>();
+  /** `<ns>/<name>` -> the spec hash its replicas must have to be up to date (serviceSpecHashes). */
+  private specHashes = new Map<string, string>();
   /** Set by `down`: the whole table goes, so replica changes no longer update the load balancer. */
   private tearingDown = false;
 
@@ -118,7 +143,8 @@ export class EnvironmentController {
   ): Promise<void> {
     const { store, runtime, clock, codec } = this.opts;
     const progress = opts.progress;
-    const allocation = await this.previewAllocation(stack);
+    const previousStack = (await store.getDeployment(stack.environment))?.spec as ResolvedStack | undefined;
+    let allocation = await this.previewAllocation(stack);
     const secrets = await resolveSecrets({
       stack,
       store,
@@ -127,15 +153,29 @@ export class EnvironmentController {
       now: clock.now(),
     });
     const passwords = await ensureDatabasePasswords({ stack, store, codec, now: clock.now() });
-    const plan = planEnvironment({
-      stack,
-      allocation,
-      secrets,
-      databasePasswords: passwords.users,
-      logDir: this.opts.logDir,
-      databaseCommand: (db, address) =>
-        this.opts.databases.command({ environment: stack.environment, db, address }),
-    });
+    const planFor = (s: ResolvedStack, a: NetworkAllocation): EnvironmentPlan =>
+      planEnvironment({
+        stack: s,
+        allocation: a,
+        secrets,
+        databasePasswords: passwords.users,
+        logDir: this.opts.logDir,
+        databaseCommand: (db, address) =>
+          this.opts.databases.command({ environment: s.environment, db, address }),
+        nodePreloads: this.opts.nodePreloads,
+      });
+    // Services with live replicas are updated by a rolling update (their slots move); the rest start.
+    const specHashes = serviceSpecHashes(stack, allocation, planFor);
+    const rollouts = this.planRollouts(stack, specHashes);
+    allocation = {
+      ...allocation,
+      slots: {
+        ...allocation.slots,
+        ...Object.fromEntries([...rollouts].map(([key, r]) => [key, r.final])),
+      },
+    };
+    const plan = planFor(stack, allocation);
+    this.specHashes = specHashes;
     await store.putDeployment(
       { environment: stack.environment, stackFile: stack.file, spec: stack, network: allocation },
       clock.now(),
@@ -148,17 +188,23 @@ export class EnvironmentController {
     await this.syncEndpoints();
     if (opts.beforeStart) await opts.beforeStart(allocation);
 
-    // Replicas the new plan no longer has (scaled down, removed) go first.
+    // Replicas the new plan no longer has (scaled down, removed) go first; rolled services retire theirs.
     const wanted = new Set(plan.replicas.map((r) => r.id));
-    for (const [id, run] of this.running) {
+    for (const [id, run] of [...this.running]) {
+      if (rollouts.has(memberKey(run.plan.namespace, run.plan.service))) continue;
       if (!wanted.has(id)) {
         progress(`${id}: removing`);
         await this.stopReplica(run, true);
       }
     }
 
+    const done = new Set<string>();
     for (const layer of plan.layers) {
-      const replicas = plan.replicas.filter((r) => layer.includes(memberKey(r.namespace, r.service)));
+      const replicas = plan.replicas.filter(
+        (r) =>
+          layer.includes(memberKey(r.namespace, r.service)) &&
+          !rollouts.has(memberKey(r.namespace, r.service)),
+      );
       for (const member of layer) {
         const db = stack.databases.find((d) => memberKey(d.namespace, d.name) === member);
         if (db) {
@@ -175,6 +221,27 @@ export class EnvironmentController {
       await this.ensureReplicas(replicas, progress);
       progress(`waiting for ${layer.join(', ')} to be ready`);
       await this.waitReady(replicas);
+      const rolling = layer.filter((key) => (rollouts.get(key)?.steps.length ?? 0) > 0);
+      const failures = (
+        await Promise.all(
+          rolling.map((key) =>
+            this.rollService(key, rollouts.get(key)!, plan, stack, progress).then(
+              () => undefined,
+              (error: Error): RolloutFailure => ({ service: key, reason: error.message }),
+            ),
+          ),
+        )
+      ).filter((f): f is RolloutFailure => f !== undefined);
+      for (const key of layer) if (!failures.some((f) => f.service === key)) done.add(key);
+      if (failures.length > 0) {
+        await this.rollBack({ failures, stack, previousStack, done, allocation, planFor, progress });
+        const what = failures.map((f) => `${f.service} (${f.reason})`).join('; ');
+        throw new RampartError(
+          'RAMPART_E_ROLLED_BACK',
+          `rolled back: ${what}; the previous release serves traffic`,
+          { services: failures.map((f) => f.service) },
+        );
+      }
       // Dependents of this layer must find these replicas behind their VIPs when they start.
       await this.syncEndpoints();
       for (const member of layer) {
@@ -230,15 +297,19 @@ export class EnvironmentController {
       now: clock.now(),
     });
     this.allocation = allocation;
-    this.plan = planEnvironment({
-      stack,
-      allocation,
-      secrets,
-      databasePasswords: passwords.users,
-      logDir: this.opts.logDir,
-      databaseCommand: (db, address) =>
-        this.opts.databases.command({ environment: stack.environment, db, address }),
-    });
+    const planFor = (s: ResolvedStack, a: NetworkAllocation): EnvironmentPlan =>
+      planEnvironment({
+        stack: s,
+        allocation: a,
+        secrets,
+        databasePasswords: passwords.users,
+        logDir: this.opts.logDir,
+        databaseCommand: (db, address) =>
+          this.opts.databases.command({ environment: s.environment, db, address }),
+        nodePreloads: this.opts.nodePreloads,
+      });
+    this.plan = planFor(stack, allocation);
+    this.specHashes = serviceSpecHashes(stack, allocation, planFor);
     await runtime.ensureEnvironment(this.networkSpec());
     const records = new Map(
       (await store.listReplicas(this.environment)).map((r) => [`${r.namespace}/${r.service}-${r.index}`, r]),
@@ -253,7 +324,7 @@ export class EnvironmentController {
           ? runtime.adoptProcess(plan, record.pid, record.pidStartTime)
           : undefined;
       const supervisor = this.makeSupervisor(plan);
-      this.running.set(plan.id, { plan, hash: hashPlan(plan), supervisor });
+      this.running.set(plan.id, this.entry(plan, supervisor));
       if (proc && record) {
         supervisor.adopt(proc, { restarts: record.restarts, healthy: record.healthy });
         adopted += 1;
@@ -390,7 +461,7 @@ export class EnvironmentController {
     await this.opts.runtime.prepareReplicas(start);
     for (const plan of start) {
       const supervisor = this.makeSupervisor(plan);
-      this.running.set(plan.id, { plan, hash: hashPlan(plan), supervisor });
+      this.running.set(plan.id, this.entry(plan, supervisor));
       supervisor.start();
     }
   }
@@ -490,7 +561,11 @@ export class EnvironmentController {
     return plan.services.map((svc) => {
       const endpoints = [...this.running.values()]
         .filter(
-          (r) => r.plan.namespace === svc.namespace && r.plan.service === svc.name && r.supervisor.healthy,
+          (r) =>
+            r.plan.namespace === svc.namespace &&
+            r.plan.service === svc.name &&
+            r.admitted &&
+            r.supervisor.healthy,
         )
         .sort((a, b) => a.plan.index - b.plan.index)
         .map((r) => r.plan.attachments.find((a) => a.net === svc.network)?.address)
@@ -515,25 +590,241 @@ export class EnvironmentController {
     await this.syncEndpoints();
   }
 
-  private async waitReady(replicas: readonly ReplicaPlan[]): Promise<void> {
+  private entry(plan: ReplicaPlan, supervisor: Supervisor, admitted = true): Running {
+    const specHash = this.specHashes.get(memberKey(plan.namespace, plan.service)) ?? hashPlan(plan);
+    return { plan, hash: hashPlan(plan), specHash, supervisor, admitted };
+  }
+
+  /** Pure over the live replicas: a rollout for every service that has live replicas. */
+  private planRollouts(stack: ResolvedStack, specHashes: Map<string, string>): Map<string, Rollout> {
+    const rollouts = new Map<string, Rollout>();
+    for (const s of stack.services) {
+      const key = memberKey(s.namespace, s.name);
+      const live = [...this.running.values()].filter(
+        (r) => r.plan.namespace === s.namespace && r.plan.service === s.name && isLive(r),
+      );
+      if (live.length === 0) continue;
+      const d = deploySettings(s);
+      rollouts.set(
+        key,
+        planRollout({
+          current: live.map((r) => ({ slot: r.plan.index, upToDate: r.specHash === specHashes.get(key) })),
+          replicas: s.replicas,
+          maxSurge: d.maxSurge,
+          maxUnavailable: d.maxUnavailable,
+          slotCount: slotCount(s),
+        }),
+      );
+    }
+    return rollouts;
+  }
+
+  /**
+   * One service's rolling update: new replicas start outside the load balancer and join it only once
+   * healthy; old ones leave it, drain, then get SIGTERM. Throws (new replicas removed, never having
+   * had traffic) when a new replica is not healthy within the service's health timeout.
+   */
+  private async rollService(
+    key: string,
+    rollout: Rollout,
+    plan: EnvironmentPlan,
+    stack: ResolvedStack,
+    progress: Progress,
+  ): Promise<void> {
+    const svc = stack.services.find((s) => memberKey(s.namespace, s.name) === key);
+    if (!svc) throw new Error(`bug: no service ${key}`);
+    const d = deploySettings(svc);
+    const vip = plan.services.find((s) => memberKey(s.namespace, s.name) === key)?.vip ?? '?';
+    for (const step of rollout.steps) {
+      if (step.kind === 'start') {
+        const plans = step.slots.map((slot) => {
+          const p = plan.replicas.find(
+            (r) => r.namespace === svc.namespace && r.service === svc.name && r.index === slot,
+          );
+          if (!p) throw new Error(`bug: slot ${slot} of ${key} is not planned`);
+          return p;
+        });
+        const ids = plans.map((p) => p.id).join(', ');
+        for (const p of plans) {
+          const stale = this.running.get(p.id);
+          if (stale) await this.stopReplica(stale, true);
+        }
+        progress(`${ids}: starting the new release (outside ${vip} until healthy)`);
+        await this.opts.runtime.prepareReplicas(plans);
+        for (const p of plans) {
+          const supervisor = this.makeSupervisor(p);
+          this.running.set(p.id, this.entry(p, supervisor, false));
+          supervisor.start();
+        }
+        try {
+          await this.waitReady(plans, d.healthTimeoutMs, false, true);
+        } catch (error) {
+          progress(`${ids}: not healthy in ${d.healthTimeoutMs} ms; removing it (it never had traffic)`);
+          await Promise.all(
+            plans.map((p) => {
+              const run = this.running.get(p.id);
+              return run ? this.stopReplica(run, true) : undefined;
+            }),
+          );
+          throw error;
+        }
+        for (const p of plans) {
+          const run = this.running.get(p.id);
+          if (run) run.admitted = true;
+        }
+        await this.syncEndpoints();
+        progress(`${ids}: healthy, added to ${vip}`);
+      } else {
+        const runs = step.slots
+          .map((slot) => this.running.get(replicaId(svc.namespace, svc.name, slot)))
+          .filter((r): r is Running => r !== undefined);
+        if (runs.length === 0) continue;
+        const ids = runs.map((r) => r.plan.id).join(', ');
+        for (const r of runs) r.admitted = false;
+        await this.syncEndpoints();
+        progress(`${ids}: out of ${vip}, draining (at most ${d.drainTimeoutMs} ms)`);
+        const left = await this.drain(runs, d.drainTimeoutMs);
+        progress(`${ids}: ${left === 0 ? 'drained' : `${left} connections left`}, stopping`);
+        await Promise.all(runs.map((r) => this.stopReplica(r, true)));
+      }
+    }
+  }
+
+  /** Waits until no connection to the replicas is left (conntrack), or the timeout; returns how many are. */
+  private async drain(runs: readonly Running[], timeoutMs: number): Promise<number> {
+    const count = this.opts.connectionsTo;
+    if (!count) return 0;
+    const addresses = runs.flatMap((r) => r.plan.attachments.map((a) => a.address));
+    const deadline = this.opts.clock.now() + timeoutMs;
+    for (;;) {
+      const left = (await Promise.all(addresses.map((a) => count(a).catch(() => 0)))).reduce(
+        (x, y) => x + y,
+        0,
+      );
+      if (left === 0 || this.opts.clock.now() >= deadline) return left;
+      await this.opts.clock.sleep(100);
+    }
+  }
+
+  /**
+   * After a failed rolling update: every service not (fully) updated goes back to its previous spec
+   * by the same rolling update (replicas still on the previous release stay), and the stored
+   * deployment says what runs. A service that did not exist before is removed.
+   */
+  private async rollBack(opts: {
+    failures: readonly RolloutFailure[];
+    stack: ResolvedStack;
+    previousStack: ResolvedStack | undefined;
+    done: ReadonlySet<string>;
+    allocation: NetworkAllocation;
+    planFor: (s: ResolvedStack, a: NetworkAllocation) => EnvironmentPlan;
+    progress: Progress;
+  }): Promise<void> {
+    const { stack, previousStack, done, progress } = opts;
+    const keyOf = (s: { namespace: string; name: string }) => memberKey(s.namespace, s.name);
+    const services = stack.services.flatMap((s) => {
+      if (done.has(keyOf(s))) return [s];
+      const before = previousStack?.services.find((p) => keyOf(p) === keyOf(s));
+      return before ? [before] : [];
+    });
+    const reverted: ResolvedStack = { ...stack, services };
+    const specHashes = serviceSpecHashes(reverted, opts.allocation, opts.planFor);
+    this.specHashes = new Map([...this.specHashes, ...specHashes]);
+    const rollouts = this.planRollouts(reverted, specHashes);
+    const allocation: NetworkAllocation = {
+      ...opts.allocation,
+      slots: {
+        ...opts.allocation.slots,
+        ...Object.fromEntries([...rollouts].map(([key, r]) => [key, r.final])),
+      },
+    };
+    const plan = opts.planFor(reverted, allocation);
+    this.plan = plan;
+    this.allocation = allocation;
+    for (const f of opts.failures) {
+      progress(`${f.service}: rolling back to the previous release`);
+      this.opts.emit({
+        time: this.opts.clock.now(),
+        environment: this.environment,
+        kind: 'deploy.rollback',
+        subject: f.service,
+        message: `rolling back ${f.service}: ${f.reason}`,
+        data: { reason: f.reason },
+      });
+    }
+    for (const [key, rollout] of rollouts) {
+      if (rollout.steps.length > 0) await this.rollService(key, rollout, plan, reverted, progress);
+    }
+    // Replicas of services that did not exist before the failed deploy.
+    const wanted = new Set(plan.replicas.map((r) => r.id));
+    for (const run of [...this.running.values()]) {
+      if (
+        !wanted.has(run.plan.id) &&
+        !rollouts.has(keyOf({ namespace: run.plan.namespace, name: run.plan.service }))
+      )
+        await this.stopReplica(run, true);
+    }
+    await this.opts.store.putDeployment(
+      { environment: reverted.environment, stackFile: reverted.file, spec: reverted, network: allocation },
+      this.opts.clock.now(),
+    );
+  }
+
+  private async waitReady(
+    replicas: readonly ReplicaPlan[],
+    timeoutMs?: number,
+    withStartPeriod = true,
+    /** Give up at the first exit instead of waiting for the deadline (a new release that crashes). */
+    failOnExit = false,
+  ): Promise<void> {
     // A service that declares a long start period (a database seeding itself) gets it on top.
-    const startPeriod = Math.max(0, ...replicas.map((r) => r.health?.startPeriodMs ?? 0));
-    const deadline = this.opts.clock.now() + (this.opts.readyTimeoutMs ?? 60_000) + startPeriod;
+    const startPeriod = withStartPeriod
+      ? Math.max(0, ...replicas.map((r) => r.health?.startPeriodMs ?? 0))
+      : 0;
+    const deadline = this.opts.clock.now() + (timeoutMs ?? this.opts.readyTimeoutMs ?? 60_000) + startPeriod;
     for (;;) {
       const pending = replicas.filter((r) => !this.running.get(r.id)?.supervisor.healthy);
       if (pending.length === 0) return;
-      if (this.opts.clock.now() > deadline) {
+      const crashed =
+        failOnExit && pending.some((r) => this.running.get(r.id)?.supervisor.snapshot().lastExit);
+      if (crashed || this.opts.clock.now() > deadline) {
         const detail = pending
           .map((r) => {
             const s = this.running.get(r.id)?.supervisor.snapshot();
             return `${r.id}: ${s?.state ?? 'missing'}${s?.healthDetail ? ` (${s.healthDetail})` : ''}${s?.lastExit ? `, last exit ${s.lastExit.signal ?? s.lastExit.code}` : ''}`;
           })
           .join('; ');
-        throw new RampartError('RAMPART_E_UNHEALTHY', `not ready in time: ${detail}`, {
-          replicas: pending.map((r) => r.id),
-        });
+        throw new RampartError(
+          'RAMPART_E_UNHEALTHY',
+          `${crashed ? 'exited before it was ready' : 'not ready in time'}: ${detail}`,
+          {
+            replicas: pending.map((r) => r.id),
+          },
+        );
       }
       await this.opts.clock.sleep(50);
     }
   }
+}
+
+function isLive(r: Running): boolean {
+  const state = r.supervisor.snapshot().state;
+  return state === 'running' || state === 'starting' || state === 'backoff';
+}
+
+/**
+ * The spec hash of every service and database: each planned once in slot 0, so that two replicas
+ * of one spec hash alike whatever slot they run in (their plans differ by address, netns, index).
+ */
+function serviceSpecHashes(
+  stack: ResolvedStack,
+  allocation: NetworkAllocation,
+  planFor: (s: ResolvedStack, a: NetworkAllocation) => EnvironmentPlan,
+): Map<string, string> {
+  const services = stack.services
+    .filter((s) => allocation.replicas[replicaId(s.namespace, s.name, 0)])
+    .map((s) => ({ ...s, replicas: 1 }));
+  const slots = Object.fromEntries(services.map((s) => [memberKey(s.namespace, s.name), [0]]));
+  const plan = planFor({ ...stack, services }, { ...allocation, slots });
+  return new Map(plan.replicas.map((r) => [memberKey(r.namespace, r.service), hashPlan(r)]));
 }

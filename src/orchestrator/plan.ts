@@ -4,7 +4,8 @@ import { discoveryEnv, discoveryHosts, vipNetwork } from '../network/index.ts';
 import { SERVICE_USER, netnsName, replicaId } from '../platform/names.ts';
 import type { ReplicaPlan, ServiceEndpoints } from '../runtime/index.ts';
 import type { NetworkName, ResolvedDatabase, ResolvedService, ResolvedStack } from '../stack/index.ts';
-import type { NetworkAllocation } from './allocate.ts';
+import { slotsOf, type NetworkAllocation } from './allocate.ts';
+import { nodeTracingEnv, type NodePreloads } from './node-tracing.ts';
 import { renderRcEnv } from './rc-env.ts';
 
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -23,6 +24,8 @@ export interface PlanInputs {
     db: ResolvedDatabase,
     address: string,
   ) => { argv: readonly string[]; user: string; cwd: string };
+  /** Preloads for Node services (tracing, module list); omitted: nothing is injected. */
+  nodePreloads?: NodePreloads;
 }
 
 export interface EnvironmentPlan {
@@ -129,7 +132,8 @@ export function planEnvironment(inputs: PlanInputs): EnvironmentPlan {
       s.app,
       Object.fromEntries(s.secrets.map((ref) => [ref.key, inputs.secrets[s.name]?.[ref.key] ?? ''])),
     );
-    for (let i = 0; i < s.replicas; i++) {
+    // Slots, not 0..n-1: a rolling update moves replicas between slots (allocate.ts).
+    for (const i of slotsOf(allocation, memberKey(s.namespace, s.name), s.replicas)) {
       const id = replicaId(s.namespace, s.name, i);
       replicas.push({
         environment: stack.environment,
@@ -152,6 +156,20 @@ export function planEnvironment(inputs: PlanInputs): EnvironmentPlan {
           ...s.env,
           ...renderRcEnv(s.app, s.config),
           ...secretEnv,
+          ...(inputs.nodePreloads &&
+            nodeTracingEnv({
+              preloads: inputs.nodePreloads,
+              command: s.command,
+              tracing: s.tracing !== false,
+              serviceEnv: s.env,
+              gateway: allocation.addressing[s.networks.includes('app') ? 'app' : 'db'].gateway,
+              environment: stack.environment,
+              namespace: s.namespace,
+              service: s.name,
+              replica: i,
+              replicaId: id,
+              healthPath: s.health?.http?.path,
+            })),
           RAMPART_ENVIRONMENT: stack.environment,
           RAMPART_NAMESPACE: s.namespace,
           RAMPART_SERVICE: s.name,
