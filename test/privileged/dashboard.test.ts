@@ -1,0 +1,265 @@
+// The web dashboard in headless Chromium (Debian's chromium + playwright-core) against a running
+// stack with live traffic: the map shows the real services and edges; switching a service to
+// protect in the UI and making a forbidden connection shows a blocked edge and an alert without a
+// reload; a log search returns lines; a viewer token can change nothing (the UI offers no write
+// action and the API answers 403). A small stack (three plain Node services, the foundation
+// fixture) rather than the fraud stack: it is up in seconds, which keeps this file within its
+// share of CI; the dashboard reads the same APIs either way.
+// RAMPART_SCREENSHOTS=<dir> also saves the main views as PNGs (docs/screenshots).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { SERVICE_USER, netnsName } from '../../src/platform/names.ts';
+import { launchChromium } from '../../src/testing/browser.ts';
+import {
+  startControlPlaneForTest,
+  testEnvironmentName,
+  type TestControlPlane,
+} from '../../src/testing/control-plane.ts';
+import { httpGetScript, inNetns } from '../../src/testing/probe.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SVC_DIR = fileURLToPath(new URL('../fixtures/foundation', import.meta.url));
+const SHOTS = process.env.RAMPART_SCREENSHOTS;
+
+// Only the gateway may reach credit: a declared policy, enforced once credit is in protect mode.
+// velocity -> credit is then the forbidden connection.
+const CREDIT_POLICY = (ns: string) => `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: credit-from-gateway, namespace: ${ns} }
+spec:
+  podSelector: { matchLabels: { app.kubernetes.io/name: credit } }
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{ podSelector: { matchLabels: { app.kubernetes.io/name: gateway } } }]
+      ports: [{ protocol: TCP, port: 8080 }]
+`;
+
+/** The gateway's traffic: it calls velocity and credit by name, 5 times a second, until killed. */
+const TRAFFIC = `const http=require('http');setInterval(()=>{for(const s of ['velocity','credit'])http.get('http://'+s+':8080/whoami',{timeout:1000},r=>r.resume()).on('error',()=>{})},200)`;
+
+describe('web dashboard in Chromium against a running stack', { timeout: 600_000 }, () => {
+  let cp: TestControlPlane;
+  let browser: Browser | undefined;
+  let traffic: ChildProcess | undefined;
+  const env = testEnvironmentName('wd');
+  const id = (service: string) => `${env}/${service}`;
+  let url = '';
+  let admin = '';
+  let viewer = '';
+
+  const api = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  const signIn = async (token: string, hash = '#/map'): Promise<Page> => {
+    const page = await browser!.newPage({ viewport: { width: 1440, height: 900 } });
+    // Waits end as soon as the page shows what is awaited; the bound only matters on a loaded host.
+    page.setDefaultTimeout(45_000);
+    await page.goto(`${url}/${hash}`);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('header.top .who').waitFor();
+    // Whatever happens next must happen without a reload: this mark would be gone.
+    await page.evaluate(() => ((globalThis as any).__sameDocument = true));
+    return page;
+  };
+
+  /** Opens the map's edge table (the accessible list of the canvas's edges; built only while open). */
+  const openEdgeTable = (page: Page) => page.getByText('Edges as a table').click();
+
+  const shot = async (page: Page, name: string) => {
+    if (!SHOTS) return;
+    mkdirSync(SHOTS, { recursive: true });
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  };
+
+  const svc = (name: string, data: string) => `
+  ${name}:
+    command: [node, svc.mjs]
+    workdir: ${SVC_DIR}
+    ports: [{ name: http, port: 8080 }]
+    health: { http: { path: /healthz, port: http }, interval: 500ms, timeout: 400ms }
+    data: ${data}`;
+
+  before(async () => {
+    execFileSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs'), '--if-stale'], { stdio: 'inherit' });
+    cp = await startControlPlaneForTest();
+    url = cp.daemon.url;
+    admin = cp.daemon.token;
+    const file = await cp.writeStack(`
+version: 1
+name: dash
+services:${svc('gateway', '{ reads: [order], emits: [order] }')}${svc('velocity', '{ reads: [order], emits: [risk-signals] }')}${svc('credit', '{ reads: [order, credit-bureau], emits: [credit-decision] }')}
+`);
+    await cp.daemon.controlPlane.up({ file, environment: env, clientEnv: {} }, () => undefined);
+    const created = await api('POST', '/v1/tokens', admin, { name: 'dash-viewer', role: 'viewer' });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    viewer = created.body.token;
+    const applied = await api('POST', '/v1/policies', admin, { environment: env, text: CREDIT_POLICY(env) });
+    assert.equal(applied.status, 200, JSON.stringify(applied.body));
+    // What `rampart exec gateway` runs: the service user in the gateway's namespace.
+    traffic = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netnsName(env, env, 'gateway', 0),
+        'setpriv',
+        `--reuid=${SERVICE_USER}`,
+        `--regid=${SERVICE_USER}`,
+        '--clear-groups',
+        '--',
+        process.execPath,
+        '-e',
+        TRAFFIC,
+      ],
+      { stdio: 'ignore' },
+    );
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    traffic?.kill('SIGKILL');
+    await browser?.close().catch(() => undefined);
+    try {
+      await cp?.daemon.controlPlane.down({ environment: env }, () => undefined);
+    } finally {
+      await cp?.stop({ removeState: true });
+    }
+  });
+
+  it('GIVEN the stack with traffic WHEN the map opens THEN it shows the real services and their edges', async () => {
+    const page = await signIn(admin);
+    await openEdgeTable(page);
+    // Learned flows (conntrack) and traces: the gateway calls velocity and credit.
+    for (const to of ['velocity', 'credit'])
+      await page
+        .locator(`[data-edge="${id('gateway')}->${id(to)}"]`)
+        .waitFor({ state: 'attached', timeout: 45_000 });
+    const nodes = await page.evaluate(() =>
+      ((globalThis as any).__rampartMap.graph().nodes as { id: string }[]).map((n) => n.id),
+    );
+    for (const s of ['gateway', 'velocity', 'credit'])
+      assert.ok(nodes.includes(id(s)), `node ${id(s)} in ${nodes.join(', ')}`);
+    // gateway -> credit is allowed by the declared policy.
+    await page
+      .locator(`[data-edge="${id('gateway')}->${id('credit')}"][data-state="policy"]`)
+      .waitFor({ state: 'attached', timeout: 45_000 });
+    await shot(page, 'map');
+    await page.close();
+  });
+
+  it('GIVEN credit switched to protect in the UI WHEN velocity connects to it THEN a blocked edge and an alert appear without reload', async () => {
+    const page = await signIn(admin, '#/firewall');
+    await page.locator(`[data-mode-of="${id('credit')}"]`).waitFor({ timeout: 60_000 });
+    await page.locator(`[data-mode-of="${id('credit')}"]`).selectOption('protect');
+    await page.locator(`[data-apply-mode="${id('credit')}"]`).click();
+    await page.getByRole('button', { name: 'Switch to protect' }).click();
+    await page.getByText(`${id('credit')}: protect`).waitFor({ timeout: 60_000 });
+    const modes = (await api('GET', `/v1/firewall?environment=${env}`, admin)).body.modes;
+    assert.equal(modes.perService[id('credit')], 'protect');
+
+    await page.getByRole('link', { name: 'Map' }).click();
+    await openEdgeTable(page);
+    await page.locator('[data-edge]').first().waitFor({ state: 'attached', timeout: 45_000 });
+    const credit = cp.daemon.controlPlane.ps({ environment: env }).find((r) => r.service === 'credit')!;
+    const out = await inNetns(
+      netnsName(env, env, 'velocity', 0),
+      httpGetScript(`http://${credit.addresses.app}:8080/whoami`),
+    );
+    assert.match(out, /^ERR /, 'the firewall let velocity reach credit');
+
+    await page
+      .locator(`[data-edge="${id('velocity')}->${id('credit')}"][data-state="blocked"]`)
+      .waitFor({ state: 'attached', timeout: 45_000 });
+    await page.getByRole('link', { name: 'Firewall' }).click();
+    await page
+      .locator('[data-decision="blocked"]')
+      .filter({ hasText: `${id('velocity')} → ${id('credit')}` })
+      .first()
+      .waitFor({ timeout: 45_000 });
+    assert.equal(await page.evaluate(() => (globalThis as any).__sameDocument), true, 'no reload happened');
+    if (SHOTS)
+      await page
+        .locator('#fw-rules + table')
+        .waitFor({ timeout: 20_000 })
+        .catch(() => undefined);
+    await shot(page, 'firewall');
+    await page.getByRole('link', { name: 'Map' }).click();
+    await openEdgeTable(page);
+    const row = page.locator(`tr:has([data-edge="${id('velocity')}->${id('credit')}"])`);
+    await row.waitFor({ timeout: 45_000 });
+    await row.getByRole('button', { name: 'Details' }).click();
+    await page.locator('[data-decided-by]').waitFor();
+    await shot(page, 'map-blocked-edge');
+    await page.close();
+  });
+
+  it('GIVEN the Logs view WHEN a search runs THEN lines come back', async () => {
+    const page = await signIn(admin, '#/logs');
+    await page.getByLabel('Service').selectOption('gateway');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator('.log-line').first().waitFor({ timeout: 45_000 });
+    assert.ok((await page.locator('.log-line').count()) > 0);
+    await shot(page, 'logs');
+    await page.getByRole('link', { name: 'Compliance' }).click();
+    await page.getByText('Data classes per service').waitFor({ timeout: 60_000 });
+    await shot(page, 'compliance');
+    await page.getByRole('link', { name: 'Traces' }).click();
+    await page
+      .locator('.waterfall, .trace-list table, .error')
+      .first()
+      .waitFor({ timeout: 10_000 })
+      .catch(() => undefined);
+    await shot(page, 'traces');
+    if (SHOTS) {
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.getByRole('link', { name: 'Map' }).click();
+      await page.waitForFunction(() => (globalThis as any).__rampartMap?.graph().edges.length > 0);
+      await shot(page, 'map-dark');
+    }
+    await page.close();
+  });
+
+  it('GIVEN a viewer token THEN the UI offers no change and the API refuses one with 403', async () => {
+    const modeOfCredit = async () =>
+      (await api('GET', `/v1/firewall?environment=${env}`, admin)).body.modes.perService[
+        id('credit')
+      ] as unknown;
+    const modeBefore = await modeOfCredit();
+    const page = await signIn(viewer, '#/firewall');
+    await page.locator('[data-read-only]').waitFor();
+    await page.locator(`[data-mode-of="${id('credit')}"]`).waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('[data-write]:visible').count(), 0, 'no write button is shown');
+    assert.equal(await page.locator(`[data-mode-of="${id('credit')}"]`).isDisabled(), true);
+    // Even a hand-made call from the page is refused.
+    const status = await page.evaluate(
+      async ([environment, token, service]) =>
+        (
+          await fetch('/v1/firewall/mode', {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ environment, mode: 'learn', services: [service] }),
+          })
+        ).status,
+      [env, viewer, id('credit')],
+    );
+    assert.equal(status, 403);
+    const policy = await api('POST', '/v1/policies', viewer, { environment: env, text: CREDIT_POLICY(env) });
+    assert.equal(policy.status, 403);
+    assert.equal(policy.body.error.code, 'RAMPART_E_FORBIDDEN');
+    assert.equal(await modeOfCredit(), modeBefore, 'the refused change changed nothing');
+    await page.close();
+  });
+});
