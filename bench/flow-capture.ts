@@ -48,7 +48,7 @@ export interface FlowCaptureBenchOptions {
   rate?: number;
   /** @default 10_000 */
   durationMs?: number;
-  /** Client namespaces sharing the rate. @default 2 */
+  /** Client namespaces (one load process each) sharing the rate. @default 4 */
   clients?: number;
   /** conntrack's netlink receive buffer. @default 32 MiB */
   bufferBytes?: number;
@@ -180,7 +180,7 @@ export async function runFlowCaptureBench(
   const log = opts.log ?? ((line: string) => console.log(line));
   const rate = opts.rate ?? 5000;
   const durationMs = opts.durationMs ?? 10_000;
-  const clients = opts.clients ?? 2;
+  const clients = opts.clients ?? 4;
   const bufferBytes = opts.bufferBytes ?? DEFAULT_CONNTRACK_BUFFER;
   const env = `b${randomBytes(4)
     .toString('hex')

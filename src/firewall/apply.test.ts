@@ -9,6 +9,7 @@ import {
   inPlaceTransaction,
   parseCompiledTable,
   parseDeniedJson,
+  parseKernelObjects,
   readDenied,
   replaceTransaction,
   revisionOf,
@@ -50,13 +51,76 @@ describe('firewall transactions (pure)', () => {
     assert.equal(forward.items.at(-1), 'ip daddr @pods goto check');
   });
 
-  it('GIVEN a full replace THEN table {} + delete + the table + the revision marker, in that order', () => {
-    const lines = replaceTransaction(TEXT).split('\n');
-    assert.deepEqual(lines.slice(0, 3), [`table ${T} {}`, `delete table ${T}`, `table ${T} {`]);
+  it('GIVEN a replace THEN the table and unchanged objects stay, only what stands in the way is deleted, in one transaction', () => {
+    // What `nft -t list table` prints for an older layout of the table.
+    const existing = parseKernelObjects(
+      [
+        'table inet rampart_demo {',
+        '\tset pods {',
+        '\t\ttype ipv4_addr',
+        '\t\tflags interval',
+        '\t}',
+        '\tset egress_pairs {',
+        '\t\ttype ipv4_addr . ipv4_addr',
+        '\t}',
+        '\tset denied {',
+        '\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service',
+        '\t\tsize 65536',
+        '\t\tflags dynamic,timeout',
+        '\t\ttimeout 1h',
+        '\t\tcounter',
+        '\t}',
+        '\tmap mode {',
+        '\t\ttype ipv4_addr : verdict',
+        '\t}',
+        '\tchain check {',
+        '\t\tip saddr . ip daddr @same_pod accept',
+        '\t}',
+        '\tchain old_check {',
+        '\t}',
+        '\tchain forward {',
+        '\t\ttype filter hook forward priority filter; policy accept;',
+        '\t\tip saddr @pods goto check',
+        '\t}',
+        '\tchain input {',
+        '\t\ttype filter hook input priority filter + 10; policy accept;',
+        '\t}',
+        '}',
+      ].join('\n'),
+    );
+    assert.deepEqual(existing.find((o) => o.name === 'input')?.header, [
+      'type filter hook input priority filter + 10; policy accept;',
+    ]);
+    const lines = replaceTransaction(TEXT, existing).split('\n');
+    assert.deepEqual(lines.slice(0, 8), [
+      `table ${T} {}`,
+      `flush table ${T}`,
+      // pods is declared otherwise, old_check is gone, input's priority changed.
+      `delete set ${T} pods`,
+      `delete chain ${T} old_check`,
+      `delete chain ${T} input`,
+      `flush set ${T} egress_pairs`,
+      `flush map ${T} mode`,
+      `table ${T} {`,
+    ]);
+    assert.ok(!lines.includes(`delete table ${T}`), 'the table is never deleted');
+    assert.ok(
+      !lines.some((l) => /(delete|flush) set .* denied$/.test(l)),
+      'the kernel-written set keeps its entries',
+    );
+    assert.ok(replaceTransaction(TEXT, existing, []).includes(`flush set ${T} denied`));
     assert.deepEqual(lines.slice(-4, -1), [
       `add set ${T} revision { type mark; }`,
       `flush set ${T} revision`,
       `add element ${T} revision { ${revisionOf(TEXT)} }`,
+    ]);
+  });
+
+  it('GIVEN no table in the kernel THEN the replace just creates it', () => {
+    assert.deepEqual(replaceTransaction(TEXT, []).split('\n').slice(0, 3), [
+      `table ${T} {}`,
+      `flush table ${T}`,
+      `table ${T} {`,
     ]);
   });
 
@@ -155,20 +219,38 @@ describe('applyFirewall (recorded exec)', () => {
     assert.equal(exec.calls.length, 1);
   });
 
-  it('GIVEN an in-place load the kernel refuses THEN the table is replaced; if that fails too, the error names nft', async () => {
+  it('GIVEN an in-place load the kernel refuses THEN the kernel objects are listed and the contents replaced; if that fails too, the error names nft', async () => {
     const fs = memoryNetworkFs();
+    const loaded: string[] = [];
     const refuse = (pattern: RegExp) =>
-      recordingExec((argv) =>
-        pattern.test(fs.files.get(argv[2]!) ?? '') ? { code: 1, stderr: 'Error: File exists' } : undefined,
-      );
-    assert.equal(
-      (await applyFirewall(refuse(/^table inet rampart_demo \{\n\t/), 'demo', TEXT, { fs })).strategy,
-      'replace',
+      recordingExec((argv) => {
+        if (argv[1] === '-t') return { stdout: '' };
+        const text = fs.files.get(argv[2]!) ?? '';
+        loaded.push(text);
+        return pattern.test(text) ? { code: 1, stderr: 'Error: File exists' } : undefined;
+      });
+    const exec = refuse(/^table inet rampart_demo \{\n\t/);
+    assert.equal((await applyFirewall(exec, 'demo', TEXT, { fs })).strategy, 'replace');
+    assert.deepEqual(
+      exec.calls.map((c) => c.argv.slice(0, 3).join(' ')),
+      ['nft -f ' + exec.calls[0]!.argv[2], 'nft -t list', 'nft -f ' + exec.calls[2]!.argv[2]],
     );
+    assert.equal(loaded.at(-1), replaceTransaction(TEXT, []));
     await assert.rejects(applyFirewall(refuse(/./), 'demo', TEXT, { fs }), {
       code: 'RAMPART_E_EXEC_FAILED',
       message: /nft -f \(firewall of demo\) failed: Error: File exists/,
     });
+  });
+
+  it('GIVEN strategy replace THEN neither delta nor in-place is tried', async () => {
+    const exec = recordingExec((argv) => (argv[1] === '-t' ? { stdout: '' } : undefined));
+    const r = await applyFirewall(exec, 'demo', CHANGED, {
+      fs: memoryNetworkFs(),
+      previous: TEXT,
+      strategy: 'replace',
+    });
+    assert.equal(r.strategy, 'replace');
+    assert.equal(exec.calls.length, 2);
   });
 
   it('GIVEN a ruleset of another environment THEN it is refused before nft runs', async () => {

@@ -20,8 +20,14 @@ import { PRESERVED_SETS } from './compile.ts';
  * - in-place: declares every set and chain (a no-op for those that exist), flushes the rules and
  *   the sets Rampart writes, and loads the new text. The kernel-written `@denied` set keeps its
  *   elements and counters, so no denied attempt recorded before the update is lost.
- * - replace: `table {}` + `delete table` + the new table, when the layout changed (another Rampart
- *   version): `@denied` starts empty.
+ * - replace: when the layout changed (a set's type or flags, another Rampart version) the in-place
+ *   load fails as a whole. The table and its base chains are never deleted: deleting and
+ *   re-creating them re-registers the netfilter hooks inside the commit, and once that let 1 of
+ *   20,489 blocked attempts through. Instead it lists what the kernel holds (`nft -t list table`)
+ *   and loads in place, deleting in the same transaction exactly the objects that stand in the
+ *   way: sets and maps declared otherwise, chains the new text does not have, base chains whose
+ *   hook, priority or policy changed (the one case where a hook is re-registered). `@denied` keeps
+ *   its elements unless its own declaration changed.
  *
  * The text must be compileFirewall's: one set element or one rule per line.
  */
@@ -31,6 +37,8 @@ export interface FirewallApplyOptions {
   previous?: string;
   fs?: NetworkFs;
   tmpDir?: string;
+  /** Skip the cheaper transactions (tests and benchmarks of the replace path). */
+  strategy?: 'replace';
 }
 
 export type FirewallApplyStrategy = 'delta' | 'in-place' | 'replace';
@@ -52,8 +60,23 @@ interface ParsedTable {
 
 const REVISION_SET = 'revision';
 
+/**
+ * The last texts parsed: a delta parses `previous` and `next`, and the next delta's `previous` is
+ * this one's `next`, so each 20,000-line text is parsed once.
+ */
+const recentlyParsed = new Map<string, ParsedTable>();
+
 /** Pure: the blocks of a compiled table. */
 export function parseCompiledTable(text: string): ParsedTable {
+  const cached = recentlyParsed.get(text);
+  if (cached) return cached;
+  const parsed = parseTableText(text);
+  recentlyParsed.set(text, parsed);
+  if (recentlyParsed.size > 2) recentlyParsed.delete(recentlyParsed.keys().next().value!);
+  return parsed;
+}
+
+function parseTableText(text: string): ParsedTable {
   const lines = text.split('\n');
   const head = /^table (\w+) (\w+) \{$/.exec(lines[0] ?? '');
   if (!head)
@@ -100,12 +123,85 @@ function revisionLines(t: ParsedTable, revision: string): string[] {
   ];
 }
 
-/** Pure: the transaction that replaces the whole table (the kernel-written sets start empty). */
-export function replaceTransaction(text: string): string {
+/** A set, map or chain of the environment's table as the kernel lists it (`nft -t list table`). */
+export interface KernelObject {
+  kind: 'set' | 'map' | 'chain';
+  name: string;
+  /** Declaration lines as nft prints them (`type …`, `flags …`; a base chain's hook line). */
+  header: string[];
+}
+
+/** Pure: the objects in `nft -t list table …` output (terse: no set elements). */
+export function parseKernelObjects(text: string): KernelObject[] {
+  return parseTableText(text).blocks.map((b) => ({ kind: b.kind, name: b.name, header: b.header }));
+}
+
+/** nft's named priorities (nft(8), "CHAINS") for the inet family. */
+const NAMED_PRIORITY: Readonly<Record<string, number>> = {
+  raw: -300,
+  mangle: -150,
+  dstnat: -100,
+  filter: 0,
+  security: 50,
+  srcnat: 100,
+};
+
+/** Pure: a base chain's hook, priority and policy (`type filter hook forward priority filter; policy accept;`). */
+function hookOf(header: readonly string[]): string | undefined {
+  const line = header.find((h) => h.startsWith('type ')) ?? '';
+  const m = /\bhook (\w+) priority ([\w-]+)(?:\s*([+-])\s*(\d+))?;(?:\s*policy (\w+);)?/.exec(line);
+  if (!m) return undefined;
+  const base = NAMED_PRIORITY[m[2]!] ?? Number(m[2]);
+  const offset = m[3] === undefined ? 0 : Number(m[4]) * (m[3] === '-' ? -1 : 1);
+  return `${m[1]} ${base + offset} ${m[5] ?? 'accept'}`;
+}
+
+const sameDeclaration = (a: readonly string[], b: readonly string[]): boolean =>
+  [...a]
+    .map((l) => l.replace(/;$/, ''))
+    .sort()
+    .join('\n') ===
+  [...b]
+    .map((l) => l.replace(/;$/, ''))
+    .sort()
+    .join('\n');
+
+/**
+ * Pure: the transaction that loads `text` over whatever the kernel holds (`existing`) without
+ * deleting the table or a base chain whose hook stays (see the top of this file). It is the
+ * in-place load plus the deletion of exactly the objects that stand in the way: sets and maps
+ * declared otherwise, chains the new text does not have, base chains whose hook changed. The
+ * sets named in `keep` keep their elements when they stay.
+ */
+export function replaceTransaction(
+  text: string,
+  existing: readonly KernelObject[],
+  keep: readonly string[] = PRESERVED_SETS,
+): string {
   const t = parseCompiledTable(text);
+  const q = qualified(t);
+  const next = new Map(t.blocks.map((b) => [b.name, b]));
+  const stays = (o: KernelObject): boolean => {
+    const b = next.get(o.name);
+    if (!b || b.kind !== o.kind) return false;
+    if (o.kind !== 'chain') return sameDeclaration(o.header, b.header);
+    return hookOf(o.header) === hookOf(b.header);
+  };
+  const gone = existing.filter((o) => !stays(o));
+  const deletions = [
+    // Maps first: their verdict elements hold references to chains.
+    ...gone.filter((o) => o.kind === 'map'),
+    ...gone.filter((o) => o.kind === 'set'),
+    ...gone.filter((o) => o.kind === 'chain'),
+  ].map((o) => `delete ${o.kind} ${q} ${o.name}`);
+  const flushes = existing
+    .filter((o) => o.kind !== 'chain' && stays(o) && !keep.includes(o.name))
+    .map((o) => `flush ${o.kind} ${q} ${o.name}`);
   return [
-    `table ${qualified(t)} {}`,
-    `delete table ${qualified(t)}`,
+    `table ${q} {}`,
+    `flush table ${q}`,
+    ...deletions,
+    ...flushes,
     text.trimEnd(),
     ...revisionLines(t, revisionOf(text)),
     '',
@@ -180,12 +276,17 @@ export async function applyFirewall(
   }
   const revision = revisionOf(rulesetText);
   const load = (transaction: string) => runNftFile(exec, env, transaction, options);
-  if (options.previous !== undefined) {
-    const delta = deltaTransaction(options.previous, rulesetText);
-    if (delta !== undefined && (await load(delta)).ok) return { strategy: 'delta', revision };
+  if (options.strategy !== 'replace') {
+    if (options.previous !== undefined) {
+      const delta = deltaTransaction(options.previous, rulesetText);
+      if (delta !== undefined && (await load(delta)).ok) return { strategy: 'delta', revision };
+    }
+    if ((await load(inPlaceTransaction(rulesetText))).ok) return { strategy: 'in-place', revision };
   }
-  if ((await load(inPlaceTransaction(rulesetText))).ok) return { strategy: 'in-place', revision };
-  const replaced = await load(replaceTransaction(rulesetText));
+  const existing = await listKernelObjects(exec, env);
+  let replaced = await load(replaceTransaction(rulesetText, existing));
+  // @denied's declaration changed too: it cannot be kept.
+  if (!replaced.ok) replaced = await load(replaceTransaction(rulesetText, existing, []));
   if (!replaced.ok) {
     throw new RampartError(
       'RAMPART_E_EXEC_FAILED',
@@ -196,6 +297,13 @@ export async function applyFirewall(
     );
   }
   return { strategy: 'replace', revision };
+}
+
+/** The sets, maps and chains of the environment's table; none when it does not exist. */
+export async function listKernelObjects(exec: Exec, env: string): Promise<KernelObject[]> {
+  const r = await exec(['nft', '-t', 'list', 'table', 'inet', nftTableName(env)], { allowFailure: true });
+  if (r.code !== 0 || r.stdout.trim() === '') return [];
+  return parseKernelObjects(r.stdout);
 }
 
 /** Through a temp file: `nft -f -` cannot read a Node pipe as stdin ("Could not open file /dev/stdin"). */

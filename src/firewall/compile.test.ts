@@ -1,7 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { compileFirewall, disjoint, planFirewall, type FirewallPlan, type RangeElement } from './compile.ts';
+import {
+  FirewallCompiler,
+  compileFirewall,
+  disjoint,
+  planFirewall,
+  type FirewallPlan,
+  type RangeElement,
+} from './compile.ts';
 import { createEvaluator, ipv4ToInt } from './evaluate.ts';
 import { GOLDEN_CASES, MODEL_FIXTURE, goldenPath } from './golden/cases.ts';
 import { modelWorld, policy, MODEL_POD_IDS } from './golden/model.ts';
@@ -144,6 +151,26 @@ describe('compileFirewall', () => {
       assert.equal(actual, readFileSync(goldenPath(name), 'utf8'));
     });
   }
+
+  it('GIVEN one FirewallCompiler reused across random policy sets, a one-policy change and a new world THEN each output equals compileFirewall’s', () => {
+    const compiler = new FirewallCompiler();
+    const random = rng(7);
+    let world = modelWorld();
+    let previous = randomPolicies(random, 3);
+    for (let round = 0; round < 60; round++) {
+      // Mostly one policy changed or added, sometimes a fresh set, once in a while another world.
+      const policies =
+        round % 7 === 0
+          ? randomPolicies(random, 1 + Math.floor(random() * 4))
+          : [...previous.slice(1), ...randomPolicies(random, 1)];
+      if (round % 20 === 10) world = modelWorld((id) => `198.18.17.${10 + MODEL_POD_IDS.indexOf(id)}`);
+      const input = { env: 't', world, policies, modes: MODES };
+      assert.equal(compiler.compile(input), compileFirewall(input), `round ${round}`);
+      previous = policies;
+    }
+    for (const [name, input] of Object.entries(GOLDEN_CASES))
+      assert.equal(compiler.compile(input), readFileSync(goldenPath(name), 'utf8'), name);
+  });
 
   it('GIVEN 300 random policy sets on the x/y model THEN the ruleset agrees with evaluate() on every flow', () => {
     const world = modelWorld();

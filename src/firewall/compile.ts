@@ -1,4 +1,5 @@
 import { bridgeName, nftTableName } from '../platform/names.ts';
+import { OTLP_GATEWAY_PORT } from '../platform/ports.ts';
 import {
   intToIpv4,
   ipBlockRanges,
@@ -168,40 +169,116 @@ function selectorKey(selector: LabelSelector | undefined): string {
   return key;
 }
 
+/**
+ * What one policy adds in one direction: its selected pods' addresses, exact pairs and tuples (by
+ * key), and per selected address the boxes that go to the interval set. Policies add up, so the
+ * plan is the union of these, and a compiler can keep them from one compile to the next.
+ */
+interface Contribution {
+  isolated: string[];
+  pairs: Map<string, [string, string]>;
+  ports: Map<string, DirectionPlan['ports'][number]>;
+  boxes: Map<string, Box[]>;
+}
+
+/** The parts of a compile that depend on the world only. */
+interface WorldContext {
+  world: World;
+  addresses: Addresses;
+  peerPods: PeerPods;
+  /** Boxes of numeric ports, shared: a 10,000-rule policy repeats the same few ports. */
+  boxes: Map<string, [Range, Range][]>;
+}
+
+const worldContext = (world: World): WorldContext => ({
+  world,
+  addresses: new Addresses(),
+  peerPods: new PeerPods(world),
+  boxes: new Map(),
+});
+
+/**
+ * Compiles again and again, reusing what did not change: each policy's contribution is kept by
+ * its content (and dropped when the world changes), so a one-rule change on a 10,000-rule policy
+ * recomputes one policy, then only merges, sorts and renders. Same output as compileFirewall.
+ */
+export class FirewallCompiler {
+  #context: WorldContext | undefined;
+  #contributions = new Map<string, Contribution>();
+  /** A policy object's content, computed once per object (the daemon keeps its policies' objects). */
+  readonly #keys = new WeakMap<NetworkPolicy, string>();
+
+  plan(input: CompileFirewallInput): FirewallPlan {
+    if (this.#context?.world !== input.world) {
+      this.#context = worldContext(input.world);
+      this.#contributions = new Map();
+    }
+    const used = new Map<string, Contribution>();
+    const plan = planWith(input, this.#context, (policy, direction) => {
+      let content = this.#keys.get(policy);
+      if (content === undefined) this.#keys.set(policy, (content = JSON.stringify(policy)));
+      const key = `${direction}\u0000${content}`;
+      let c = used.get(key) ?? this.#contributions.get(key);
+      if (c === undefined) c = contribution(policy, direction, this.#context!);
+      used.set(key, c);
+      return c;
+    });
+    // Only what the current policies use stays: memory follows the policy, not its history.
+    this.#contributions = used;
+    return plan;
+  }
+
+  compile(input: CompileFirewallInput): string {
+    return renderFirewall(this.plan(input));
+  }
+}
+
 /** Pure: the sets and maps the ruleset is made of (renderFirewall turns them into text). */
 export function planFirewall(input: CompileFirewallInput): FirewallPlan {
-  const { world } = input;
-  const addresses = new Addresses();
-  const peerPods = new PeerPods(world);
+  const ctx = worldContext(input.world);
+  return planWith(input, ctx, (policy, direction) => contribution(policy, direction, ctx));
+}
+
+function planWith(
+  input: CompileFirewallInput,
+  ctx: WorldContext,
+  contributionOf: (policy: NetworkPolicy, direction: Direction) => Contribution,
+): FirewallPlan {
+  const { world, addresses } = ctx;
   const pods = world.pods.flatMap((p) => p.ips).sort(addresses.compare);
   const samePod: [string, string][] = [];
   for (const pod of world.pods) for (const a of pod.ips) for (const b of pod.ips) samePod.push([a, b]);
   samePod.sort(([a1, b1], [a2, b2]) => addresses.compare(a1, a2) || addresses.compare(b1, b2));
-  const context = { world, policies: input.policies, addresses, peerPods, boxes: new Map() };
+  const direction = (d: Direction) =>
+    mergeContributions(
+      d,
+      input.policies.map((p) => contributionOf(p, d)),
+      addresses,
+    );
   return {
     table: nftTableName(input.env),
     bridges: [bridgeName(input.env, 'app'), bridgeName(input.env, 'db')],
     pods,
     samePod,
-    egress: planDirection('egress', context),
-    ingress: planDirection('ingress', context),
+    egress: direction('egress'),
+    ingress: direction('ingress'),
     modes: [...modeByAddress(world, input.modes)].sort(([a], [b]) => addresses.compare(a, b)),
   };
 }
 
-interface PlanContext {
-  /** Boxes of numeric ports, shared: a 10,000-rule policy repeats the same few ports. */
-  boxes: Map<string, [Range, Range][]>;
-  world: World;
-  policies: readonly NetworkPolicy[];
-  addresses: Addresses;
-  peerPods: PeerPods;
-}
+const NO_CONTRIBUTION: Contribution = {
+  isolated: [],
+  pairs: new Map(),
+  ports: new Map(),
+  boxes: new Map(),
+};
 
-function planDirection(direction: Direction, ctx: PlanContext): DirectionPlan {
+function contribution(policy: NetworkPolicy, direction: Direction, ctx: WorldContext): Contribution {
   const { world, addresses } = ctx;
   const type = direction === 'egress' ? 'Egress' : 'Ingress';
-  const isolated = new Set<string>();
+  if (!policyTypesOf(policy).includes(type)) return NO_CONTRIBUTION;
+  const selected = world.pods.filter((p) => selectsPod(policy, p));
+  if (selected.length === 0) return NO_CONTRIBUTION;
   const pairs = new Map<string, [string, string]>();
   const ports = new Map<string, DirectionPlan['ports'][number]>();
   const boxes = new Map<string, Box[]>();
@@ -223,67 +300,81 @@ function planDirection(direction: Direction, ctx: PlanContext): DirectionPlan {
     else boxes.set(self, [{ peer, proto, port }]);
   };
 
-  for (const policy of ctx.policies) {
-    if (!policyTypesOf(policy).includes(type)) continue;
-    const selected = world.pods.filter((p) => selectsPod(policy, p));
-    if (selected.length === 0) continue;
-    for (const pod of selected) for (const ip of pod.ips) isolated.add(ip);
-    const rules: readonly (NetworkPolicyIngressRule & NetworkPolicyEgressRule)[] =
-      (direction === 'egress' ? policy.spec.egress : policy.spec.ingress) ?? [];
-    for (const rule of rules) {
-      // Peers: pods (their addresses, exact) or address ranges (ipBlocks; no peers = everything).
-      const peers = (direction === 'egress' ? rule.to : rule.from) ?? [];
-      let peerPods: readonly WorldPod[] = NO_PODS;
-      const peerRanges: Range[] = [];
-      if (peers.length === 0) peerRanges.push([0, MAX_IP]);
-      for (const peer of peers) {
-        if (peer.ipBlock) peerRanges.push(...ipBlockRanges(peer.ipBlock));
-        else {
-          const found = ctx.peerPods.get(peer, policy.metadata.namespace);
-          // One selector peer (the common case) needs no de-duplication.
-          peerPods = peerPods === NO_PODS ? found : [...new Set([...peerPods, ...found])];
-        }
+  const rules: readonly (NetworkPolicyIngressRule & NetworkPolicyEgressRule)[] =
+    (direction === 'egress' ? policy.spec.egress : policy.spec.ingress) ?? [];
+  for (const rule of rules) {
+    // Peers: pods (their addresses, exact) or address ranges (ipBlocks; no peers = everything).
+    const peers = (direction === 'egress' ? rule.to : rule.from) ?? [];
+    let peerPods: readonly WorldPod[] = NO_PODS;
+    const peerRanges: Range[] = [];
+    if (peers.length === 0) peerRanges.push([0, MAX_IP]);
+    for (const peer of peers) {
+      if (peer.ipBlock) peerRanges.push(...ipBlockRanges(peer.ipBlock));
+      else {
+        const found = ctx.peerPods.get(peer, policy.metadata.namespace);
+        // One selector peer (the common case) needs no de-duplication.
+        peerPods = peerPods === NO_PODS ? found : [...new Set([...peerPods, ...found])];
       }
-      const entries: readonly (NetworkPolicyPort | undefined)[] = rule.ports?.length
-        ? rule.ports
-        : [undefined];
-      for (const pod of selected) {
-        for (const self of pod.ips) {
-          for (const entry of entries) {
-            // Indexed loops: this is the 10,000-rule path.
-            for (let i = 0; i < peerPods.length; i++) {
-              const peer = peerPods[i]!;
-              const boxesOf = portBoxes(entry, direction === 'egress' ? peer : pod, ctx.boxes);
-              for (let j = 0; j < peer.ips.length; j++) {
-                const ip = peer.ips[j]!;
-                for (let k = 0; k < boxesOf.length; k++) {
-                  add(self, ip, addresses.single(ip), boxesOf[k]![0], boxesOf[k]![1]);
-                }
+    }
+    const entries: readonly (NetworkPolicyPort | undefined)[] = rule.ports?.length ? rule.ports : [undefined];
+    for (const pod of selected) {
+      for (const self of pod.ips) {
+        for (const entry of entries) {
+          // Indexed loops: this is the 10,000-rule path.
+          for (let i = 0; i < peerPods.length; i++) {
+            const peer = peerPods[i]!;
+            const boxesOf = portBoxes(entry, direction === 'egress' ? peer : pod, ctx.boxes);
+            for (let j = 0; j < peer.ips.length; j++) {
+              const ip = peer.ips[j]!;
+              for (let k = 0; k < boxesOf.length; k++) {
+                add(self, ip, addresses.single(ip), boxesOf[k]![0], boxesOf[k]![1]);
               }
             }
-            if (peerRanges.length === 0) continue;
-            if (direction === 'egress' && typeof entry?.port === 'string') {
-              // A named port exists only on pods: an egress range reaches it on the pods inside the range.
-              for (const other of world.pods) {
-                for (const ip of other.ips) {
-                  const n = addresses.int(ip);
-                  if (!peerRanges.some(([lo, hi]) => n >= lo && n <= hi)) continue;
-                  for (const [proto, port] of portBoxes(entry, other, ctx.boxes))
-                    add(self, ip, addresses.single(ip), proto, port);
-                }
+          }
+          if (peerRanges.length === 0) continue;
+          if (direction === 'egress' && typeof entry?.port === 'string') {
+            // A named port exists only on pods: an egress range reaches it on the pods inside the range.
+            for (const other of world.pods) {
+              for (const ip of other.ips) {
+                const n = addresses.int(ip);
+                if (!peerRanges.some(([lo, hi]) => n >= lo && n <= hi)) continue;
+                for (const [proto, port] of portBoxes(entry, other, ctx.boxes))
+                  add(self, ip, addresses.single(ip), proto, port);
               }
-            } else {
-              for (const range of peerRanges) {
-                for (const [proto, port] of portBoxes(entry, pod, ctx.boxes))
-                  add(self, undefined, range, proto, port);
-              }
+            }
+          } else {
+            for (const range of peerRanges) {
+              for (const [proto, port] of portBoxes(entry, pod, ctx.boxes))
+                add(self, undefined, range, proto, port);
             }
           }
         }
       }
     }
   }
+  return { isolated: selected.flatMap((p) => p.ips), pairs, ports, boxes };
+}
 
+/** The union of the policies' contributions, sorted: policies add up. */
+function mergeContributions(
+  direction: Direction,
+  list: readonly Contribution[],
+  addresses: Addresses,
+): DirectionPlan {
+  const isolated = new Set<string>();
+  const pairs = new Map<string, [string, string]>();
+  const ports = new Map<string, DirectionPlan['ports'][number]>();
+  const boxes = new Map<string, Box[]>();
+  for (const c of list) {
+    for (const ip of c.isolated) isolated.add(ip);
+    for (const [k, v] of c.pairs) pairs.set(k, v);
+    for (const [k, v] of c.ports) if (!ports.has(k)) ports.set(k, v);
+    for (const [self, b] of c.boxes) {
+      const have = boxes.get(self);
+      if (have) have.push(...b);
+      else boxes.set(self, [...b]);
+    }
+  }
   const cmp = addresses.compare;
   const ranges: RangeElement[] = [];
   for (const [self, list] of [...boxes].sort(([a], [b]) => cmp(a, b))) {
@@ -528,6 +619,9 @@ export function renderFirewall(plan: FirewallPlan): string {
     `\t\ttype filter hook input priority filter; policy accept;`,
     `\t\tmeta nfproto ipv6 iifname ${bridges} drop`,
     ...CONNTRACK_RULES,
+    // The platform's OTLP receiver on the gateways, whatever the pod's egress policy (decision 0004):
+    // the input hook sees only packets to the host's own addresses, so this opens nothing else.
+    `\t\tip saddr @pods tcp dport ${OTLP_GATEWAY_PORT} accept`,
     `\t\tip saddr @pods goto check`,
     `\t}`,
     `}`,

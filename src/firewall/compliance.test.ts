@@ -4,6 +4,7 @@ import {
   assertPolicyChange,
   checkPolicyChange,
   complianceReport,
+  declaredFlows,
   formatPath,
   renderComplianceMarkdown,
   type ComplianceInput,
@@ -143,6 +144,63 @@ describe('complianceReport', () => {
       ['fraud/credit'],
     );
     assert.equal(r.connections.length, 12); // 4 services, every ordered pair, all on the app network
+  });
+
+  it('GIVEN the stack’s intent (declared flows) with no policy THEN only declared flows connect: credit -> velocity declared breaks the rule, undeclared it does not', () => {
+    const data = fraudData.map((d) =>
+      d.service === 'velocity' ? { ...d, emits: ['risk-signals', 'device-behavior'] } : d,
+    );
+    const gatewayCalls: [string, string][] = ['geo', 'velocity', 'credit'].map((s) => [
+      'fraud/gateway',
+      `fraud/${s}`,
+    ]);
+    const ok = complianceReport(input({ data, policies: [], declared: gatewayCalls }));
+    assert.deepEqual(ok.violations, []);
+    assert.deepEqual(
+      ok.connections.map((c) => `${c.client}>${c.server} ${c.allowedBy}`),
+      gatewayCalls.map(([c, s]) => `${c}>${s} declared: ${c} dependsOn ${s}`).sort(),
+    );
+    const bad = complianceReport(
+      input({ data, policies: [], declared: [...gatewayCalls, ['fraud/credit', 'fraud/velocity']] }),
+    );
+    assert.deepEqual(
+      bad.violations.map((v) => `${v.service}: ${formatPath(v.evidence[1])}`),
+      [
+        'fraud/credit: fraud/velocity -> fraud/credit (response from TCP/8080 http; declared: fraud/credit dependsOn fraud/velocity)',
+      ],
+    );
+  });
+
+  it('GIVEN the stack’s intent and policies THEN a connection a policy allows counts even undeclared, one it denies does not even declared', () => {
+    const data = fraudData.map((d) =>
+      d.service === 'velocity' ? { ...d, emits: ['risk-signals', 'device-behavior'] } : d,
+    );
+    const policies = learnedPolicies([['198.18.0.5', '198.18.0.4']]);
+    assert.deepEqual(
+      complianceReport(input({ data, policies, declared: [] })).violations.map((v) => v.service),
+      ['fraud/credit'],
+    );
+    const denied = complianceReport(
+      input({ data, policies: learnedPolicies(), declared: [['fraud/credit', 'fraud/velocity']] }),
+    );
+    assert.deepEqual(denied.violations, []);
+  });
+
+  it('GIVEN dependsOn THEN declaredFlows names client -> server ids, same namespace first, databases left out', () => {
+    const svc = (name: string, namespace: string, dependsOn: string[]) => ({ name, namespace, dependsOn });
+    const stack = {
+      services: [
+        svc('web', 'shop', ['api', 'maindb']),
+        svc('api', 'shop', []),
+        svc('api', 'other', []),
+        svc('job', 'batch', ['api']),
+      ],
+    } as unknown as Parameters<typeof declaredFlows>[0];
+    assert.deepEqual(declaredFlows(stack), [
+      ['shop/web', 'shop/api'],
+      ['batch/job', 'shop/api'],
+      ['batch/job', 'other/api'],
+    ]);
   });
 
   it('GIVEN forwarding "held" THEN classes travel transitively: a -> b -> c, each hop with its rule', () => {

@@ -48,6 +48,29 @@ export interface ComplianceInput {
   hostIps?: readonly string[];
   /** The env's subnets (app, db): two pods connect only through an address pair in one of them. */
   subnets?: readonly string[];
+  /**
+   * The stack's intent instead of everything learn mode lets through: only connections a policy
+   * decides (one side isolated, and allowed) and the flows the stack declares (`client -> server`
+   * ids, see declaredFlows) count. What a deploy is judged on before anything is enforced.
+   */
+  declared?: readonly (readonly [string, string])[];
+}
+
+/**
+ * Pure: the flows a stack declares: a service calls what it `dependsOn` (services only; a
+ * database passes no class between its users). A name is looked up in the client's namespace
+ * first, then anywhere in the stack.
+ */
+export function declaredFlows(stack: Pick<ResolvedStack, 'services'>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const s of stack.services) {
+    for (const name of s.dependsOn) {
+      const same = stack.services.filter((t) => t.name === name && t.namespace === s.namespace);
+      const targets = same.length ? same : stack.services.filter((t) => t.name === name);
+      for (const t of targets) out.push([`${s.namespace}/${s.name}`, `${t.namespace}/${t.name}`]);
+    }
+  }
+  return out;
 }
 
 export function dataDeclarations(stack: Pick<ResolvedStack, 'services'>): DataDeclaration[] {
@@ -78,8 +101,15 @@ export interface Connection {
 export function allowedConnections(
   world: World,
   policies: readonly NetworkPolicy[],
-  opts: { services: ReadonlySet<string>; hostIps?: readonly string[]; subnets?: readonly string[] },
+  opts: {
+    services: ReadonlySet<string>;
+    hostIps?: readonly string[];
+    subnets?: readonly string[];
+    /** Only policy-decided connections and these `client -> server` pairs (ComplianceInput.declared). */
+    declared?: readonly (readonly [string, string])[];
+  },
 ): Connection[] {
+  const declared = opts.declared && new Set(opts.declared.map(([c, s]) => `${c}>${s}`));
   const check = createEvaluator(world, policies, { hostIps: opts.hostIps ?? [] });
   const byService = new Map<string, World['pods'][number][]>();
   for (const p of world.pods) {
@@ -110,13 +140,15 @@ export function allowedConnections(
                 if (!sameNet(srcIp, dstIp)) continue;
                 const v = check({ srcIp, dstIp, protocol: port.protocol, dstPort: port.port, time: 0 });
                 if (!v.allowed) continue;
+                const decided = v.egress.isolated || v.ingress.isolated;
+                if (declared && !decided && !declared.has(`${client}>${server}`)) continue;
                 out.push({
                   client,
                   server,
                   protocol: port.protocol,
                   port: port.port,
                   ...(port.name && { portName: port.name }),
-                  allowedBy: v.reason,
+                  allowedBy: declared && !decided ? `declared: ${client} dependsOn ${server}` : v.reason,
                 });
                 break found;
               }
@@ -176,6 +208,7 @@ export function complianceReport(input: ComplianceInput): ComplianceReport {
     services: new Set(decl.keys()),
     hostIps: input.hostIps,
     subnets: input.subnets,
+    declared: input.declared,
   });
   // Data edges: a request from client to server, a response from server to client.
   const out = new Map<string, DataHop[]>();
@@ -259,10 +292,16 @@ export function checkPolicyChange(before: ComplianceInput, after: ComplianceInpu
 }
 
 /** Throws RAMPART_E_DATA_RULE with the evidence paths when the change introduces a violation. */
-export function assertPolicyChange(before: ComplianceInput, after: ComplianceInput): PolicyChangeCheck {
+export function assertPolicyChange(
+  before: ComplianceInput,
+  after: ComplianceInput,
+  opts: { what?: string; fix?: string } = {},
+): PolicyChangeCheck {
   const result = checkPolicyChange(before, after);
   if (!result.allowed) {
-    throw new RampartError('RAMPART_E_DATA_RULE', result.message, {
+    const message = opts.what ? `${opts.what} ${result.message}` : result.message;
+    throw new RampartError('RAMPART_E_DATA_RULE', message, {
+      ...(opts.fix && { fix: opts.fix }),
       violations: result.introduced.map((v) => ({
         forbid: v.rule.forbid,
         service: v.service,

@@ -90,6 +90,19 @@ describe('evaluate: isolation', () => {
     assert.equal(evaluate(flow(HOST, 'x/a'), world, policies).allowed, false);
   });
 
+  it('GIVEN default deny egress WHEN a pod reaches the host THEN only TCP to the OTLP receiver port is allowed', () => {
+    const policies = [denyEgress('x')];
+    const otlp = evaluate(flow('x/a', HOST, 4318), world, policies, { hostIps: [HOST] });
+    assert.equal(otlp.allowed, true);
+    assert.match(otlp.reason, /telemetry receiver/);
+    assert.equal(
+      evaluate(flow('x/a', HOST, 4318, 'UDP'), world, policies, { hostIps: [HOST] }).allowed,
+      false,
+    );
+    assert.equal(evaluate(flow('x/a', HOST, 7420), world, policies, { hostIps: [HOST] }).allowed, false);
+    assert.equal(evaluate(flow('x/a', OUTSIDE, 4318), world, policies, { hostIps: [HOST] }).allowed, false);
+  });
+
   it('GIVEN no pod on either end THEN allowed: no policy applies', () => {
     assert.equal(
       evaluate(flow(OUTSIDE, HOST), world, [denyIngress('x')]).reason,

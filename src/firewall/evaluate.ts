@@ -1,3 +1,4 @@
+import { OTLP_GATEWAY_PORT } from '../platform/ports.ts';
 import { NAMESPACE_NAME_LABEL } from './world.ts';
 import { matchesSelector } from './selectors.ts';
 import type {
@@ -26,7 +27,8 @@ import type {
  * - A side that is not a pod of the world (the host, the outside) has no policy: only the pod side
  *   decides. Traffic from the host's own addresses (`hostIps`) to a pod is always allowed, as
  *   Kubernetes always allows traffic from a pod's node (and the host's output path is not filtered).
- *   Traffic from a pod to the host goes through the pod's egress rules, like any ipBlock.
+ *   Traffic from a pod to the host goes through the pod's egress rules, like any ipBlock, except
+ *   TCP to the platform's OTLP receiver on the host (OTLP_GATEWAY_PORT): always allowed (0004).
  * - ipBlocks match any address inside `cidr` and outside every `except`, pod addresses included
  *   (Kubernetes leaves this to the implementation; its own e2e tests and Calico do the same).
  * - A named port is looked up on the destination pod, by name and protocol, for ingress and egress
@@ -243,6 +245,20 @@ export function createEvaluator(
         egress: { ...egress, allowed: true },
         ingress: { ...ingress, allowed: true },
         reason: 'allowed: a pod talking to itself is always allowed',
+      };
+    }
+    if (
+      src &&
+      !dst &&
+      hostIps.has(flow.dstIp) &&
+      flow.protocol === 'TCP' &&
+      flow.dstPort === OTLP_GATEWAY_PORT
+    ) {
+      return {
+        allowed: true,
+        egress: { ...egress, allowed: true },
+        ingress,
+        reason: "allowed: the platform's telemetry receiver (OTLP) on the host is always reachable",
       };
     }
     if (dst && hostIps.has(flow.srcIp)) {

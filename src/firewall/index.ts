@@ -21,6 +21,8 @@ export { compileFirewall, planFirewall } from './compile.ts';
 export type { CompileFirewallInput, FirewallPlan } from './compile.ts';
 export { applyFirewall, deleteFirewall, readDenied } from './apply.ts';
 export type { DeniedEntry, FirewallApplyOptions, FirewallApplyStrategy } from './apply.ts';
+export { MemoryFirewallBackend, nftablesBackend } from './backend.ts';
+export type { FirewallBackend, NftablesBackendOptions } from './backend.ts';
 export { modeByAddress, modeOfPod, serviceKey, withMode } from './modes.ts';
 export { conntrackSource } from './conntrack.ts';
 export type { ConntrackSource, ConntrackSourceOptions } from './conntrack.ts';

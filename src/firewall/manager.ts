@@ -15,12 +15,13 @@ import {
   type AlertEvent,
   type AlertFilter,
 } from './alerts.ts';
-import { applyFirewall, deleteFirewall, readDenied } from './apply.ts';
-import { compileFirewall } from './compile.ts';
+import { nftablesBackend, type FirewallBackend } from './backend.ts';
+import { FirewallCompiler } from './compile.ts';
 import {
   assertPolicyChange,
   complianceReport,
   dataDeclarations,
+  declaredFlows,
   type ComplianceInput,
   type ComplianceReport,
 } from './compliance.ts';
@@ -97,6 +98,8 @@ class StoreFlowLog implements FlowLog {
 export interface FirewallManagerOptions {
   environment: string;
   exec: Exec;
+  /** Where the compiled table is enforced. @default nftablesBackend({ exec }) */
+  backend?: FirewallBackend;
   store: Store;
   clock: Clock;
   /** Events for the daemon log and `rampart up` output. */
@@ -136,8 +139,12 @@ export class FirewallManager {
   private anomalies: AnomalyDetector | undefined;
   private deniedTimer: NodeJS.Timeout | undefined;
   private applying: Promise<unknown> = Promise.resolve();
+  private readonly backend: FirewallBackend;
+  /** Keeps each policy's compiled part: a one-rule change recompiles one policy. */
+  private readonly compiler = new FirewallCompiler();
 
   constructor(private readonly opts: FirewallManagerOptions) {
+    this.backend = opts.backend ?? nftablesBackend({ exec: opts.exec });
     this.flowLog = new StoreFlowLog(opts.store, opts.environment, opts.clock);
   }
 
@@ -186,19 +193,31 @@ export class FirewallManager {
   }
 
   /**
-   * Before a deploy changes anything: would the new stack (its data declarations, its policy files)
-   * let forbidden classes meet? Throws RAMPART_E_DATA_RULE with the evidence path.
+   * Before a deploy changes anything: would the new stack (its data declarations, its declared
+   * flows, its policy files) let forbidden classes meet? Throws RAMPART_E_DATA_RULE with the
+   * evidence path.
+   *
+   * Two views are checked. The stack's intent (the flows it declares with `dependsOn`, and the
+   * connections its policies decide): a first deploy whose intent breaks a data rule is refused,
+   * and so is any later deploy that adds a violation to it. And what is actually let through
+   * (learn mode lets everything through that no policy isolates): a later deploy may not add a
+   * violation to that either; a first deploy only reports what is open, as nothing is enforced
+   * yet and proposing policies from learned traffic is how it gets closed.
    */
   async checkDeploy(
     next: FirewallContext,
     filePolicies: readonly { policy: NetworkPolicy; file: string }[],
   ): Promise<void> {
     await this.load();
-    const after = this.complianceInput(next, this.withFilePolicies(filePolicies).values());
+    const policies = [...this.withFilePolicies(filePolicies).values()];
+    const after = this.complianceInput(next, policies);
+    const refusal = {
+      what: `deploy of ${next.stack.name} to ${this.opts.environment}`,
+      fix: 'change the dependsOn, data (reads/emits) or policies/ of the services on the path, so the classes never meet',
+    };
     if (!this.ctx) {
-      // A first deploy has nothing to compare with: in learn mode nothing is enforced yet, so the
-      // proof cannot hold; report what is open instead of refusing the stack. From then on, any
-      // change that opens a new path is refused.
+      const intended = this.intentInput(next, policies);
+      assertPolicyChange({ ...intended, rules: [] }, intended, refusal);
       const open = complianceReport(after).violations;
       if (open.length > 0) {
         this.opts.emit(
@@ -209,7 +228,27 @@ export class FirewallManager {
       }
       return;
     }
-    assertPolicyChange(this.complianceInput(this.ctx, this.current()), after);
+    this.assertChange(this.ctx, this.current(), next, policies, refusal);
+  }
+
+  /** The stack's intent: declared flows and the connections policies decide (ComplianceInput.declared). */
+  private intentInput(ctx: FirewallContext, policies: Iterable<NetworkPolicy>): ComplianceInput {
+    return { ...this.complianceInput(ctx, policies), declared: declaredFlows(ctx.stack) };
+  }
+
+  /**
+   * Refuses a change that adds a violation to the stack's intent (a policy that explicitly allows
+   * the path, a declared flow) or to what is actually let through.
+   */
+  private assertChange(
+    beforeCtx: FirewallContext,
+    before: readonly NetworkPolicy[],
+    afterCtx: FirewallContext,
+    after: readonly NetworkPolicy[],
+    opts?: { what?: string; fix?: string },
+  ): void {
+    assertPolicyChange(this.intentInput(beforeCtx, before), this.intentInput(afterCtx, after), opts);
+    assertPolicyChange(this.complianceInput(beforeCtx, before), this.complianceInput(afterCtx, after), opts);
   }
 
   private withFilePolicies(
@@ -271,14 +310,14 @@ export class FirewallManager {
       const ctx = this.ctx;
       if (!ctx) return;
       this.cachedEvaluator = undefined;
-      const text = compileFirewall({
+      const text = this.compiler.compile({
         env: this.opts.environment,
         world: ctx.world,
         policies: this.current(),
         modes: this.modes,
       });
       if (text === this.lastText) return;
-      await applyFirewall(this.opts.exec, this.opts.environment, text, { previous: this.lastText });
+      await this.backend.apply(this.opts.environment, text, { previous: this.lastText });
       this.lastText = text;
     });
     this.applying = run.catch(() => undefined);
@@ -294,7 +333,7 @@ export class FirewallManager {
     const incoming = parsePolicies({ text, file, namespace: this.opts.environment });
     const next = new Map([...this.policies].map(([k, p]) => [k, p.policy]));
     for (const p of incoming) next.set(policyId(p), p);
-    assertPolicyChange(this.complianceInput(ctx, this.current()), this.complianceInput(ctx, next.values()));
+    this.assertChange(ctx, this.current(), ctx, [...next.values()]);
     const applied: string[] = [];
     const unchanged: string[] = [];
     const now = this.opts.clock.now();
@@ -321,10 +360,7 @@ export class FirewallManager {
     if (this.ctx) {
       const next = new Map([...this.policies].map(([k, p]) => [k, p.policy]));
       next.delete(key);
-      assertPolicyChange(
-        this.complianceInput(this.ctx, this.current()),
-        this.complianceInput(this.ctx, next.values()),
-      );
+      this.assertChange(this.ctx, this.current(), this.ctx, [...next.values()]);
     }
     this.policies.delete(key);
     await this.opts.store.deleteDocument(POLICY, this.opts.environment, key);
@@ -452,7 +488,7 @@ export class FirewallManager {
   private async pollDenied(): Promise<void> {
     if (!this.denied || !this.lastText) return;
     try {
-      const entries = await readDenied(this.opts.exec, this.opts.environment);
+      const entries = await this.backend.readDenied(this.opts.environment);
       const occurrences = this.denied.observe(entries, this.opts.clock.now());
       if (occurrences.length) await this.alertLog.record(occurrences);
     } catch {
@@ -543,6 +579,21 @@ export class FirewallManager {
     return this.ctx;
   }
 
+  /**
+   * Benchmarks only (firewall on vs off, side by side): takes the table out of the kernel, so
+   * everything passes unrecorded, until `reload`. Never exposed through the API.
+   */
+  async unload(): Promise<void> {
+    await this.applying;
+    await this.backend.remove(this.opts.environment);
+    this.lastText = undefined;
+  }
+
+  /** Loads the table again after `unload`. */
+  reload(): Promise<void> {
+    return this.enforce();
+  }
+
   /** Daemon shutdown: stop capture and timers; the table stays (replicas keep their protection). */
   async close(): Promise<void> {
     if (this.deniedTimer) clearInterval(this.deniedTimer);
@@ -556,7 +607,7 @@ export class FirewallManager {
   /** `down`: everything goes, policies and learned edges stay in the store for the next `up`. */
   async destroy(): Promise<void> {
     await this.close();
-    await deleteFirewall(this.opts.exec, this.opts.environment);
+    await this.backend.remove(this.opts.environment);
     this.lastText = undefined;
     this.ctx = undefined;
   }
