@@ -61,6 +61,8 @@ export interface FraudBenchOptions {
   heldOutDays?: number;
   /** Skip the in-process model evaluation. */
   skipModel?: boolean;
+  /** Prefix of the generated environment name (parallel runs on one host need distinct ones). @default 'bf' */
+  environmentPrefix?: string;
   /** Config per service merged over the stack file's (e.g. `{ gateway: { idempotency: { lookupFirst: false } } }`). */
   serviceConfig?: Readonly<Record<string, Record<string, unknown>>>;
   signal?: AbortSignal;
@@ -84,7 +86,10 @@ export interface ServiceCpu {
 
 export interface FraudBenchResult {
   config: Required<
-    Omit<FraudBenchOptions, 'signal' | 'resultName' | 'log' | 'skipModel' | 'serviceConfig'>
+    Omit<
+      FraudBenchOptions,
+      'signal' | 'resultName' | 'log' | 'skipModel' | 'serviceConfig' | 'environmentPrefix'
+    >
   > & {
     serviceConfig: Readonly<Record<string, Record<string, unknown>>>;
   };
@@ -261,7 +266,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
 
   // 2. The stack.
   const cp = await startControlPlaneForTest({ readyTimeoutMs: 20 * 60_000 });
-  const environment = testEnvironmentName('bf');
+  const environment = testEnvironmentName(opts.environmentPrefix ?? 'bf');
   const hostPort = await freePort();
   const url = `http://127.0.0.1:${hostPort}`;
   const result: FraudBenchResult = {
@@ -424,6 +429,7 @@ async function main(): Promise<void> {
       measure: { type: 'string' },
       start: { type: 'string' },
       'skip-model': { type: 'boolean', default: false },
+      'env-prefix': { type: 'string' },
     },
   });
   const signal = abortOnInterrupt();
@@ -434,6 +440,7 @@ async function main(): Promise<void> {
     ...(values.measure ? { measureMs: parseDurationMs(values.measure) } : {}),
     ...(values.start ? { startRate: Number(values.start) } : {}),
     skipModel: values['skip-model'],
+    ...(values['env-prefix'] ? { environmentPrefix: values['env-prefix'] } : {}),
     signal,
   });
   console.log(

@@ -26,7 +26,12 @@ import {
   normaliseKeys,
   orderUuid,
 } from '../../examples/fraud/services/velocity/logic.ts';
-import { checkAndRecord, ensureTables, seedIfEmpty } from '../../examples/fraud/services/velocity/store.ts';
+import {
+  checkAndRecord,
+  checkAndRecordMany,
+  ensureTables,
+  seedIfEmpty,
+} from '../../examples/fraud/services/velocity/store.ts';
 import {
   freePort,
   postgresTestSkipReason,
@@ -195,6 +200,47 @@ describe('velocity store', { skip, timeout: 120_000 }, () => {
     assert.equal(rows.rows[0].n, 1);
   });
 
+  it('GIVEN a burst checked as one batch THEN each order gets what checking them one by one gives', async () => {
+    const twin = new VelocityIndex();
+    for (const row of historicalOrders(HISTORY, 3, NOW)) twin.add(row);
+    // What the earlier tests recorded, so the twin holds what the table holds.
+    const recorded = await pool.query(
+      'SELECT id, created_at, card_key, email_key, device_key, ip_key, address_key, amount FROM orders_history WHERE created_at > $1',
+      [new Date(NOW).toISOString()],
+    );
+    for (const r of recorded.rows)
+      twin.add({
+        id: r.id,
+        createdAt: r.created_at.getTime(),
+        cardKey: r.card_key,
+        emailKey: r.email_key,
+        deviceKey: r.device_key,
+        ipKey: r.ip_key,
+        addressKey: r.address_key,
+        amount: Number(r.amount),
+      });
+    const t = NOW + 20 * 3_600_000;
+    const orders = [
+      ...Array.from({ length: 6 }, (_, i) =>
+        liveOrder(7, t + i * 1000, 6000 + i, {
+          bin: '535111',
+          last4: String(2000 + i),
+          deviceId: 'dev-burst',
+        }),
+      ),
+      liveOrder(3, t + 500, 6100),
+      liveOrder(12, t + 9000, 6101, { deviceId: 'dev-burst', email: 'drop@mailinator.com' }),
+    ];
+    const keys = orders.map((o) => normaliseKeys(o));
+    // The re-sent first order rides along: it must neither count nor be counted twice.
+    const batch = [...keys, keys[0]!];
+    const fromSql = (await checkAndRecordMany(pool, batch)).map((agg, i) =>
+      assembleSignals(batch[i]!, agg, DEFAULT_THRESHOLDS),
+    );
+    batch.forEach((k, i) => assert.deepEqual(fromSql[i], twin.check(k), `batch item ${i}`));
+    assert.ok(fromSql[5]!.reasons.includes('VELOCITY_CARD_1H') || fromSql[5]!.reasons.length > 0);
+  });
+
   it('GIVEN two replicas starting at once THEN one seeds, the other waits for it and skips', async () => {
     const url = await serviceRole('velocity_b');
     const [a, b] = [poolFor(url), poolFor(url)];
@@ -253,6 +299,35 @@ describe('audit store', { skip, timeout: 60_000 }, () => {
       await audit.insertFeedback(pool, '00000000-0000-4000-8000-000000000000', 'chargeback'),
       null,
     );
+  });
+
+  it('GIVEN a batch with a retry, an order stored before and a reused id WHEN stored together THEN each item settles on its own', async () => {
+    const pool = poolFor(await serviceRole('audit_b'));
+    await audit.ensureTables(pool);
+    const base = { decision: 'accept' as const, score: 0.1, reasons: [], features: { amount: 1 } };
+    const before = await audit.insertAssessment(pool, { ...base, merchantId: 'm1', orderId: 'old' });
+    const results = await audit.insertAssessments(pool, [
+      { ...base, merchantId: 'm1', orderId: 'b1' },
+      { ...base, merchantId: 'm1', orderId: 'b1', decision: 'reject' },
+      { ...base, merchantId: 'm1', orderId: 'old' },
+      { ...base, merchantId: 'm2', orderId: 'b1', createdAt: '2026-01-01T00:00:00.000Z' },
+    ]);
+    const values = results.map((r) => (r.ok ? r.value : undefined));
+    assert.equal(values[0]?.existing, false);
+    assert.deepEqual(values[1], { ...values[0], existing: true }, 'the retry answers the first');
+    assert.deepEqual(values[2], { ...before, existing: true });
+    assert.equal(values[3]?.createdAt, '2026-01-01T00:00:00.000Z');
+    assert.deepEqual((await audit.findById(pool, values[0]!.assessmentId))?.features, { amount: 1 });
+
+    // An assessmentId already taken fails the statement: the items are stored one by one and
+    // only the bad one fails.
+    const retried = await audit.insertAssessments(pool, [
+      { ...base, merchantId: 'm3', orderId: 'c1' },
+      { ...base, merchantId: 'm3', orderId: 'c2', assessmentId: before.assessmentId },
+    ]);
+    assert.equal(retried[0]!.ok, true);
+    assert.equal(retried[1]!.ok, false);
+    assert.equal((retried[1] as { error: { code?: string } }).error.code, '23505');
   });
 });
 

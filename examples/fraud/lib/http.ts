@@ -93,33 +93,101 @@ export interface ServeOptions {
   bodyLimit?: number;
 }
 
+/** The path of the batch endpoint every service has (see `serve`). */
+export const BATCH_PATH = '/batch';
+
+/** One call inside a batch request: a POST route of the service and its JSON body. */
+export interface BatchCall {
+  path: string;
+  body: unknown;
+}
+
+/** One call's answer inside a batch response: what the route would have answered on its own. */
+export interface BatchAnswer {
+  status: number;
+  body: unknown;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+/** Runs the route matching `method` and `path`: the same answer whether it came alone or in a batch. */
+async function dispatch(
+  opts: ServeOptions,
+  method: string,
+  path: string,
+  query: URLSearchParams,
+  headers: IncomingMessage['headers'],
+  readRequestBody: () => Promise<unknown>,
+): Promise<Reply> {
+  for (const route of opts.routes) {
+    const params = match(route, method, path);
+    if (!params) continue;
+    try {
+      const body = method === 'POST' ? await readRequestBody() : undefined;
+      const result = await route.handler({ method, path, query, headers, body, params });
+      return { status: 200, body: result };
+    } catch (error) {
+      const e = error as Partial<HttpError>;
+      if (typeof e.status === 'number') return { status: e.status, body: e.body };
+      log('error', 'request failed', { path, error: (error as Error).message });
+      return { status: 500, body: { error: 'internal error' } };
+    }
+  }
+  return { status: 404, body: { error: `no route ${method} ${path}` } };
+}
+
+/**
+ * Many POST calls in one exchange: `{ requests: [{ path, body }] }` answers
+ * `{ responses: [{ status, body }] }`, one per call and in order, each exactly what the route
+ * answers on its own. The calls run concurrently, so a service that coalesces its database work
+ * (lib/batch.ts) turns one batch request into one statement.
+ */
+async function runBatch(
+  opts: ServeOptions,
+  body: unknown,
+  headers: IncomingMessage['headers'],
+): Promise<{ responses: BatchAnswer[] }> {
+  const requests = (body as { requests?: unknown } | undefined)?.requests;
+  if (!Array.isArray(requests))
+    throw httpError(400, { error: 'invalid batch', field: 'requests', message: 'expected an array' });
+  const empty = new URLSearchParams();
+  const responses = await Promise.all(
+    requests.map((call: Partial<BatchCall> | null) =>
+      typeof call?.path !== 'string' || call.path === BATCH_PATH
+        ? { status: 400, body: { error: 'invalid batch call', field: 'path' } }
+        : dispatch(opts, 'POST', call.path, empty, headers, () => Promise.resolve(call.body)),
+    ),
+  );
+  return { responses };
+}
+
 export function serve(opts: ServeOptions): http.Server {
   const port = opts.port ?? Number(process.env.PORT ?? 8080);
+  const bodyLimit = opts.bodyLimit ?? 256 * 1024;
   const server = http.createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/healthz') return send(res, opts.ready && !opts.ready() ? 503 : 200, { ok: true });
-    for (const route of opts.routes) {
-      const params = match(route, req.method ?? 'GET', url.pathname);
-      if (!params) continue;
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const method = req.method ?? 'GET';
+    if (path === '/healthz') return send(res, opts.ready && !opts.ready() ? 503 : 200, { ok: true });
+    if (path === BATCH_PATH && method === 'POST') {
       try {
-        const body = req.method === 'POST' ? await readBody(req, opts.bodyLimit ?? 256 * 1024) : undefined;
-        const result = await route.handler({
-          method: req.method ?? 'GET',
-          path: url.pathname,
-          query: url.searchParams,
-          headers: req.headers,
-          body,
-          params,
-        });
-        return send(res, 200, result);
+        return send(res, 200, await runBatch(opts, await readBody(req, bodyLimit * 64), req.headers));
       } catch (error) {
         const e = error as Partial<HttpError>;
-        if (typeof e.status === 'number') return send(res, e.status, e.body);
-        log('error', 'request failed', { path: url.pathname, error: (error as Error).message });
-        return send(res, 500, { error: 'internal error' });
+        return send(
+          res,
+          typeof e.status === 'number' ? e.status : 500,
+          e.body ?? { error: 'internal error' },
+        );
       }
     }
-    send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+    const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+    const reply = await dispatch(opts, method, path, query, req.headers, () => readBody(req, bodyLimit));
+    send(res, reply.status, reply.body);
   });
   server.keepAliveTimeout = 65_000;
   server.listen(port, () => log('info', `${opts.name} listening`, { port }));

@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { Assessment, Features } from '../../lib/types.ts';
+import { settleEach, type Settled } from '../../lib/batch.ts';
 import { ensureSchema, retrying } from '../../lib/db.ts';
 import {
   toAssessment,
@@ -69,6 +70,65 @@ export async function insertAssessment(
     }),
   );
   if (inserted.rows[0]) return { ...toAssessment(inserted.rows[0]), existing: false };
+  return storedFor(pool, a);
+}
+
+/**
+ * Stores many assessments in one statement and one commit (group commit: every caller still waits
+ * until its row is durable). Each item settles like `insertAssessment`: its new row, or the one
+ * already stored for its merchant order with `existing: true`. If the statement fails as a whole
+ * (an assessmentId already used, say), the items are stored one by one so only the bad one fails.
+ * One statement text whatever the batch size (arrays through `unnest`), so it is prepared once.
+ */
+export async function insertAssessments(
+  pool: pg.Pool,
+  items: readonly NewAssessment[],
+): Promise<Settled<Assessment & { existing: boolean }>[]> {
+  if (items.length === 1) return settleEach(items, (a) => insertAssessment(pool, a));
+  let inserted: pg.QueryResult<AssessmentRow>;
+  try {
+    inserted = await retrying(() =>
+      pool.query<AssessmentRow>({
+        name: 'audit-insert-many',
+        text: `INSERT INTO assessments (id, merchant_id, order_id, decision, score, reasons, features, created_at)
+          SELECT coalesce(id, gen_random_uuid()), merchant_id, order_id, decision, score, reasons::jsonb, features::jsonb, coalesce(created_at, now())
+          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[])
+            AS t (id, merchant_id, order_id, decision, score, reasons, features, created_at)
+          ON CONFLICT (merchant_id, order_id) DO NOTHING
+          RETURNING ${RETURNING}`,
+        values: [
+          items.map((a) => a.assessmentId ?? null),
+          items.map((a) => a.merchantId),
+          items.map((a) => a.orderId),
+          items.map((a) => a.decision),
+          items.map((a) => a.score),
+          items.map((a) => JSON.stringify(a.reasons)),
+          items.map((a) => JSON.stringify(a.features)),
+          items.map((a) => a.createdAt ?? null),
+        ],
+      }),
+    );
+  } catch {
+    return settleEach(items, (a) => insertAssessment(pool, a));
+  }
+  const byOrder = new Map<string, AssessmentRow>();
+  for (const row of inserted.rows) byOrder.set(orderKey(row.merchant_id, row.order_id), row);
+  return settleEach(items, async (a) => {
+    const key = orderKey(a.merchantId, a.orderId);
+    const row = byOrder.get(key);
+    // The first item of a merchant order takes the row; a second one in the same batch is a retry.
+    if (row) {
+      byOrder.delete(key);
+      return { ...toAssessment(row), existing: false };
+    }
+    return storedFor(pool, a);
+  });
+}
+
+const orderKey = (merchantId: string, orderId: string) => `${merchantId}\u0000${orderId}`;
+
+/** The assessment stored for `a`'s merchant order, which a conflict says exists. */
+async function storedFor(pool: pg.Pool, a: NewAssessment): Promise<Assessment & { existing: boolean }> {
   const found = await findByOrder(pool, a.merchantId, a.orderId);
   if (!found)
     throw new Error(`assessment of ${a.merchantId}/${a.orderId} conflicted but cannot be read back`);

@@ -8,10 +8,16 @@
  *   carry the load instead of many cold ones.
  * - A failure is a plain object, not an Error: under overload, thousands of timeouts a second
  *   would otherwise each capture (and, with tsx, source-map) a stack trace nobody reads.
+ * - Calls are coalesced per upstream (`batchingClient`): while a call to a service is in flight,
+ *   the next ones wait and leave together as one `POST /batch` (lib/http.ts). On 2 cores the
+ *   fixed cost of an exchange (two wake-ups, veth, bridge, nftables, HTTP framing) is what limits
+ *   the stack; batching shares it between assessments exactly when the load is high.
  */
 import dns from 'node:dns';
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
+import { coalesce, type Settled } from '../../lib/batch.ts';
+import { BATCH_PATH, type BatchAnswer, type BatchCall } from '../../lib/http.ts';
 
 export interface UpstreamFailure {
   status: number;
@@ -58,7 +64,13 @@ const agent = new http.Agent({
   lookup: cachedLookup,
 } as http.AgentOptions);
 
-function request<T>(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: number): Promise<T> {
+function request<T>(
+  method: 'GET' | 'POST',
+  url: string,
+  body: unknown,
+  timeoutMs: number,
+  retried = false,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -104,8 +116,15 @@ function request<T>(method: 'GET' | 'POST', url: string, body: unknown, timeoutM
       } satisfies UpstreamFailure);
       req.destroy();
     }, timeoutMs);
-    req.on('error', (e) => {
+    req.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      // A kept-alive socket that the upstream closed as this request was written (a replica
+      // stopping after a rolling update drained it): the request never reached it, so it is sent
+      // once more on a fresh connection (Node's `request.reusedSocket` advice).
+      if (!retried && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+        request<T>(method, url, body, timeoutMs, true).then(resolve, reject);
+        return;
+      }
       reject({
         status: 502,
         body: { error: 'upstream unreachable' },
@@ -122,4 +141,86 @@ export function postJson<T>(url: string, body: unknown, timeoutMs: number): Prom
 
 export function getJson<T>(url: string, timeoutMs: number): Promise<T> {
   return request<T>('GET', url, undefined, timeoutMs);
+}
+
+export interface BatchingOptions {
+  /** Most calls in one batch request. @default 64 */
+  maxBatch?: number;
+  /** Most requests in flight to the upstream at once; further calls wait and batch. @default 2 */
+  maxConcurrent?: number;
+}
+
+/** POSTs to one upstream service, coalescing concurrent calls into batch requests. */
+export type BatchingClient = <T>(path: string, body: unknown, timeoutMs: number) => Promise<T>;
+
+interface PendingCall extends BatchCall {
+  timeoutMs: number;
+}
+
+function failure(status: number, body: unknown, message: string): UpstreamFailure {
+  return { status, body, message };
+}
+
+/**
+ * A client of `baseUrl` (`http://velocity:8080`) whose calls share requests under load: a call
+ * made while `maxConcurrent` requests are in flight waits for one of them, then leaves with all
+ * the others that waited, as one `POST /batch`. A batch of one is a plain `POST <path>`. Each call
+ * keeps its own deadline (`timeoutMs` counts from the call, waiting included) and its own answer:
+ * one call's 400 does not fail the others.
+ */
+export function batchingClient(baseUrl: string, options: BatchingOptions = {}): BatchingClient {
+  const batchUrl = `${baseUrl}${BATCH_PATH}`;
+  const send = coalesce<PendingCall, unknown>(
+    async (calls): Promise<Settled<unknown>[]> => {
+      if (calls.length === 1) {
+        const c = calls[0]!;
+        return request('POST', `${baseUrl}${c.path}`, c.body, c.timeoutMs).then(
+          (value) => [{ ok: true, value }],
+          (error: unknown) => [{ ok: false, error }],
+        );
+      }
+      const timeoutMs = Math.max(...calls.map((c) => c.timeoutMs));
+      const answer = await request<{ responses?: BatchAnswer[] }>(
+        'POST',
+        batchUrl,
+        { requests: calls.map((c) => ({ path: c.path, body: c.body })) },
+        timeoutMs,
+      );
+      const responses = answer?.responses ?? [];
+      return calls.map((c, i): Settled<unknown> => {
+        const r = responses[i];
+        if (!r)
+          return { ok: false, error: failure(502, undefined, `POST ${batchUrl}: no answer for call ${i}`) };
+        if (r.status >= 400)
+          return { ok: false, error: failure(r.status, r.body, `POST ${baseUrl}${c.path}: ${r.status}`) };
+        return { ok: true, value: r.body };
+      });
+    },
+    { maxBatch: options.maxBatch ?? 64, maxConcurrent: options.maxConcurrent ?? 2 },
+  );
+  return <T>(path: string, body: unknown, timeoutMs: number): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      // The call's own deadline: a batch that waits or runs long fails this call, not its request.
+      const timer = setTimeout(
+        () =>
+          reject(
+            failure(
+              504,
+              { error: 'upstream timeout' },
+              `POST ${baseUrl}${path}: no answer in ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+      send({ path, body, timeoutMs }).then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value as T);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
 }

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { httpError, log, serve, type RequestContext } from '../../lib/http.ts';
 import type { Assessment } from '../../lib/types.ts';
 import { merchantRegistry, RateLimiter, type MerchantConfig } from './auth.ts';
-import { getJson, isUpstreamFailure, postJson } from './client.ts';
+import { batchingClient, getJson, isUpstreamFailure, postJson } from './client.ts';
 import { answerOf, assess, type Upstreams } from './pipeline.ts';
 import { validateOrder } from './validate.ts';
 
@@ -32,8 +32,12 @@ const conf = require('rc')('gateway', {
   timeouts: { signalMs: 250, scoringMs: 1000, decisionMs: 1000, auditMs: 2000 },
   maxInFlight: 256,
   idempotency: { lookupFirst: true },
+  // Calls to each upstream coalesce into batch requests while earlier ones are in flight
+  // (client.ts); maxBatch 1 turns batching off.
+  batch: { maxBatch: 64, maxConcurrent: 2 },
 }) as {
   idempotency: { lookupFirst: unknown };
+  batch: { maxBatch: unknown; maxConcurrent: unknown };
   maxInFlight: unknown;
   merchants: Record<string, unknown>;
   defaultRateLimit: { perSecond: unknown; burst: unknown };
@@ -100,15 +104,30 @@ async function orNotFound<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
+const batching = {
+  maxBatch: Number(conf.batch.maxBatch),
+  maxConcurrent: Number(conf.batch.maxConcurrent),
+};
+const client = {
+  identity: batchingClient(svc.identity, batching),
+  geo: batchingClient(svc.geo, batching),
+  payment: batchingClient(svc.payment, batching),
+  velocity: batchingClient(svc.velocity, batching),
+  credit: batchingClient(svc.credit, batching),
+  scoring: batchingClient(svc.scoring, batching),
+  decision: batchingClient(svc.decision, batching),
+  audit: batchingClient(svc.audit, batching),
+};
+
 const up: Upstreams = {
-  identity: (body) => postJson(`${svc.identity}/check`, body, t.signal),
-  geo: (body) => postJson(`${svc.geo}/check`, body, t.signal),
-  payment: (body) => postJson(`${svc.payment}/check`, body, t.signal),
-  velocity: (body) => postJson(`${svc.velocity}/check`, body, t.signal),
-  credit: (body) => postJson(`${svc.credit}/check`, body, t.signal),
-  score: (body) => required('scoring', postJson(`${svc.scoring}/score`, body, t.scoring)),
-  decide: (body) => required('decision', postJson(`${svc.decision}/decide`, body, t.decision)),
-  store: (record) => required('audit', postJson(`${svc.audit}/assessments`, record, t.audit)),
+  identity: (body) => client.identity('/check', body, t.signal),
+  geo: (body) => client.geo('/check', body, t.signal),
+  payment: (body) => client.payment('/check', body, t.signal),
+  velocity: (body) => client.velocity('/check', body, t.signal),
+  credit: (body) => client.credit('/check', body, t.signal),
+  score: (body) => required('scoring', client.scoring('/score', body, t.scoring)),
+  decide: (body) => required('decision', client.decision('/decide', body, t.decision)),
+  store: (record) => required('audit', client.audit('/assessments', record, t.audit)),
   byOrder: (merchantId, orderId) =>
     required(
       'audit',

@@ -16,12 +16,15 @@ export interface VelocityConfig {
   };
   /** @default { max: 8 } */
   pool: { max: number };
+  /** Orders checked in one statement, and statements running at once (lib/batch.ts). @default { maxBatch: 64, maxConcurrent: 3 } */
+  batch: { maxBatch: number; maxConcurrent: number };
 }
 
 export const VELOCITY_DEFAULTS: VelocityConfig = {
   thresholds: DEFAULT_THRESHOLDS,
   seed: { orders: 1_000_000, seed: 1 },
   pool: { max: 8 },
+  batch: { maxBatch: 64, maxConcurrent: 3 },
 };
 
 export function resolveVelocityConfig(raw: unknown): VelocityConfig {

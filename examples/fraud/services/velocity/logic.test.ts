@@ -6,7 +6,9 @@ import { VELOCITY_DEFAULTS, resolveVelocityConfig } from './config.ts';
 import {
   DEFAULT_THRESHOLDS,
   VelocityIndex,
+  assembleSignals,
   keyOf,
+  mergeBatchPrior,
   normaliseAddress,
   normaliseCard,
   normaliseEmail,
@@ -200,6 +202,77 @@ describe('VelocityIndex', () => {
   });
 });
 
+describe('mergeBatchPrior', () => {
+  // A batch mixing a card-testing burst (one device, new cards), a shared email, a non-card order
+  // and orders out of time order: what one statement plus the merge answers must be what checking
+  // them one by one answers.
+  const batch = [
+    row('b1', 50, { card: 'card-1' }),
+    row('b2', 40, { card: 'card-2' }, 250),
+    row('b3', 45, { card: null, email: 'email-b', ip: 'ip-b' }),
+    row('b4', 30, { card: 'card-3', address: 'address-b' }),
+    row('b5', 60 * 30, { card: 'card-4', email: 'email-c' }),
+    row('b6', 10, { card: 'card-2', device: 'device-b' }),
+  ];
+
+  it('GIVEN an empty history WHEN a batch is merged THEN each order gets what sequential checks give', () => {
+    const merged = mergeBatchPrior(
+      batch,
+      batch.map(() => ({})),
+    );
+    const sequential = new VelocityIndex();
+    batch.forEach((keys, i) => {
+      assert.deepEqual(
+        assembleSignals(keys, merged[i]!, DEFAULT_THRESHOLDS),
+        sequential.check(keys),
+        `order ${keys.id}`,
+      );
+    });
+  });
+
+  it('GIVEN what the database read WHEN merged THEN counts and sums add and distinct values are unioned', () => {
+    const prior = {
+      h1: { count: 2, amountSum: 500 },
+      h24: { count: 3, amountSum: 700 },
+      d30: { count: 4, amountSum: 900 },
+    };
+    const [first, second] = mergeBatchPrior(
+      [row('x1', 20, { card: 'card-1' }), row('x2', 10, { card: 'card-2' })],
+      [
+        { email: { ...prior, others: ['card-9'], ever: 0 }, device: { ...prior, others: [], ever: 7 } },
+        {
+          email: { ...prior, others: ['card-9', 'card-1'], ever: 0 },
+          device: { ...prior, others: [], ever: 7 },
+        },
+      ],
+    );
+    assert.deepEqual(first!.email, { ...prior, distinctOthers: 1, ever: 0 });
+    assert.deepEqual(second!.email.h1, { count: 3, amountSum: 600 });
+    // card-1 came from the database and from the batch's first order: counted once.
+    assert.equal(second!.email.distinctOthers, 2);
+    assert.equal(second!.device.ever, 8);
+    assert.deepEqual(second!.ip.d30, { count: 1, amountSum: 100 });
+  });
+
+  it('GIVEN a re-sent order in the batch WHEN merged THEN neither it nor a copy whose row already existed counts', () => {
+    const a = row('r1', 20);
+    const merged = mergeBatchPrior(
+      [a, a, row('r2', 10), row('r3', 5)],
+      [{}, {}, {}, {}],
+      // r2's row was already in the history (a retry of an older order): the database counted it.
+      [true, false, false, true],
+    );
+    assert.equal(merged[1]!.card!.h1.count, 0, 'a copy does not count its original (same id)');
+    assert.equal(merged[2]!.card!.h1.count, 1, 'the first copy counts once');
+    assert.equal(merged[3]!.card!.h1.count, 1, 'r2 was not recorded by this batch');
+  });
+
+  it('GIVEN an order not paid by card WHEN merged THEN it has no card aggregate', () => {
+    const [merged] = mergeBatchPrior([row('n1', 1, { card: null })], [{}]);
+    assert.equal(merged!.card, undefined);
+  });
+});
+
 describe('velocityReasons', () => {
   const w = (count: number) => ({ count, amountSum: 0 });
   const win = (h1: number, h24: number, d30: number) => ({ h1: w(h1), h24: w(h24), d30: w(d30) });
@@ -252,6 +325,7 @@ describe('resolveVelocityConfig', () => {
     assert.equal(c.thresholds.card.h1, 4);
     assert.equal(c.thresholds.card.h24, 5);
     assert.equal(c.pool.max, 2);
+    assert.deepEqual(c.batch, { maxBatch: 64, maxConcurrent: 3 });
   });
   it('GIVEN a value that is not a number THEN an error naming the key', () => {
     assert.throws(() => resolveVelocityConfig({ thresholds: { ip: { d30: 'lots' } } }), {

@@ -182,10 +182,93 @@ export interface KeyAggregate {
   ever: number;
 }
 
+/** Every key's aggregate for one order; no card for an order not paid by card. */
+export type OrderAggregates = Record<Exclude<KeyKind, 'card'>, KeyAggregate> & { card?: KeyAggregate };
+
+/** A key's aggregate as the database reads it: the distinct others as values, not yet counted. */
+export interface PriorAggregate {
+  h1: VelocityWindow;
+  h24: VelocityWindow;
+  d30: VelocityWindow;
+  /** email: the other cards seen in 24 h; device: the other emails seen in 30 d; else empty. */
+  others: readonly string[];
+  /** device: prior orders ever; else 0. */
+  ever: number;
+}
+
+function keyOfKind(kind: KeyKind, k: OrderKeys): string | null {
+  switch (kind) {
+    case 'card':
+      return k.cardKey;
+    case 'email':
+      return k.emailKey;
+    case 'device':
+      return k.deviceKey;
+    case 'ip':
+      return k.ipKey;
+    case 'address':
+      return k.addressKey;
+  }
+}
+
+/**
+ * The aggregates of a batch of orders checked in one statement, as if they had been checked one
+ * by one in batch order: to what the database holds (`fromDb`, which shows none of the batch), each
+ * order adds the batch's earlier orders at or before its time, under the same rules as the SQL
+ * and `VelocityIndex`. Only orders whose row the statement stored count (`recorded`: a re-sent
+ * order's row was already there, and a second copy in the batch stores nothing).
+ */
+export function mergeBatchPrior(
+  batch: readonly OrderKeys[],
+  fromDb: readonly Partial<Record<KeyKind, PriorAggregate>>[],
+  recorded: readonly boolean[] = batch.map(() => true),
+): OrderAggregates[] {
+  const firstOfId = new Map<string, number>();
+  batch.forEach((k, j) => {
+    if (!firstOfId.has(k.id)) firstOfId.set(k.id, j);
+  });
+  const counts = batch.map((k, j) => recorded[j] === true && firstOfId.get(k.id) === j);
+  return batch.map((keys, i) => {
+    const T = keys.createdAt;
+    const out: Partial<Record<KeyKind, KeyAggregate>> = {};
+    for (const kind of KEY_KINDS) {
+      const key = keyOfKind(kind, keys);
+      const db = fromDb[i]?.[kind];
+      if (key === null) continue;
+      const win = (w: VelocityWindow | undefined) => ({ count: w?.count ?? 0, amountSum: w?.amountSum ?? 0 });
+      const agg = { h1: win(db?.h1), h24: win(db?.h24), d30: win(db?.d30) };
+      let ever = db?.ever ?? 0;
+      const others = new Set(db?.others ?? []);
+      for (let j = 0; j < i; j++) {
+        const e = batch[j]!;
+        if (!counts[j] || keyOfKind(kind, e) !== key || e.createdAt > T || e.id === keys.id) continue;
+        ever++;
+        for (const w of ['h1', 'h24', 'd30'] as const) {
+          if (e.createdAt > T - WINDOW_MS[w]) {
+            agg[w].count++;
+            agg[w].amountSum += e.amount;
+          }
+        }
+        if (
+          kind === 'email' &&
+          e.createdAt > T - WINDOW_MS.h24 &&
+          e.cardKey !== null &&
+          e.cardKey !== keys.cardKey
+        )
+          others.add(e.cardKey);
+        if (kind === 'device' && e.createdAt > T - WINDOW_MS.d30 && e.emailKey !== keys.emailKey)
+          others.add(e.emailKey);
+      }
+      out[kind] = { ...agg, distinctOthers: others.size, ever: kind === 'device' ? ever : 0 };
+    }
+    return out as OrderAggregates;
+  });
+}
+
 /** Assembles the answer from one aggregate per key kind (card absent for non-card orders). */
 export function assembleSignals(
   keys: Pick<OrderKeys, 'cardKey'>,
-  agg: Record<Exclude<KeyKind, 'card'>, KeyAggregate> & { card?: KeyAggregate },
+  agg: OrderAggregates,
   thresholds: VelocityThresholds,
 ): VelocitySignals {
   const windows = (a: KeyAggregate) => ({ h1: a.h1, h24: a.h24, d30: a.d30 });

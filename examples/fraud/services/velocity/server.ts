@@ -4,12 +4,13 @@
  */
 import { createRequire } from 'node:module';
 import { historicalOrders } from '../../db/seed.ts';
+import { coalesce, type Settled } from '../../lib/batch.ts';
 import { createPool } from '../../lib/db.ts';
 import { httpError, log, serve } from '../../lib/http.ts';
 import type { Order } from '../../lib/types.ts';
 import { resolveVelocityConfig } from './config.ts';
-import { assembleSignals, normaliseKeys } from './logic.ts';
-import { checkAndRecord, ensureTables, seedIfEmpty } from './store.ts';
+import { assembleSignals, normaliseKeys, type OrderAggregates, type OrderKeys } from './logic.ts';
+import { checkAndRecordMany, ensureTables, seedIfEmpty } from './store.ts';
 
 const require = createRequire(import.meta.url);
 const config = resolveVelocityConfig(require('rc')('velocity', {}));
@@ -24,6 +25,14 @@ const pool = createPool({
   },
 });
 let ready = false;
+
+// Orders that arrive while a check is in flight are checked together by the next one: one
+// statement for the batch (store.ts), which is what a burst of traffic needs.
+const check = coalesce(
+  async (batch: OrderKeys[]): Promise<Settled<OrderAggregates>[]> =>
+    (await checkAndRecordMany(pool, batch)).map((value) => ({ ok: true, value })),
+  config.batch,
+);
 
 // The fields velocity reads; the gateway validated the rest. The first one wrong is reported.
 const REQUIRED: readonly [string, (o: Record<string, any>) => boolean][] = [
@@ -66,7 +75,7 @@ serve({
       handler: async ({ body }) => {
         if (!ready) throw httpError(503, { error: 'seeding the order history' });
         const keys = normaliseKeys(parseOrder(body));
-        return assembleSignals(keys, await checkAndRecord(pool, keys), config.thresholds);
+        return assembleSignals(keys, await check(keys), config.thresholds);
       },
     },
   ],

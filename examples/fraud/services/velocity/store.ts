@@ -5,7 +5,14 @@
  */
 import type pg from 'pg';
 import { ensureSchema, retrying, seedOnce } from '../../lib/db.ts';
-import { WINDOW_MS, type KeyAggregate, type KeyKind, type OrderKeys } from './logic.ts';
+import {
+  WINDOW_MS,
+  mergeBatchPrior,
+  type KeyKind,
+  type OrderAggregates,
+  type OrderKeys,
+  type PriorAggregate,
+} from './logic.ts';
 
 export const TABLES = [
   `CREATE TABLE IF NOT EXISTS orders_history (
@@ -121,82 +128,124 @@ export async function seedIfEmpty(pool: pg.Pool, options: SeedOptions): Promise<
   return { seeded, ms: Math.round(performance.now() - started) };
 }
 
-// One statement, one round trip: record the order and aggregate every key's windows. The insert's
-// row is excluded by id, so the answer is the same whether or not the engine shows a statement its
-// own CTE writes (PostgreSQL does not; the exclusion also keeps a re-sent order from counting itself).
-// $9..$11 are the window starts; the device branch reads all history for `ever` (newDevice).
+// One statement, one round trip, for a whole batch of orders: record them and aggregate every
+// key's windows for each. The orders arrive as arrays (`unnest`), so the text is the same whatever
+// the batch size and is prepared once per connection; each order's five branches are index range
+// scans (LATERAL, one per order and key). Rows the statement inserts are invisible to its own
+// reads (PostgreSQL does not show a statement what its CTE writes), and each order's own row is
+// excluded by id anyway (a re-sent order does not count itself): orders of the same batch see each
+// other through `mergeBatchPrior` (logic.ts), in batch order, as if they had come one by one.
+// The device branch reads all history for `ever` (newDevice).
 const windowColumns = `
-    count(*) FILTER (WHERE created_at > $9) AS c1, coalesce(sum(amount) FILTER (WHERE created_at > $9), 0) AS s1,
-    count(*) FILTER (WHERE created_at > $10) AS c24, coalesce(sum(amount) FILTER (WHERE created_at > $10), 0) AS s24,
-    count(*) FILTER (WHERE created_at > $11) AS c30, coalesce(sum(amount) FILTER (WHERE created_at > $11), 0) AS s30`;
+    count(*) FILTER (WHERE h.created_at > i.w1) AS c1, coalesce(sum(h.amount) FILTER (WHERE h.created_at > i.w1), 0) AS s1,
+    count(*) FILTER (WHERE h.created_at > i.w24) AS c24, coalesce(sum(h.amount) FILTER (WHERE h.created_at > i.w24), 0) AS s24,
+    count(*) FILTER (WHERE h.created_at > i.w30) AS c30, coalesce(sum(h.amount) FILTER (WHERE h.created_at > i.w30), 0) AS s30`;
 
-export const CHECK_SQL = `WITH recorded AS (
-  INSERT INTO orders_history (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING
+const inWindow = 'h.created_at > i.w30 AND h.created_at <= i.created_at AND h.id <> i.id';
+
+export const CHECK_SQL = `WITH input AS (
+  SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+      $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+    WITH ORDINALITY AS i (id, created_at, card_key, email_key, device_key, ip_key, address_key, amount, w1, w24, w30, n)
+), recorded AS (
+  INSERT INTO orders_history (${COLUMNS})
+  SELECT ${COLUMNS} FROM input ON CONFLICT (id) DO NOTHING
+  RETURNING id
 )
-SELECT 'card' AS kind, ${windowColumns}, 0 AS others, 0 AS ever
-  FROM orders_history WHERE card_key = $3 AND created_at > $11 AND created_at <= $2 AND id <> $1
+SELECT i.n, 'recorded' AS kind, 0 AS c1, 0 AS s1, 0 AS c24, 0 AS s24, 0 AS c30, 0 AS s30, NULL::text[] AS others, 0 AS ever
+  FROM input i WHERE i.id IN (SELECT id FROM recorded)
 UNION ALL
-SELECT 'email', ${windowColumns},
-    count(DISTINCT card_key) FILTER (WHERE created_at > $10 AND card_key IS DISTINCT FROM $3), 0
-  FROM orders_history WHERE email_key = $4 AND created_at > $11 AND created_at <= $2 AND id <> $1
+SELECT i.n, 'card', a.* FROM input i, LATERAL (
+  SELECT ${windowColumns}, NULL::text[] AS others, 0 AS ever
+  FROM orders_history h WHERE h.card_key = i.card_key AND ${inWindow}) a
+  WHERE i.card_key IS NOT NULL
 UNION ALL
-SELECT 'device', ${windowColumns},
-    count(DISTINCT email_key) FILTER (WHERE created_at > $11 AND email_key <> $4), count(*)
-  FROM orders_history WHERE device_key = $5 AND created_at <= $2 AND id <> $1
+SELECT i.n, 'email', a.* FROM input i, LATERAL (
+  SELECT ${windowColumns},
+    array_agg(DISTINCT h.card_key) FILTER (WHERE h.created_at > i.w24 AND h.card_key IS NOT NULL AND h.card_key IS DISTINCT FROM i.card_key), 0
+  FROM orders_history h WHERE h.email_key = i.email_key AND ${inWindow}) a
 UNION ALL
-SELECT 'ip', ${windowColumns}, 0, 0
-  FROM orders_history WHERE ip_key = $6 AND created_at > $11 AND created_at <= $2 AND id <> $1
+SELECT i.n, 'device', a.* FROM input i, LATERAL (
+  SELECT ${windowColumns},
+    array_agg(DISTINCT h.email_key) FILTER (WHERE h.created_at > i.w30 AND h.email_key <> i.email_key), count(*)
+  FROM orders_history h WHERE h.device_key = i.device_key AND h.created_at <= i.created_at AND h.id <> i.id) a
 UNION ALL
-SELECT 'address', ${windowColumns}, 0, 0
-  FROM orders_history WHERE address_key = $7 AND created_at > $11 AND created_at <= $2 AND id <> $1`;
+SELECT i.n, 'ip', a.* FROM input i, LATERAL (
+  SELECT ${windowColumns}, NULL::text[], 0
+  FROM orders_history h WHERE h.ip_key = i.ip_key AND ${inWindow}) a
+UNION ALL
+SELECT i.n, 'address', a.* FROM input i, LATERAL (
+  SELECT ${windowColumns}, NULL::text[], 0
+  FROM orders_history h WHERE h.address_key = i.address_key AND ${inWindow}) a`;
 
 interface AggregateRow {
-  kind: KeyKind;
+  /** 1-based position of the order in the batch. */
+  n: string | number;
+  /** `recorded`: this order's row is new (not a re-sent order's). */
+  kind: KeyKind | 'recorded';
   c1: string | number;
   s1: string | number;
   c24: string | number;
   s24: string | number;
   c30: string | number;
   s30: string | number;
-  others: string | number;
+  others: string[] | null;
   ever: string | number;
 }
 
-/** Turns the five rows into aggregates (counts arrive as strings: bigint and numeric in pg). */
-export function aggregatesFromRows(rows: readonly AggregateRow[]): Record<KeyKind, KeyAggregate> {
-  const out = {} as Record<KeyKind, KeyAggregate>;
+/** Turns one order's rows into aggregates (counts arrive as strings: bigint and numeric in pg). */
+export function aggregatesFromRows(rows: readonly AggregateRow[]): Partial<Record<KeyKind, PriorAggregate>> {
+  const out: Partial<Record<KeyKind, PriorAggregate>> = {};
   for (const r of rows) {
+    if (r.kind === 'recorded') continue;
     out[r.kind] = {
       h1: { count: Number(r.c1), amountSum: Number(r.s1) },
       h24: { count: Number(r.c24), amountSum: Number(r.s24) },
       d30: { count: Number(r.c30), amountSum: Number(r.s30) },
-      distinctOthers: Number(r.others),
+      others: r.others ?? [],
       ever: Number(r.ever),
     };
   }
   return out;
 }
 
-/** Records the order and returns each key's aggregates over the history before it. */
-export async function checkAndRecord(pool: pg.Pool, keys: OrderKeys): Promise<Record<KeyKind, KeyAggregate>> {
+/**
+ * Records the orders and returns, for each, every key's aggregates over the history before it:
+ * the database's, plus the orders earlier in the same batch.
+ */
+export async function checkAndRecordMany(
+  pool: pg.Pool,
+  batch: readonly OrderKeys[],
+): Promise<OrderAggregates[]> {
   const at = (ms: number) => new Date(ms).toISOString();
-  const T = keys.createdAt;
+  const column = <V>(f: (k: OrderKeys) => V) => batch.map(f);
   const values = [
-    keys.id,
-    at(T),
-    keys.cardKey,
-    keys.emailKey,
-    keys.deviceKey,
-    keys.ipKey,
-    keys.addressKey,
-    keys.amount,
-    at(T - WINDOW_MS.h1),
-    at(T - WINDOW_MS.h24),
-    at(T - WINDOW_MS.d30),
+    column((k) => k.id),
+    column((k) => at(k.createdAt)),
+    column((k) => k.cardKey),
+    column((k) => k.emailKey),
+    column((k) => k.deviceKey),
+    column((k) => k.ipKey),
+    column((k) => k.addressKey),
+    column((k) => k.amount),
+    column((k) => at(k.createdAt - WINDOW_MS.h1)),
+    column((k) => at(k.createdAt - WINDOW_MS.h24)),
+    column((k) => at(k.createdAt - WINDOW_MS.d30)),
   ];
   // A named statement: parsed and planned once per connection.
   const result = await retrying(() =>
-    pool.query<AggregateRow>({ name: 'velocity-check', text: CHECK_SQL, values }),
+    pool.query<AggregateRow>({ name: 'velocity-check-many', text: CHECK_SQL, values }),
   );
-  return aggregatesFromRows(result.rows);
+  const rowsOf: AggregateRow[][] = batch.map(() => []);
+  for (const row of result.rows) rowsOf[Number(row.n) - 1]?.push(row);
+  return mergeBatchPrior(
+    batch,
+    rowsOf.map((rows) => aggregatesFromRows(rows)),
+    rowsOf.map((rows) => rows.some((r) => r.kind === 'recorded')),
+  );
+}
+
+/** Records the order and returns each key's aggregates over the history before it. */
+export async function checkAndRecord(pool: pg.Pool, keys: OrderKeys): Promise<OrderAggregates> {
+  return (await checkAndRecordMany(pool, [keys]))[0]!;
 }

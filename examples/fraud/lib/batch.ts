@@ -1,0 +1,113 @@
+/**
+ * Coalescing ("smart batching"): calls that arrive while earlier work is in flight are gathered
+ * and run together as one batch once a slot frees up. An idle caller's call starts at once (on the
+ * next turn of the event loop, with whatever else arrived in the same turn), so batching adds no
+ * waiting at low rates, and under load the batches grow by themselves, which is exactly when the
+ * fixed cost of a round trip (an HTTP exchange, a database statement and its commit) is worth
+ * sharing. No timer decides when to send.
+ *
+ * Used by the gateway for its calls to the other services (one HTTP request carries many
+ * assessments' calls) and by the database services (one statement stores or checks many orders).
+ */
+
+/** One item's outcome: a value, or the error that item alone failed with. */
+export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+export interface CoalescerOptions {
+  /** Most items in one batch. @default 64 */
+  maxBatch?: number;
+  /** Most batches running at once; further items wait for one to finish. @default 1 */
+  maxConcurrent?: number;
+}
+
+export interface Coalescer<I, O> {
+  (item: I): Promise<O>;
+  /** Items waiting for a free slot (not yet in a running batch). */
+  readonly queued: number;
+  /** Batches running now. */
+  readonly running: number;
+}
+
+/**
+ * Wraps `runBatch` (items in, one outcome per item out, in the same order) into a function of one
+ * item. A `runBatch` that throws fails every item of its batch with that error.
+ */
+export function coalesce<I, O>(
+  runBatch: (items: I[]) => Promise<Settled<O>[]>,
+  options: CoalescerOptions = {},
+): Coalescer<I, O> {
+  const maxBatch = Math.max(1, options.maxBatch ?? 64);
+  const maxConcurrent = Math.max(1, options.maxConcurrent ?? 1);
+  let queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  let running = 0;
+  let scheduled = false;
+
+  const flush = (): void => {
+    scheduled = false;
+    while (queue.length > 0 && running < maxConcurrent) {
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+      running++;
+      let outcomes: Promise<Settled<O>[]>;
+      try {
+        outcomes = runBatch(batch.map((e) => e.item));
+      } catch (error) {
+        outcomes = Promise.reject(error);
+      }
+      // The slot is freed before the callers hear back, so the next batch is on its way first.
+      const done = (): void => {
+        running--;
+        schedule();
+      };
+      outcomes.then(
+        (results) => {
+          done();
+          batch.forEach((e, i) => {
+            const r = results[i];
+            if (!r) e.reject(new Error(`batch answered ${results.length} results for ${batch.length} items`));
+            else if (r.ok) e.resolve(r.value);
+            else e.reject(r.error);
+          });
+        },
+        (error: unknown) => {
+          done();
+          for (const e of batch) e.reject(error);
+        },
+      );
+    }
+  };
+
+  // setImmediate, not a microtask: every call made in this turn of the event loop (all the items
+  // of one incoming batch request, say) joins the same batch.
+  const schedule = (): void => {
+    if (scheduled || queue.length === 0 || running >= maxConcurrent) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+
+  const call = ((item: I) =>
+    new Promise<O>((resolve, reject) => {
+      queue.push({ item, resolve, reject });
+      schedule();
+    })) as Coalescer<I, O>;
+  Object.defineProperties(call, {
+    queued: { get: () => queue.length },
+    running: { get: () => running },
+  });
+  return call;
+}
+
+/** Runs `fn` on every item at once and settles each on its own (the fallback of a failed batch). */
+export async function settleEach<I, O>(
+  items: readonly I[],
+  fn: (item: I) => Promise<O>,
+): Promise<Settled<O>[]> {
+  return Promise.all(
+    items.map((item) =>
+      fn(item).then(
+        (value): Settled<O> => ({ ok: true, value }),
+        (error: unknown): Settled<O> => ({ ok: false, error }),
+      ),
+    ),
+  );
+}

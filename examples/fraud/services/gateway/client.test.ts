@@ -1,0 +1,117 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { httpError, serve } from '../../lib/http.ts';
+import { batchingClient, isUpstreamFailure, postJson } from './client.ts';
+
+// A stand-in upstream built with the services' own `serve`: /double answers n * 2 after a short
+// wait (so calls pile up behind one in flight), and a 400 for a negative n.
+let server: http.Server;
+let base = '';
+const seen: string[] = [];
+
+before(async () => {
+  server = serve({
+    name: 'upstream',
+    port: 0,
+    routes: [
+      {
+        method: 'POST',
+        path: '/double',
+        handler: async ({ body }) => {
+          const n = (body as { n: number }).n;
+          if (n < 0) throw httpError(400, { error: 'invalid request', field: 'n' });
+          await new Promise((r) => setTimeout(r, 20));
+          return { doubled: n * 2 };
+        },
+      },
+    ],
+  });
+  server.on('request', (req: http.IncomingMessage) => seen.push(req.url ?? ''));
+  if (!server.listening) await new Promise((r) => server.once('listening', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+describe('POST /batch (lib/http serve)', () => {
+  it('GIVEN calls of which one is bad and one has no route WHEN batched THEN each gets what it gets alone', async () => {
+    const answer = await postJson<{ responses: { status: number; body: unknown }[] }>(
+      `${base}/batch`,
+      {
+        requests: [
+          { path: '/double', body: { n: 2 } },
+          { path: '/double', body: { n: -1 } },
+          { path: '/nowhere', body: {} },
+          { path: '/batch', body: { requests: [] } },
+        ],
+      },
+      2000,
+    );
+    assert.deepEqual(answer.responses, [
+      { status: 200, body: { doubled: 4 } },
+      { status: 400, body: { error: 'invalid request', field: 'n' } },
+      { status: 404, body: { error: 'no route POST /nowhere' } },
+      { status: 400, body: { error: 'invalid batch call', field: 'path' } },
+    ]);
+  });
+
+  it('GIVEN a body without requests WHEN posted to /batch THEN 400 names the field', async () => {
+    await assert.rejects(postJson(`${base}/batch`, { calls: [] }, 2000), (e: unknown) => {
+      assert.ok(isUpstreamFailure(e));
+      assert.equal(e.status, 400);
+      assert.deepEqual(e.body, { error: 'invalid batch', field: 'requests', message: 'expected an array' });
+      return true;
+    });
+  });
+});
+
+describe('batchingClient', () => {
+  it('GIVEN a call in flight WHEN more calls come THEN they share one batch request and each gets its own answer', async () => {
+    const call = batchingClient(base, { maxConcurrent: 1 });
+    seen.length = 0;
+    const first = call<{ doubled: number }>('/double', { n: 1 }, 2000);
+    await new Promise((r) => setImmediate(r));
+    const results = await Promise.allSettled([
+      first,
+      ...[2, 3, -4, 5].map((n) => call<{ doubled: number }>('/double', { n }, 2000)),
+    ]);
+    // The first call leaves alone (nothing was in flight); the four that waited leave together.
+    assert.deepEqual(seen, ['/double', '/batch']);
+    assert.deepEqual(
+      results.map((r) =>
+        r.status === 'fulfilled' ? r.value.doubled : (r.reason as { status: number }).status,
+      ),
+      [2, 4, 6, 400, 10],
+    );
+  });
+
+  it('GIVEN calls made in one turn WHEN nothing is in flight THEN they leave together at once', async () => {
+    const call = batchingClient(base, { maxConcurrent: 1 });
+    seen.length = 0;
+    await Promise.all([1, 2, 3].map((n) => call('/double', { n }, 2000)));
+    assert.deepEqual(seen, ['/batch']);
+  });
+
+  it('GIVEN maxBatch 1 WHEN calls come at once THEN every call is its own plain request', async () => {
+    const call = batchingClient(base, { maxBatch: 1, maxConcurrent: 8 });
+    seen.length = 0;
+    await Promise.all([1, 2, 3].map((n) => call('/double', { n }, 2000)));
+    assert.deepEqual(seen, ['/double', '/double', '/double']);
+  });
+
+  it('GIVEN a call whose deadline passes while it waits WHEN the upstream is slow THEN that call fails with 504', async () => {
+    const call = batchingClient(base, { maxConcurrent: 1 });
+    const slow = call('/double', { n: 1 }, 2000);
+    await assert.rejects(call('/double', { n: 2 }, 5), (e: unknown) => {
+      assert.ok(isUpstreamFailure(e));
+      assert.equal(e.status, 504);
+      return true;
+    });
+    assert.deepEqual(await slow, { doubled: 2 });
+  });
+});
