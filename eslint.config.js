@@ -4,6 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 import globals from 'globals';
+import { builtinModules } from 'node:module';
 
 // `../<capability>/<file>.ts` other than its index.ts (contract suites are shared test code).
 const DEEP_IMPORT =
@@ -80,5 +81,19 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },
+  },
+  {
+    // The dashboard runs in browsers: no Node built-ins (web/tsconfig.json has no Node types either).
+    files: ['web/src/**/*.ts'],
+    languageOptions: { globals: globals.browser },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: builtinModules.map((name) => ({ name, message: 'browser code cannot use Node built-ins' })),
+          patterns: [{ regex: '^node:', message: 'browser code cannot use Node built-ins' }],
+        },
+      ],
+    },
   },
 );

@@ -156,10 +156,47 @@ const BENCHMARKS: readonly Benchmark[] = [
     },
   },
   {
+    name: 'delivery',
+    async run(log, signal) {
+      const { runDeliveryBench } = await import('./delivery.ts');
+      const r = await runDeliveryBench({ log, signal });
+      return [
+        withGoal({
+          measure: 'deploy one-line change to fraud scoring, ms (vs 5000)',
+          rampart: r.deployMs,
+          baseline: 5000,
+          ratio: r.deployMs / 5000,
+          goal: { op: '<=', value: 1 },
+        }),
+        withGoal({
+          measure: 'env create fraud staging incl. seed, ms (vs 30000)',
+          rampart: r.envCreateMs,
+          baseline: 30000,
+          ratio: r.envCreateMs / 30000,
+          goal: { op: '<=', value: 1 },
+        }),
+        withGoal({
+          measure: `failed requests during rolling update at ${r.rate}/s`,
+          rampart: r.traffic.errors,
+          baseline: r.traffic.sent,
+          ratio: r.traffic.errors / Math.max(1, r.traffic.sent),
+          goal: { op: '<=', value: 0 },
+        }),
+      ];
+    },
+  },
+  {
     name: 'firewall',
     async run(log, signal) {
       const { runFirewallBench, firewallSummaryRows } = await import('./firewall.ts');
       return firewallSummaryRows(await runFirewallBench({ log, signal })).map(withGoal);
+    },
+  },
+  {
+    name: 'fraud-firewall',
+    async run(log, signal) {
+      const { runFraudFirewallBench, fraudFirewallSummaryRows } = await import('./fraud-firewall.ts');
+      return fraudFirewallSummaryRows(await runFraudFirewallBench({ log, signal })).map(withGoal);
     },
   },
   {
@@ -183,6 +220,13 @@ const BENCHMARKS: readonly Benchmark[] = [
           goal: { op: '>=', value: 1 },
         }),
       ];
+    },
+  },
+  {
+    name: 'observe-fraud',
+    async run(log, signal) {
+      const { runObserveFraudBench, observeFraudSummaryRows } = await import('./observe-fraud.ts');
+      return observeFraudSummaryRows(await runObserveFraudBench({ log, signal })).map(withGoal);
     },
   },
   {
@@ -213,6 +257,14 @@ const BENCHMARKS: readonly Benchmark[] = [
           goal: { op: '<=', value: 1 },
         }),
       ];
+    },
+  },
+  { name: 'dashboard', run: (log) => import('./dashboard.ts').then((m) => m.dashboardBenchRows(log)) },
+  {
+    name: 'vuln',
+    async run(log) {
+      const { runVulnBench, vulnSummaryRows } = await import('./vuln.ts');
+      return vulnSummaryRows(await runVulnBench({ log })).map(withGoal);
     },
   },
 ];

@@ -4,6 +4,7 @@
 // from the generator, a minute at a time, reporting each minute. Ctrl-C stops it all.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureWebBuilt } from './build-web.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const rampart = [process.execPath, [`${root}/bin/rampart.js`]];
@@ -24,6 +25,9 @@ if (doctor.status !== 0) {
   const fixed = spawnSync(rampart[0], [...rampart[1], 'doctor', '--fix'], { stdio: 'inherit' });
   if (fixed.status !== 0) process.exit(fixed.status ?? 1);
 }
+
+// The dashboard the daemon serves (`rampart up` prints its URL); built once, rebuilt when web/ changed.
+ensureWebBuilt();
 
 const up = spawn(rampart[0], [...rampart[1], 'up', '-f', STACK], { stdio: 'inherit' });
 let stopping = false;
@@ -54,7 +58,7 @@ async function trafficLoop() {
         `\n[demo] the fraud stack answers on ${GATEWAY}: sending ${RATE} assessments/s (see examples/fraud/README.md)`,
       );
       console.log(
-        '[demo] look with: rampart ps | rampart logs gateway -f | rampart firewall status | rampart alerts\n',
+        `[demo] look with: the dashboard at http://127.0.0.1:${process.env.RAMPART_PORT ?? 7420}/ | rampart ps | rampart logs gateway -f | rampart firewall status | rampart alerts\n`,
       );
     }
     runs++;

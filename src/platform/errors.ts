@@ -109,6 +109,26 @@ export const ERROR_CODES = {
     exit: 5,
     hint: 'Nothing runs in this environment; start it with `rampart up`.',
   },
+  RAMPART_E_LOCKFILE: {
+    status: 400,
+    exit: 2,
+    hint: 'Fix or regenerate the lockfile named in the message (e.g. `npm install --package-lock-only`).',
+  },
+  RAMPART_E_ADVISORY: {
+    status: 400,
+    exit: 2,
+    hint: 'Fix the advisory source (OSV JSON directory, all.zip or URL) named in the message.',
+  },
+  RAMPART_E_CI_TRIGGER: {
+    status: 502,
+    exit: 1,
+    hint: "The service's CI did not accept the trigger; check the ci: block of the stack file and the token.",
+  },
+  RAMPART_E_ROLLED_BACK: {
+    status: 409,
+    exit: 8,
+    hint: 'A new release was not healthy in time and was rolled back; read `rampart logs <service>` and `rampart history <service>`.',
+  },
 } as const satisfies Record<string, { status: number; exit: number; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,9 +3,14 @@ import { RampartError, isRampartError } from '../platform/errors.ts';
 import { systemClock } from '../platform/clock.ts';
 import { TokenRegistry, registerAuth } from './auth.ts';
 import type { ControlPlane } from './control-plane.ts';
+import { registerDashboardRoutes } from './routes/dashboard.ts';
+import type { DeliveryService } from './delivery.ts';
+import { registerDeliveryRoutes } from './routes/delivery.ts';
 import { registerFirewallRoutes } from './routes/firewall.ts';
 import { registerLogRoutes } from './routes/logs.ts';
+import { registerObserveRoutes, type ObserveRouteDeps } from './routes/observe.ts';
 import { registerStackRoutes } from './routes/stack.ts';
+import { registerVulnRoutes } from './routes/vuln.ts';
 
 export interface AppOptions {
   controlPlane: ControlPlane;
@@ -13,6 +18,10 @@ export interface AppOptions {
   token: string;
   /** Named tokens with roles (auth.ts); built on the control plane's store when not given. */
   tokens?: TokenRegistry;
+  /** Observability (OTLP, `_bulk`, traces, map, metrics, logs); the daemon always gives it. */
+  observe?: ObserveRouteDeps;
+  /** Deploys, rollbacks, history, environments (delivery); the daemon always gives it. */
+  delivery?: DeliveryService;
 }
 
 /** Builds the HTTP API without listening (tests inject requests; serve.ts listens). */
@@ -40,6 +49,10 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   registerStackRoutes(app, opts.controlPlane);
   registerLogRoutes(app, opts.controlPlane);
   registerFirewallRoutes(app, opts.controlPlane);
+  registerDashboardRoutes(app, opts.controlPlane);
+  if (opts.observe) registerObserveRoutes(app, opts.observe);
+  registerVulnRoutes(app, opts.controlPlane);
+  if (opts.delivery) registerDeliveryRoutes(app, opts.delivery);
   return app;
 }
 

@@ -12,7 +12,7 @@ import type { ResolvedStack } from '../stack/index.ts';
 import type { EventRecord, Store } from '../store/index.ts';
 import type { EnvironmentOwnership } from './ownership.ts';
 import { FirewallManager, buildWorld, type FirewallContext, type FirewallModes } from '../firewall/index.ts';
-import type { NetworkAllocation } from '../orchestrator/index.ts';
+import type { EnvironmentPlan, NetworkAllocation, NodePreloads } from '../orchestrator/index.ts';
 import type { Exec } from '../platform/exec.ts';
 
 /** The firewall's view of an environment: its pods (every planned replica, running or not) and networks. */
@@ -74,6 +74,20 @@ export interface ConfigEntry {
   source: string;
 }
 
+/** An environment's network as it exists now (before its replicas start, or adopted). */
+export interface EnvironmentSnapshot {
+  environment: string;
+  stack: ResolvedStack;
+  allocation: NetworkAllocation;
+  plan: EnvironmentPlan | undefined;
+}
+
+/** Told when an environment's network exists and when it is gone (the observability wiring). */
+export interface EnvironmentWatcher {
+  environmentReady(snapshot: EnvironmentSnapshot): Promise<void>;
+  environmentRemoved(environment: string): Promise<void>;
+}
+
 export interface ControlPlaneOptions {
   runtime: Runtime;
   store: Store;
@@ -87,6 +101,10 @@ export interface ControlPlaneOptions {
   /** Run the conntrack flow source (off where conntrack is not wanted, e.g. API unit tests). @default true */
   captureFlows?: boolean;
   readyTimeoutMs?: number;
+  /** Live connections to a replica address, for draining in rolling updates (delivery/drain.ts). */
+  connectionsTo?: (address: string) => Promise<number>;
+  /** Preloads injected into Node services (tracing); omitted: none. */
+  nodePreloads?: NodePreloads;
 }
 
 /**
@@ -98,6 +116,7 @@ export class ControlPlane {
   private readonly firewalls = new Map<string, FirewallManager>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly eventListeners = new Set<(e: EventRecord) => void>();
+  private readonly watchers = new Set<EnvironmentWatcher>();
   readonly journal: LogJournal;
 
   constructor(private readonly opts: ControlPlaneOptions) {
@@ -107,6 +126,15 @@ export class ControlPlane {
   /** The state store, for the API's own records (tokens) next to the environments'. */
   get store(): Store {
     return this.opts.store;
+  }
+
+  /** Registers a watcher of environments (before `start`, to hear of the adopted ones). */
+  watchEnvironments(watcher: EnvironmentWatcher): void {
+    this.watchers.add(watcher);
+  }
+
+  private async environmentReady(snapshot: EnvironmentSnapshot): Promise<void> {
+    for (const w of this.watchers) await w.environmentReady(snapshot);
   }
 
   /** Re-adopts every environment in the store; removes kernel leftovers of environments it does not know. */
@@ -132,6 +160,11 @@ export class ControlPlane {
         const allocation = controller.currentAllocation();
         if (allocation)
           await this.firewall(d.environment).update(firewallContext(d.spec as ResolvedStack, allocation));
+        if (allocation) {
+          const stack = d.spec as ResolvedStack;
+          const plan = controller.currentPlan();
+          await this.environmentReady({ environment: d.environment, stack, allocation, plan });
+        }
         results.push({ environment: d.environment, ...r });
       } catch (error) {
         // One broken environment must not keep the daemon (and every other environment) down.
@@ -158,11 +191,18 @@ export class ControlPlane {
   }
 
   up(
-    req: { file: string; environment: string; clientEnv: ClientSecretValues },
+    req: {
+      file: string;
+      environment: string;
+      clientEnv: ClientSecretValues;
+      /** An already resolved stack (a rollback to a stored release); else `file` is loaded. */
+      stack?: ResolvedStack;
+    },
     progress: Progress,
   ): Promise<void> {
     return this.serial(req.environment, async () => {
-      const stack = await this.opts.loadStack({ file: req.file, environment: req.environment });
+      const stack =
+        req.stack ?? (await this.opts.loadStack({ file: req.file, environment: req.environment }));
       await this.checkPublishedPorts(stack);
       this.opts.ownership.claim(req.environment);
       progress(
@@ -183,6 +223,8 @@ export class ControlPlane {
           beforeStart: async (a) => {
             await firewall.update(firewallContext(stack, a), filePolicies);
             progress(`firewall: ${describeModes(firewall.getModes())}`);
+            const plan = controller.currentPlan();
+            await this.environmentReady({ environment: req.environment, stack, allocation: a, plan });
           },
         });
       } finally {
@@ -252,6 +294,7 @@ export class ControlPlane {
       if (!controller) await c.adopt();
       for (const r of c.replicas()) await this.journal.unwatch(r.plan);
       await c.down(progress);
+      for (const w of this.watchers) await w.environmentRemoved(req.environment);
       await this.firewall(req.environment).destroy();
       this.firewalls.delete(req.environment);
       this.controllers.delete(req.environment);
@@ -486,6 +529,8 @@ export class ControlPlane {
         logDir: this.opts.logDir,
         emit: (e) => this.emit(e),
         readyTimeoutMs: this.opts.readyTimeoutMs,
+        nodePreloads: this.opts.nodePreloads,
+        connectionsTo: this.opts.connectionsTo,
       });
       this.controllers.set(environment, c);
     }

@@ -3,6 +3,8 @@ import type { ResolvedDaemonConfig } from '../config/index.ts';
 import { systemClock, type Clock } from '../platform/clock.ts';
 import { realExec, type Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
+import { installedNodePreloads } from '../orchestrator/index.ts';
+import { connectionsTo, withReleases } from '../delivery/index.ts';
 import { createNetnsRuntime } from '../runtime/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { loadStack } from '../stack/index.ts';
@@ -11,6 +13,8 @@ import { openStore } from '../store/index.ts';
 import { buildApp } from './app.ts';
 import { TokenRegistry } from './auth.ts';
 import { ControlPlane } from './control-plane.ts';
+import { DeliveryService } from './delivery.ts';
+import { DaemonObservability } from './observability.ts';
 import { createDatabaseEngines } from './database-engines.ts';
 import { DEFAULT_OWNERS_DIR, EnvironmentOwnership } from './ownership.ts';
 import {
@@ -25,6 +29,8 @@ export interface RunningDaemon {
   url: string;
   token: string;
   controlPlane: ControlPlane;
+  observability: DaemonObservability;
+  delivery: DeliveryService;
   /** Stops the API and supervision; replicas keep running for the next daemon to adopt. */
   close(): Promise<void>;
 }
@@ -36,6 +42,8 @@ export interface DaemonDeps {
   readyTimeoutMs?: number;
   /** @default /run/rampart/environments */
   ownersDir?: string;
+  /** Inject tracing (and the other preloads) into Node services. @default true */
+  tracing?: boolean;
 }
 
 /** The composition root of the control plane: real drivers, the store, the API on 127.0.0.1. */
@@ -72,6 +80,7 @@ export async function startDaemon(
         },
       );
     }
+    const releases = { dir: join(config.stateDir, 'releases'), exec };
     const controlPlane = new ControlPlane({
       runtime,
       store,
@@ -79,14 +88,19 @@ export async function startDaemon(
       codec: { encrypt: (p) => encryptSecret(key, p), decrypt: (c) => decryptSecret(key, c) },
       databases: createDatabaseEngines({ exec, dataDir: join(config.stateDir, 'data') }),
       logDir: join(config.stateDir, 'logs'),
-      loadStack,
+      loadStack: withReleases(loadStack, releases),
+      connectionsTo: (address) => connectionsTo(exec, address),
       exec,
       ownership: new EnvironmentOwnership(deps.ownersDir ?? DEFAULT_OWNERS_DIR, config.stateDir),
       readyTimeoutMs: deps.readyTimeoutMs,
+      nodePreloads: deps.tracing === false ? undefined : installedNodePreloads(),
     });
+    const observability = new DaemonObservability({ stateDir: config.stateDir, controlPlane, clock });
+    controlPlane.watchEnvironments(observability);
     await controlPlane.start();
     const tokens = new TokenRegistry({ store, clock, rootToken: token });
-    const app = buildApp({ controlPlane, token, tokens });
+    const delivery = new DeliveryService({ controlPlane, releases, clock });
+    const app = buildApp({ controlPlane, token, tokens, observe: observability.routeDeps(), delivery });
     await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EADDRINUSE') throw error;
       throw new RampartError(
@@ -105,9 +119,12 @@ export async function startDaemon(
       url,
       token,
       controlPlane,
+      observability,
+      delivery,
       close: async () => {
         await app.close();
         await controlPlane.close();
+        await observability.close();
         await store.close();
         removeDaemonInfo(config.stateDir);
         unlock();

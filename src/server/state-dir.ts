@@ -21,6 +21,8 @@ import { processStartTime } from '../runtime/index.ts';
  *   state.db      embedded store            secret.key    key for secrets at rest (0600)
  *   logs/<env>/<namespace>/<service>-<i>.{out,err}.log, .journal.jsonl
  *   data/<env>/<database>/  database files (survive `down`)
+ *   releases/<service>/<id>/  immutable release copies replicas run from; releases/_deps/<hash>/
+ *                           node_modules hard-linked per lockfile (docs/decisions/0005-releases.md)
  */
 export function ensureStateDir(stateDir: string): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o711 });

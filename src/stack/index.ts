@@ -13,6 +13,7 @@ export type {
   NetworkName,
   Protocol,
   ResolvedDatabase,
+  ResolvedDeploy,
   ResolvedHealthCheck,
   ResolvedNamespace,
   ResolvedPort,
@@ -21,6 +22,7 @@ export type {
   ResolvedService,
   ResolvedStack,
 } from './types.ts';
+export type { ResolvedCi, ResolvedCiTarget, ResolvedCredential } from './ci.ts';
 
 /** Environment the CLI uses when none is given. */
 export const DEFAULT_ENVIRONMENT = 'prod';

@@ -8,6 +8,7 @@ import type {
   ResolvedStack,
 } from './types.ts';
 import { findPort } from './checks.ts';
+import { resolveCi } from './ci.ts';
 import { isPlainObject } from './problems.ts';
 import type { PortRef } from './fields.ts';
 import type { ServiceInput } from './schema.ts';
@@ -70,6 +71,16 @@ export function resolveStack(input: StackInput, opts: ResolveOptions): ResolvedS
       dependsOn: [...new Set([...s.dependsOn, ...usedDatabases])],
       databases: usedDatabases,
       stopTimeoutMs: s.stopTimeout,
+      ...(s.ci && { ci: resolveCi(s.ci, dir) }),
+      ...(s.deploy && {
+        deploy: {
+          maxSurge: s.deploy.maxSurge,
+          maxUnavailable: s.deploy.maxUnavailable,
+          drainTimeoutMs: s.deploy.drainTimeout,
+          healthTimeoutMs: s.deploy.healthTimeout,
+        },
+      }),
+      ...(!s.tracing && { tracing: false }),
       source: { file, line: opts.lineOf('services', name) },
     };
   });

@@ -21,6 +21,7 @@ import {
   text,
 } from './fields.ts';
 import { describeValue } from './problems.ts';
+import { ciSchema } from './ci.ts';
 
 /**
  * The stack file's shape. Objects are strict (unknown keys are errors); leaves are checked by small
@@ -184,6 +185,24 @@ export const serviceSchema = z.strictObject({
     .default([]),
   dependsOn: z.array(text('dependsOn: [api]')).default([]),
   stopTimeout: duration('stopTimeout: 10s').default(10_000),
+  // The service's CI pipeline, triggered to fix a vulnerability (docs/vulnerabilities.md).
+  ci: ciSchema.optional(),
+  // Node services get OpenTelemetry tracing injected; `tracing: false` opts out.
+  tracing: z.boolean().default(true),
+  // Rolling updates (docs/delivery.md): replicas started above `replicas`, and replicas that may be
+  // out of the load balancer, while a new release replaces an old one.
+  deploy: z
+    .strictObject({
+      maxSurge: integer(0, 64, 'maxSurge: 1').default(1),
+      maxUnavailable: integer(0, 64, 'maxUnavailable: 0').default(0),
+      drainTimeout: duration('drainTimeout: 10s').default(10_000),
+      healthTimeout: duration('healthTimeout: 30s').default(30_000),
+    })
+    .refine((d) => d.maxSurge + d.maxUnavailable > 0, {
+      message: 'maxSurge and maxUnavailable cannot both be 0 (the update could never make progress)',
+      params: { fix: 'write maxSurge: 1' },
+    })
+    .optional(),
 });
 export type ServiceInput = z.output<typeof serviceSchema>;
 

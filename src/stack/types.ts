@@ -3,6 +3,7 @@
  * (plus the environment's overlay) into this; every other capability takes a slice of it.
  * Durations are milliseconds, paths are absolute, defaults are filled in.
  */
+import type { ResolvedCi } from './ci.ts';
 
 export type NetworkName = 'app' | 'db';
 export type Protocol = 'TCP' | 'UDP';
@@ -68,8 +69,31 @@ export interface ResolvedService {
   /** Databases this service may use (it gets a role, a schema and DATABASE_URL). */
   databases: readonly string[];
   stopTimeoutMs: number;
+  /** The CI pipeline Rampart triggers to fix a vulnerability (docs/vulnerabilities.md). */
+  ci?: ResolvedCi;
+  /** `false` when the stack opts the service out of injected tracing. @default true */
+  tracing?: boolean;
+  /**
+   * The immutable release the service runs from, once the control plane made it (delivery/):
+   * `workdir` then points inside the release and `source` is the folder it was copied from.
+   */
+  release?: { id: string; source: string; dir: string };
+  /** Rolling update settings, when the stack has a `deploy:` block (else the defaults of ResolvedDeploy). */
+  deploy?: ResolvedDeploy;
   /** Where this service came from, for error messages. */
   source: { file: string; line: number };
+}
+
+/** How a new release replaces the running one (docs/delivery.md). */
+export interface ResolvedDeploy {
+  /** Replicas started above `replicas` during an update. @default 1 */
+  maxSurge: number;
+  /** Replicas that may be out of the load balancer during an update. @default 0 */
+  maxUnavailable: number;
+  /** How long a replica taken out of the load balancer keeps its connections before SIGTERM. @default 10000 */
+  drainTimeoutMs: number;
+  /** A new replica not healthy this long after its start period rolls the update back. @default 30000 */
+  healthTimeoutMs: number;
 }
 
 export type DatabaseEngine = 'postgres' | 'cockroachdb';

@@ -87,12 +87,17 @@ async function up(ctx: CliContext, opts: { file?: string; detach?: boolean }): P
     } else await stop('up failed; stopping what was started').catch(() => undefined);
     throw error;
   }
+  const dashboard = `dashboard: ${client.url}/  (sign in with an API token; the admin's is in ${ctx.stateDir}/token)`;
   if (opts.detach || ctx.json) {
-    if (!ctx.json) await printStatus(client, ctx);
+    if (!ctx.json) {
+      await printStatus(client, ctx);
+      print(dashboard);
+    }
     return;
   }
   if (stopping) return stop('\ninterrupted; stopping…');
   await printStatus(client, ctx);
+  print(dashboard);
   print(
     `\nattached: logs and state changes follow; Ctrl-C stops the stack (use --detach to leave it running)`,
   );

@@ -84,7 +84,8 @@ export function registerFirewallRoutes(app: FastifyInstance, cp: ControlPlane): 
     return reply.type('text/plain').send(await cp.withFirewall(environment, (f) => f.diff()));
   });
 
-  app.post('/v1/policies/test', async (req) => {
+  // A replay changes nothing: whoever may read the policies may run it.
+  app.post('/v1/policies/test', { config: { permission: 'read' } }, async (req) => {
     const body = parse(PolicyText, req.body);
     const report = await cp.withFirewall(body.environment, (f) => f.test(body.text, body.file));
     return { report, text: renderReplayReport(report) };
