@@ -47,7 +47,7 @@ describe('firewall transactions (pure)', () => {
     assert.deepEqual(pods.header, ['type ipv4_addr']);
     assert.equal(pods.items.length, 6);
     const forward = t.blocks.find((b) => b.name === 'forward')!;
-    assert.deepEqual(forward.header, ['type filter hook forward priority filter; policy accept;']);
+    assert.deepEqual(forward.header, ['type filter hook forward priority filter - 10; policy accept;']);
     assert.equal(forward.items.at(-1), 'ip daddr @pods goto check');
   });
 
@@ -79,7 +79,7 @@ describe('firewall transactions (pure)', () => {
         '\tchain old_check {',
         '\t}',
         '\tchain forward {',
-        '\t\ttype filter hook forward priority filter; policy accept;',
+        '\t\ttype filter hook forward priority filter - 10; policy accept;',
         '\t\tip saddr @pods goto check',
         '\t}',
         '\tchain input {',
@@ -127,7 +127,7 @@ describe('firewall transactions (pure)', () => {
   it('GIVEN an in-place update THEN every set but @denied is flushed, after declaring all of them', () => {
     const tx = inPlaceTransaction(TEXT);
     assert.match(tx, /^table inet rampart_demo \{\n\tset pods \{ type ipv4_addr; \}\n/);
-    assert.match(tx, /\tchain forward \{ type filter hook forward priority filter; policy accept; \}\n/);
+    assert.match(tx, /\tchain forward \{ type filter hook forward priority filter - 10; policy accept; \}\n/);
     assert.match(
       tx,
       /\tset denied \{ type ipv4_addr \. ipv4_addr \. inet_proto \. inet_service; flags dynamic,timeout; timeout 1h; size 65536; counter; \}\n/,

@@ -604,7 +604,9 @@ export function renderFirewall(plan: FirewallPlan): string {
     `\t}`,
     '',
     `\tchain forward {`,
-    `\t\ttype filter hook forward priority filter; policy accept;`,
+    // Before the network table's own filter (priority 0), which drops app<->db traffic silently: the
+    // policy decides first, so a pod forcing its way onto the other network is recorded and alerted.
+    `\t\ttype filter hook forward priority filter - 10; policy accept;`,
     // Namespaces get IPv6 link-local addresses by default, and policies speak IPv4 only: IPv6
     // between pods would bypass every policy. Rampart's pods are IPv4 endpoints, in every mode.
     `\t\tmeta nfproto ipv6 iifname ${bridges} drop`,
