@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
 import type { Store } from '../store/index.ts';
+import { parse } from './routes/validate.ts';
 
 /**
  * Who may do what. The daemon's token file holds the `admin` token (root on the host can read it);
@@ -255,14 +256,7 @@ export function registerAuth(app: FastifyInstance, tokens: TokenRegistry): void 
   }));
   app.get('/v1/tokens', { config: { permission: 'admin' } }, async () => ({ tokens: await tokens.list() }));
   app.post('/v1/tokens', { config: { permission: 'admin' } }, async (req) => {
-    const parsed = CreateTokenBody.safeParse(req.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new RampartError('RAMPART_E_BAD_REQUEST', `${issue.path.join('.') || 'body'}: ${issue.message}`, {
-        field: issue.path.join('.'),
-      });
-    }
-    return tokens.create(parsed.data, req.principal!);
+    return tokens.create(parse(CreateTokenBody, req.body), req.principal!);
   });
   app.delete<{ Params: { id: string } }>(
     '/v1/tokens/:id',

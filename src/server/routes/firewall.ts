@@ -7,9 +7,9 @@ import {
   renderPoliciesYaml,
   renderReplayReport,
 } from '../../firewall/index.ts';
-import { RampartError } from '../../platform/errors.ts';
 import { ndjson } from '../app.ts';
 import type { ControlPlane } from '../control-plane.ts';
+import { parse } from './validate.ts';
 
 const Env = z.object({ environment: z.string().min(1) });
 const PolicyText = z.strictObject({
@@ -28,15 +28,6 @@ const AlertsQuery = z.object({
   follow: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().positive().max(10_000).optional(),
 });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw new RampartError('RAMPART_E_BAD_REQUEST', `${issue.path.join('.') || 'body'}: ${issue.message}`, {
-    field: issue.path.join('.'),
-  });
-}
 
 /** NetworkPolicies, modes, learning, replay, alerts and the data-protection proof. */
 export function registerFirewallRoutes(app: FastifyInstance, cp: ControlPlane): void {

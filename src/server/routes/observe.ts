@@ -24,6 +24,7 @@ import {
 } from '../../observe/index.ts';
 import { parseDuration } from '../../platform/clock.ts';
 import { RampartError, isRampartError } from '../../platform/errors.ts';
+import { parse } from './validate.ts';
 
 export interface ObserveRouteDeps {
   observe: Observability;
@@ -49,16 +50,6 @@ const BULK_TYPES = new Set([
 
 const mediaType = (req: FastifyRequest) =>
   (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = issue?.path.join('.') ?? '';
-  throw new RampartError('RAMPART_E_BAD_REQUEST', `${field || 'query'}: ${issue?.message ?? 'invalid'}`, {
-    field,
-  });
-}
 
 function timeBound(value: string | undefined, now: number, field: string): number | undefined {
   try {

@@ -1,21 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { RampartError } from '../../platform/errors.ts';
 import { errorBody, ndjson } from '../app.ts';
 import type { ControlPlane } from '../control-plane.ts';
-
-const envName = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,7}$/, 'an environment name (a-z, 0-9, -; at most 8 characters)');
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw new RampartError('RAMPART_E_BAD_REQUEST', `${issue.path.join('.') || 'body'}: ${issue.message}`, {
-    field: issue.path.join('.'),
-  });
-}
+import { envName, parse } from './validate.ts';
 
 const UpBody = z.strictObject({
   file: z.string().min(1),

@@ -11,23 +11,14 @@ import {
   type ResolvedVulnConfig,
 } from '../../vuln/index.ts';
 import type { ControlPlane } from '../control-plane.ts';
+import { envName, parse } from './validate.ts';
 
-const envName = z.string().regex(/^[a-z][a-z0-9-]{0,7}$/, 'an environment name');
 const FindingsQuery = z.object({
   environment: envName.optional(),
   state: z.enum(['open', 'triggered', 'deployed', 'resolved']).optional(),
 });
 const SbomQuery = z.object({ environment: envName, service: z.string().min(1) });
 const RescanBody = z.strictObject({ environment: envName.optional() }).default({});
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw new RampartError('RAMPART_E_BAD_REQUEST', `${issue.path.join('.') || 'body'}: ${issue.message}`, {
-    field: issue.path.join('.'),
-  });
-}
 
 /** Events after which a service may run a new release: the manager re-scans that environment. */
 const DEPLOY_EVENTS = /^(stack\.up|deploy|rollback)/;
