@@ -2,28 +2,31 @@
 // stack with live traffic: the map shows the real services and edges; switching a service to
 // protect in the UI and making a forbidden connection shows a blocked edge and an alert without a
 // reload; a log search returns lines; a viewer token can change nothing (the UI offers no write
-// action and the API answers 403). A small stack (three plain Node services, the foundation
-// fixture) rather than the fraud stack: it is up in seconds, which keeps this file within its
-// share of CI; the dashboard reads the same APIs either way.
+// action and the API answers 403). The stack is the fraud reference workload (examples/fraud, the
+// test overlay's small seed) with the traffic generator running throughout.
 // RAMPART_SCREENSHOTS=<dir> also saves the main views as PNGs (docs/screenshots).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { SERVICE_USER, netnsName } from '../../src/platform/names.ts';
+import { fraudStackText } from '../../examples/fraud/generator/stack-file.ts';
+import { runTraffic, trafficOrders } from '../../examples/fraud/generator/traffic.ts';
+import { netnsName } from '../../src/platform/names.ts';
 import { launchChromium } from '../../src/testing/browser.ts';
 import {
   startControlPlaneForTest,
   testEnvironmentName,
   type TestControlPlane,
 } from '../../src/testing/control-plane.ts';
+import { freePort } from '../../src/testing/postgres.ts';
 import { httpGetScript, inNetns } from '../../src/testing/probe.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SVC_DIR = fileURLToPath(new URL('../fixtures/foundation', import.meta.url));
+/** The fraud stack's namespace. */
+const NS = 'fraud';
 const SHOTS = process.env.RAMPART_SCREENSHOTS;
 
 // Only the gateway may reach credit: a declared policy, enforced once credit is in protect mode.
@@ -39,15 +42,13 @@ spec:
       ports: [{ protocol: TCP, port: 8080 }]
 `;
 
-/** The gateway's traffic: it calls velocity and credit by name, 5 times a second, until killed. */
-const TRAFFIC = `const http=require('http');setInterval(()=>{for(const s of ['velocity','credit'])http.get('http://'+s+':8080/whoami',{timeout:1000},r=>r.resume()).on('error',()=>{})},200)`;
-
 describe('web dashboard in Chromium against a running stack', { timeout: 600_000 }, () => {
   let cp: TestControlPlane;
   let browser: Browser | undefined;
-  let traffic: ChildProcess | undefined;
+  const traffic = new AbortController();
+  let trafficRun: Promise<unknown> | undefined;
   const env = testEnvironmentName('wd');
-  const id = (service: string) => `${env}/${service}`;
+  const id = (service: string) => `${NS}/${service}`;
   let url = '';
   let admin = '';
   let viewer = '';
@@ -84,53 +85,33 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
     await page.screenshot({ path: join(SHOTS, `${name}.png`) });
   };
 
-  const svc = (name: string, data: string) => `
-  ${name}:
-    command: [node, svc.mjs]
-    workdir: ${SVC_DIR}
-    ports: [{ name: http, port: 8080 }]
-    health: { http: { path: /healthz, port: http }, interval: 500ms, timeout: 400ms }
-    data: ${data}`;
-
   before(async () => {
     execFileSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs'), '--if-stale'], { stdio: 'inherit' });
-    cp = await startControlPlaneForTest();
+    cp = await startControlPlaneForTest({ readyTimeoutMs: 150_000 });
     url = cp.daemon.url;
     admin = cp.daemon.token;
-    const file = await cp.writeStack(`
-version: 1
-name: dash
-services:${svc('gateway', '{ reads: [order], emits: [order] }')}${svc('velocity', '{ reads: [order], emits: [risk-signals] }')}${svc('credit', '{ reads: [order, credit-bureau], emits: [credit-decision] }')}
-`);
+    const hostPort = await freePort();
+    const file = await cp.writeStack(fraudStackText({ environment: env, hostPort, overlayFrom: 'test' }));
     await cp.daemon.controlPlane.up({ file, environment: env, clientEnv: {} }, () => undefined);
     const created = await api('POST', '/v1/tokens', admin, { name: 'dash-viewer', role: 'viewer' });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     viewer = created.body.token;
-    const applied = await api('POST', '/v1/policies', admin, { environment: env, text: CREDIT_POLICY(env) });
+    const applied = await api('POST', '/v1/policies', admin, { environment: env, text: CREDIT_POLICY(NS) });
     assert.equal(applied.status, 200, JSON.stringify(applied.body));
-    // What `rampart exec gateway` runs: the service user in the gateway's namespace.
-    traffic = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        netnsName(env, env, 'gateway', 0),
-        'setpriv',
-        `--reuid=${SERVICE_USER}`,
-        `--regid=${SERVICE_USER}`,
-        '--clear-groups',
-        '--',
-        process.execPath,
-        '-e',
-        TRAFFIC,
-      ],
-      { stdio: 'ignore' },
-    );
+    // Merchant traffic through the published gateway for the whole file (invoice orders reach credit).
+    trafficRun = runTraffic({
+      url: `http://127.0.0.1:${hostPort}`,
+      rate: 10,
+      durationMs: 300_000,
+      orders: trafficOrders({ seed: 7, historyOrders: 20_000 }, 3_000),
+      signal: traffic.signal,
+    }).catch(() => undefined);
     browser = await launchChromium();
   });
 
   after(async () => {
-    traffic?.kill('SIGKILL');
+    traffic.abort();
+    await trafficRun;
     await browser?.close().catch(() => undefined);
     try {
       await cp?.daemon.controlPlane.down({ environment: env }, () => undefined);
@@ -175,7 +156,7 @@ services:${svc('gateway', '{ reads: [order], emits: [order] }')}${svc('velocity'
     await page.locator('[data-edge]').first().waitFor({ state: 'attached', timeout: 45_000 });
     const credit = cp.daemon.controlPlane.ps({ environment: env }).find((r) => r.service === 'credit')!;
     const out = await inNetns(
-      netnsName(env, env, 'velocity', 0),
+      netnsName(env, NS, 'velocity', 0),
       httpGetScript(`http://${credit.addresses.app}:8080/whoami`),
     );
     assert.match(out, /^ERR /, 'the firewall let velocity reach credit');
@@ -256,7 +237,7 @@ services:${svc('gateway', '{ reads: [order], emits: [order] }')}${svc('velocity'
       [env, viewer, id('credit')],
     );
     assert.equal(status, 403);
-    const policy = await api('POST', '/v1/policies', viewer, { environment: env, text: CREDIT_POLICY(env) });
+    const policy = await api('POST', '/v1/policies', viewer, { environment: env, text: CREDIT_POLICY(NS) });
     assert.equal(policy.status, 403);
     assert.equal(policy.body.error.code, 'RAMPART_E_FORBIDDEN');
     assert.equal(await modeOfCredit(), modeBefore, 'the refused change changed nothing');
