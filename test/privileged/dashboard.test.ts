@@ -204,6 +204,10 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
       .waitFor({ timeout: 10_000 })
       .catch(() => undefined);
     await shot(page, 'traces');
+    // Findings of the running releases (none configured here: the view says where advisories come from).
+    await page.getByRole('link', { name: 'Vulnerabilities' }).click();
+    await page.getByText(/\d+ findings, \d+ open; \d+ advisories/).waitFor({ timeout: 30_000 });
+    await shot(page, 'vulnerabilities');
     if (SHOTS) {
       await page.emulateMedia({ colorScheme: 'dark' });
       await page.getByRole('link', { name: 'Map' }).click();
