@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { RampartError } from '../platform/errors.ts';
+import { resolveVulnConfig, type ResolvedVulnConfig } from '../vuln/config.ts';
 
 /** The control plane's settings, resolved once at the edge from the environment. */
 export interface ResolvedDaemonConfig {
@@ -11,6 +12,13 @@ export interface ResolvedDaemonConfig {
   readonly port: number;
   /** PostgreSQL/CockroachDB URL for the state store; embedded SQLite when absent. */
   readonly databaseUrl: string | undefined;
+  /** Advisory source and polling (RAMPART_ADVISORIES, RAMPART_ADVISORIES_URL, RAMPART_VULN_POLL...). */
+  readonly vuln: ResolvedVulnConfig;
+  /**
+   * The daemon's environment, from which a stack's `ci:` rule takes its `${VAR}` secrets (a GitLab
+   * trigger token, a webhook key); read here once, never from `process.env` deeper down.
+   */
+  readonly secretsEnv: Readonly<Record<string, string | undefined>>;
 }
 
 export const DEFAULT_STATE_DIR = '/var/lib/rampart';
@@ -30,5 +38,7 @@ export function resolveDaemonConfig(env: Readonly<Record<string, string | undefi
     host: '127.0.0.1',
     port,
     databaseUrl: env.RAMPART_DATABASE_URL || undefined,
+    vuln: resolveVulnConfig(env),
+    secretsEnv: Object.freeze({ ...env }),
   });
 }

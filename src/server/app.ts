@@ -22,6 +22,8 @@ export interface AppOptions {
   observe?: ObserveRouteDeps;
   /** Deploys, rollbacks, history, environments (delivery); the daemon always gives it. */
   delivery?: DeliveryService;
+  /** Advisory source and the environment `ci:` secrets come from; no vulnerability scanning without it. */
+  vuln?: Parameters<typeof registerVulnRoutes>[2];
 }
 
 /** Builds the HTTP API without listening (tests inject requests; serve.ts listens). */
@@ -51,7 +53,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   registerFirewallRoutes(app, opts.controlPlane);
   registerDashboardRoutes(app, opts.controlPlane);
   if (opts.observe) registerObserveRoutes(app, opts.observe);
-  registerVulnRoutes(app, opts.controlPlane);
+  registerVulnRoutes(app, opts.controlPlane, opts.vuln);
   if (opts.delivery) registerDeliveryRoutes(app, opts.delivery);
   return app;
 }

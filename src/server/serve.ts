@@ -100,7 +100,14 @@ export async function startDaemon(
     await controlPlane.start();
     const tokens = new TokenRegistry({ store, clock, rootToken: token });
     const delivery = new DeliveryService({ controlPlane, releases, clock });
-    const app = buildApp({ controlPlane, token, tokens, observe: observability.routeDeps(), delivery });
+    const app = buildApp({
+      controlPlane,
+      token,
+      tokens,
+      observe: observability.routeDeps(),
+      delivery,
+      vuln: { config: config.vuln, secretsEnv: config.secretsEnv },
+    });
     await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EADDRINUSE') throw error;
       throw new RampartError(

@@ -23,12 +23,17 @@ export function testEnvironmentName(prefix = 't'): string {
 
 /** A real control plane (real runtime, real store) in a fresh state directory, API on a free port. */
 export async function startControlPlaneForTest(
-  opts: { readyTimeoutMs?: number; /** @default true */ tracing?: boolean } = {},
+  opts: {
+    readyTimeoutMs?: number;
+    /** @default true */ tracing?: boolean;
+    /** More daemon settings, as the daemon reads them from its environment (RAMPART_ADVISORIES...). */
+    env?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<TestControlPlane> {
   const stateDir = await mkdtemp(join(tmpdir(), 'rampart-test-'));
   // The service user and postgres must traverse it to reach their own folders.
   await chmod(stateDir, 0o711);
-  const config = resolveDaemonConfig({ RAMPART_HOME: stateDir, RAMPART_PORT: '0' });
+  const config = resolveDaemonConfig({ ...opts.env, RAMPART_HOME: stateDir, RAMPART_PORT: '0' });
   const start = () => startDaemon(config, { readyTimeoutMs: opts.readyTimeoutMs, tracing: opts.tracing });
   const handle: TestControlPlane = {
     stateDir,

@@ -85,7 +85,6 @@ describe('vulnerabilities close their own loop', { timeout: 90_000 }, () => {
   const env = testEnvironmentName('v');
   const pipelines: { url: string; form: URLSearchParams }[] = [];
   let pipelineDone: Promise<void> | undefined;
-  const saved = { advisories: process.env.RAMPART_ADVISORIES, poll: process.env.RAMPART_VULN_POLL };
 
   const api = async <T>(path: string): Promise<T> => {
     const res = await fetch(`${cp.daemon.url}${path}`, {
@@ -122,8 +121,6 @@ describe('vulnerabilities close their own loop', { timeout: 90_000 }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'rampart-vuln-e2e-'));
     await mkdir(join(work, 'advisories'));
-    process.env.RAMPART_ADVISORIES = join(work, 'advisories');
-    process.env.RAMPART_VULN_POLL = '300ms';
     gitlab = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -138,7 +135,10 @@ describe('vulnerabilities close their own loop', { timeout: 90_000 }, () => {
     await new Promise<void>((r) => gitlab.listen(0, '127.0.0.1', r));
     const gitlabUrl = `http://127.0.0.1:${(gitlab.address() as { port: number }).port}`;
 
-    cp = await startControlPlaneForTest({ readyTimeoutMs: 30_000 });
+    cp = await startControlPlaneForTest({
+      readyTimeoutMs: 30_000,
+      env: { RAMPART_ADVISORIES: join(work, 'advisories'), RAMPART_VULN_POLL: '300ms' },
+    });
     codeDir = join(cp.stateDir, 'stacks');
     modulesDir = join(cp.stateDir, 'modules');
     await mkdir(join(codeDir, 'api'), { recursive: true, mode: 0o755 });
@@ -194,10 +194,6 @@ services:
       await cp.stop({ removeState: true });
       await new Promise((r) => gitlab.close(r));
       await rm(work, { recursive: true, force: true });
-      process.env.RAMPART_ADVISORIES = saved.advisories;
-      process.env.RAMPART_VULN_POLL = saved.poll;
-      if (saved.advisories === undefined) delete process.env.RAMPART_ADVISORIES;
-      if (saved.poll === undefined) delete process.env.RAMPART_VULN_POLL;
     }
   });
 

@@ -25,14 +25,18 @@ const DEPLOY_EVENTS = /^(stack\.up|deploy|rollback)/;
 
 /**
  * Vulnerability findings of the running releases (docs/vulnerabilities.md). The manager is built here
- * from the daemon's environment (RAMPART_ADVISORIES, RAMPART_ADVISORIES_URL, RAMPART_VULN_POLL) and
- * runs only when an advisory source is configured.
+ * from the daemon's resolved settings (RAMPART_ADVISORIES, RAMPART_ADVISORIES_URL, RAMPART_VULN_POLL)
+ * and runs only when an advisory source is configured; `secretsEnv` is where `ci:` secrets come from.
  */
 export function registerVulnRoutes(
   app: FastifyInstance,
   cp: ControlPlane,
-  config: ResolvedVulnConfig = resolveVulnConfig(process.env),
+  settings: { config: ResolvedVulnConfig; secretsEnv: Readonly<Record<string, string | undefined>> } = {
+    config: resolveVulnConfig({}),
+    secretsEnv: {},
+  },
 ): VulnManager {
+  const { config } = settings;
   const manager = new VulnManager({
     store: cp.store,
     clock: systemClock,
@@ -43,7 +47,7 @@ export function registerVulnRoutes(
     ...(config.advisoryUrl && { advisoryUrl: config.advisoryUrl }),
     refreshMs: config.refreshMs,
     pollMs: config.pollMs,
-    env: process.env,
+    env: settings.secretsEnv,
     emit: (e) => cp.emit({ ...e, time: Date.now() }),
   });
   if (config.advisoryPath) {
