@@ -11,6 +11,7 @@ import {
   linkAlias,
   macForAddress,
   REPLICA_SYSCTLS,
+  replicaNetworkMatches,
   type NetworkApplyOptions,
   type ReplicaIdentity,
   type ReplicaNetworkPlan,
@@ -121,7 +122,7 @@ export async function applyReplicaNetworks(
   const todo: ReplicaNetworkPlan[] = [];
   for (const p of plans) {
     await writeNetnsFiles(fs, p.netns, { hosts: p.hostsFile, resolvConf: p.resolvConf }, options.etcNetnsDir);
-    if (!netns.has(p.netns) || !(await matches(exec, p, links))) todo.push(p);
+    if (!netns.has(p.netns) || !(await replicaNetworkMatches(exec, p, links))) todo.push(p);
   }
   if (todo.length === 0) return;
   await removeReplicaNetworks(exec, todo, { ...options, keepFiles: true });
@@ -136,29 +137,6 @@ export async function applyReplicaNetworks(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** True when an existing namespace holds every planned address and its veths sit on the right bridges. */
-async function matches(
-  exec: Exec,
-  plan: ReplicaNetworkPlan,
-  links: ReadonlyMap<string, HostLink>,
-): Promise<boolean> {
-  const r = await exec(['ip', '-n', plan.netns, '-j', 'addr', 'show'], { allowFailure: true });
-  if (r.code !== 0) return false;
-  const inside = JSON.parse(r.stdout || '[]') as {
-    ifname: string;
-    addr_info?: { local: string; prefixlen: number }[];
-  }[];
-  return plan.interfaces.every(
-    (i) =>
-      links.get(i.hostVeth)?.master === i.bridge &&
-      inside.some(
-        (l) =>
-          l.ifname === i.replicaVeth &&
-          l.addr_info?.some((a) => a.local === i.address && a.prefixlen === i.prefix),
-      ),
-  );
 }
 
 /**

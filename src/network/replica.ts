@@ -11,7 +11,7 @@ import type { NetworkName } from '../stack/index.ts';
 import { assertHostAddress, networkRanges, type EnvironmentAddressing } from './addressing.ts';
 import { NETNS_RESOLV_CONF, formatHostsFile, type HostsEntry } from './discovery.ts';
 import { ETC_NETNS_DIR, realNetworkFs, writeNetnsFiles, type NetworkFs } from './files.ts';
-import { deleteLinks, listLinks, listNetns } from './links.ts';
+import { deleteLinks, listLinks, listNetns, type HostLink } from './links.ts';
 
 export interface ReplicaIdentity {
   env: string;
@@ -163,17 +163,28 @@ async function netnsExists(exec: Exec, netns: string): Promise<boolean> {
 /** True when the namespace already holds every planned address (a re-apply after a daemon restart). */
 async function alreadyApplied(exec: Exec, plan: ReplicaNetworkPlan): Promise<boolean> {
   if (!(await netnsExists(exec, plan.netns))) return false;
+  return replicaNetworkMatches(exec, plan, new Map((await listLinks(exec)).map((l) => [l.name, l])));
+}
+
+/**
+ * True when an existing namespace holds every planned address and its veths sit on the right
+ * bridges; `links` are the host's links by name (one listing serves a batch of replicas).
+ */
+export async function replicaNetworkMatches(
+  exec: Exec,
+  plan: ReplicaNetworkPlan,
+  links: ReadonlyMap<string, HostLink>,
+): Promise<boolean> {
   const r = await exec(['ip', '-n', plan.netns, '-j', 'addr', 'show'], { allowFailure: true });
   if (r.code !== 0) return false;
-  const links = JSON.parse(r.stdout || '[]') as {
+  const inside = JSON.parse(r.stdout || '[]') as {
     ifname: string;
     addr_info?: { local: string; prefixlen: number }[];
   }[];
-  const hostLinks = new Map((await listLinks(exec)).map((l) => [l.name, l]));
   return plan.interfaces.every(
     (i) =>
-      hostLinks.get(i.hostVeth)?.master === i.bridge &&
-      links.some(
+      links.get(i.hostVeth)?.master === i.bridge &&
+      inside.some(
         (l) =>
           l.ifname === i.replicaVeth &&
           l.addr_info?.some((a) => a.local === i.address && a.prefixlen === i.prefix),
