@@ -2,8 +2,11 @@
 // stack with live traffic: the map shows the real services and edges; switching a service to
 // protect in the UI and making a forbidden connection shows a blocked edge and an alert without a
 // reload; a log search returns lines; a viewer token can change nothing (the UI offers no write
-// action and the API answers 403). The stack is the fraud reference workload (examples/fraud, the
-// test overlay's small seed) with the traffic generator running throughout.
+// action and the API answers 403); the deploys view lists each service's release and deploy, and
+// the environments view the environment; a viewer's rollback is refused by the UI (disabled) and the
+// API (403). The stack is the fraud reference workload (examples/fraud, the test overlay's small
+// seed), deployed through the delivery API (so every service runs from a release), with the traffic
+// generator running throughout.
 // RAMPART_SCREENSHOTS=<dir> also saves the main views as PNGs (docs/screenshots).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,7 +50,7 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
   let browser: Browser | undefined;
   const traffic = new AbortController();
   let trafficRun: Promise<unknown> | undefined;
-  const env = testEnvironmentName('wd');
+  const env = testEnvironmentName('db');
   const id = (service: string) => `${NS}/${service}`;
   let url = '';
   let admin = '';
@@ -75,13 +78,17 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
     return page;
   };
 
-  /** Opens the map's edge table (the accessible list of the canvas's edges; built only while open). */
+  /** Opens (or closes) the map's edge table (the accessible list of the canvas's edges; built only while open). */
   const openEdgeTable = (page: Page) => page.getByText('Edges as a table').click();
 
   const shot = async (page: Page, name: string) => {
     if (!SHOTS) return;
     mkdirSync(SHOTS, { recursive: true });
     await page.waitForTimeout(500);
+    // Passing notices (e.g. a refused action's) would cover the view.
+    await page.evaluate(() =>
+      (globalThis as any).document.querySelectorAll('.notice').forEach((n: any) => n.remove()),
+    );
     await page.screenshot({ path: join(SHOTS, `${name}.png`) });
   };
 
@@ -92,7 +99,11 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
     admin = cp.daemon.token;
     const hostPort = await freePort();
     const file = await cp.writeStack(fraudStackText({ environment: env, hostPort, overlayFrom: 'test' }));
-    await cp.daemon.controlPlane.up({ file, environment: env, clientEnv: {} }, () => undefined);
+    // A deploy (not `up`): releases are made and the deploy is audited, as the deploys view shows.
+    await cp.daemon.delivery.deploy({ file, environment: env }, () => undefined, {
+      name: 'root',
+      via: 'dashboard test',
+    });
     const created = await api('POST', '/v1/tokens', admin, { name: 'dash-viewer', role: 'viewer' });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     viewer = created.body.token;
@@ -137,6 +148,7 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
     await page
       .locator(`[data-edge="${id('gateway')}->${id('credit')}"][data-state="policy"]`)
       .waitFor({ state: 'attached', timeout: 45_000 });
+    if (SHOTS) await openEdgeTable(page); // closes it: the map gets the room
     await shot(page, 'map');
     await page.close();
   });
@@ -183,6 +195,7 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
     await row.waitFor({ timeout: 45_000 });
     await row.getByRole('button', { name: 'Details' }).click();
     await page.locator('[data-decided-by]').waitFor();
+    if (SHOTS) await openEdgeTable(page);
     await shot(page, 'map-blocked-edge');
     await page.close();
   });
@@ -210,10 +223,81 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
     await shot(page, 'vulnerabilities');
     if (SHOTS) {
       await page.emulateMedia({ colorScheme: 'dark' });
+      await page.getByRole('link', { name: 'Deploys' }).click();
+      await page.locator('[data-release-of]').first().waitFor({ timeout: 30_000 });
+      await shot(page, 'deploys-dark');
       await page.getByRole('link', { name: 'Map' }).click();
       await page.waitForFunction(() => (globalThis as any).__rampartMap?.graph().edges.length > 0);
       await shot(page, 'map-dark');
     }
+    await page.close();
+  });
+
+  /** What each fraud service runs, from the stored deployment (the truth the views must show). */
+  const runningReleases = async (): Promise<Map<string, string>> => {
+    const spec = (await cp.daemon.controlPlane.store.getDeployment(env))!.spec as {
+      services: { namespace: string; name: string; release?: { id: string } }[];
+    };
+    return new Map(spec.services.map((s) => [`${s.namespace}/${s.name}`, s.release?.id ?? '']));
+  };
+
+  it('GIVEN the deployed stack WHEN the Deploys, Environments views and a node panel open THEN they show its releases, deploy and environment', async () => {
+    const releases = await runningReleases();
+    assert.ok(releases.size >= 9, `services: ${[...releases.keys()].join(', ')}`);
+    const page = await signIn(admin, '#/deploys');
+    for (const [service, release] of releases) {
+      assert.match(release, /^[0-9a-f]{16}$/, `${service} runs from a release`);
+      const cell = page.locator(`[data-release-of="${service}"]`);
+      await cell.waitFor({ timeout: 30_000 });
+      assert.equal(await cell.getAttribute('title'), release, `${service}'s release in the view`);
+    }
+    // The deploy that made them, by whom and with what outcome, in the history.
+    const row = page.locator('tr', { has: page.locator(`[data-history-of="${id('gateway')}"]`) }).first();
+    await row.waitFor();
+    assert.equal(await row.locator('[data-outcome]').getAttribute('data-outcome'), 'succeeded');
+    assert.match(await row.innerText(), /root \(dashboard test\)/);
+    // An admin's rollback goes to the API, which finds no earlier release: the answer is shown.
+    // By keyboard: Tab reaches the row's button, Enter opens the dialog (focus on Cancel), Tab, Enter.
+    let reached = false;
+    for (let i = 0; i < 60 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(
+        (s) => (globalThis as any).document.activeElement?.getAttribute('data-rollback') === s,
+        id('gateway'),
+      );
+    }
+    assert.ok(reached, 'the rollback button is reachable with Tab');
+    await page.keyboard.press('Enter');
+    const confirm = page.getByRole('button', { name: `Roll back ${id('gateway')}` });
+    await confirm.waitFor();
+    await page.keyboard.press('Tab'); // from Cancel to the confirming button
+    assert.equal(await confirm.evaluate((b) => b === (globalThis as any).document.activeElement), true);
+    await page.keyboard.press('Enter');
+    await page.locator('[data-progress]').getByText('has no earlier release').waitFor({ timeout: 30_000 });
+    assert.equal((await runningReleases()).get(id('gateway')), releases.get(id('gateway')));
+    await shot(page, 'deploys');
+
+    await page.getByRole('link', { name: 'Environments' }).click();
+    const envCell = page.locator(`[data-env="${env}"]`);
+    await envCell.waitFor();
+    const envRow = page.locator('tr', { has: envCell });
+    await envRow.locator('[data-state="running"]').waitFor({ timeout: 30_000 });
+    assert.match(
+      await envRow.innerText(),
+      new RegExp(`${releases.size} \\(${releases.size} from releases\\)`),
+    );
+    await shot(page, 'environments');
+
+    // The map's node panel: the release the service runs, the deploy that put it there, its findings.
+    await page.getByRole('link', { name: 'Map' }).click();
+    await page.locator('#map-search').fill('gateway');
+    await page.locator('.search-results button', { hasText: id('gateway') }).click();
+    const facts = page.locator('[data-node-release]');
+    await facts.waitFor({ timeout: 30_000 });
+    assert.equal(await facts.getAttribute('data-node-release'), releases.get(id('gateway')));
+    assert.match(await facts.innerText(), /by root \(dashboard test\)/);
+    await page.locator('[data-node-findings]').waitFor();
+    await shot(page, 'map-node');
     await page.close();
   });
 
@@ -245,6 +329,25 @@ describe('web dashboard in Chromium against a running stack', { timeout: 600_000
     assert.equal(policy.status, 403);
     assert.equal(policy.body.error.code, 'RAMPART_E_FORBIDDEN');
     assert.equal(await modeOfCredit(), modeBefore, 'the refused change changed nothing');
+
+    // Rollback and destroy: disabled with the reason in the UI, 403 from the API, nothing changed.
+    const releases = await runningReleases();
+    await page.getByRole('link', { name: 'Deploys' }).click();
+    const rollback = page.locator(`[data-rollback="${id('gateway')}"]`);
+    await rollback.waitFor({ timeout: 30_000 });
+    assert.equal(await rollback.isDisabled(), true, 'rollback is disabled for a viewer');
+    const why = await rollback.getAttribute('aria-describedby');
+    assert.match(await page.locator(`#${why}`).innerText(), /viewer cannot roll back/);
+    const refused = await api('POST', `/v1/environments/${env}/rollback`, viewer, { service: id('gateway') });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'RAMPART_E_FORBIDDEN');
+    await page.getByRole('link', { name: 'Environments' }).click();
+    const destroy = page.locator(`[data-destroy="${env}"]`);
+    await destroy.waitFor();
+    assert.equal(await destroy.isDisabled(), true, 'destroy is disabled for a viewer');
+    assert.equal((await api('POST', `/v1/environments/${env}/destroy`, viewer, {})).status, 403);
+    assert.deepEqual(await runningReleases(), releases, 'the refused rollback changed nothing');
+    assert.ok(cp.daemon.controlPlane.environments().includes(env), 'the refused destroy changed nothing');
     await page.close();
   });
 });

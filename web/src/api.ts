@@ -61,6 +61,30 @@ export class Api {
     return (await (await this.request('POST', path, undefined, body)).json()) as T;
   }
 
+  /**
+   * A long operation that streams NDJSON progress (rollback, environment create/destroy): calls
+   * `onProgress` per line and resolves with the final `done` object; a final `error` line (the
+   * operation failed after it started) throws as an ApiError, like a refused request.
+   */
+  async operation<T extends object>(
+    path: string,
+    body: unknown,
+    onProgress: (message: string) => void = () => undefined,
+  ): Promise<T> {
+    const text = await (await this.request('POST', path, undefined, body)).text();
+    let last: { type?: string; message?: string; error?: ApiErrorBody } | undefined;
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      last = JSON.parse(line) as typeof last;
+      if (last?.type === 'progress' && last.message) onProgress(last.message);
+    }
+    if (last?.type === 'error')
+      throw new ApiError(200, last.error ?? { code: 'RAMPART_E_FAILED', message: 'failed' });
+    if (last?.type !== 'done')
+      throw new ApiError(200, { code: 'HTTP_STREAM', message: 'the answer ended early' });
+    return last as T;
+  }
+
   /** Every object of an NDJSON answer that ends (no follow). */
   async lines<T>(path: string, query?: Query): Promise<T[]> {
     const text = await this.text(path, query);

@@ -101,7 +101,7 @@ function parseHash(): { view: string; params: URLSearchParams } {
 
 async function startShell(api: Api, who: WhoAmI): Promise<void> {
   const canWrite = who.role === 'admin' || who.role === 'operator';
-  const { environments } = await api.get<{ environments: string[] }>('/v1/environments');
+  let { environments } = await api.get<{ environments: string[] }>('/v1/environments');
   let environment = localStorage.getItem(ENV_KEY) ?? '';
   if (!environments.includes(environment)) environment = environments[0] ?? '';
 
@@ -120,6 +120,8 @@ async function startShell(api: Api, who: WhoAmI): Promise<void> {
     themeButton.textContent = effectiveTheme() === 'dark' ? '☀ Light' : '☾ Dark';
   };
   setThemeLabel();
+  // The system's scheme may change under an unset choice (and the browser tests emulate it).
+  themeListeners.add(setThemeLabel);
   themeButton.addEventListener('click', () => {
     const next = effectiveTheme() === 'dark' ? 'light' : 'dark';
     localStorage.setItem(THEME_KEY, next);
@@ -189,6 +191,24 @@ async function startShell(api: Api, who: WhoAmI): Promise<void> {
       cancel.focus();
     });
 
+  const fillEnvironments = () => {
+    clear(envSelect);
+    envSelect.append(...environments.map((e) => h('option', { value: e, selected: e === environment }, e)));
+  };
+  const environmentsChanged = async () => {
+    try {
+      ({ environments } = await api.get<{ environments: string[] }>('/v1/environments'));
+    } catch {
+      return; // the picker keeps what it had; the next change tries again
+    }
+    fillEnvironments();
+    if (!environments.includes(environment)) {
+      // The one shown is gone: show another (or the empty page).
+      environment = environments[0] ?? '';
+      render();
+    }
+  };
+
   let unmount: (() => void) | undefined;
   const render = () => {
     unmount?.();
@@ -224,6 +244,7 @@ async function startShell(api: Api, who: WhoAmI): Promise<void> {
       },
       confirm,
       notify,
+      environmentsChanged,
       onThemeChange: (l) => {
         themeListeners.add(l);
         return () => themeListeners.delete(l);
@@ -232,6 +253,7 @@ async function startShell(api: Api, who: WhoAmI): Promise<void> {
     unmount = v.mount(main, ctx);
   };
   const stop = () => {
+    themeListeners.delete(setThemeLabel);
     window.removeEventListener('hashchange', render);
     unmount?.();
     unmount = undefined;

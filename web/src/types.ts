@@ -222,6 +222,62 @@ export interface Span {
   attributes: Record<string, unknown>;
 }
 
+/** An audited deploy, rollback or `env create` (src/delivery/history.ts DeployRecord). */
+export type DeployOutcome = 'succeeded' | 'rolled-back' | 'failed' | 'no-op' | 'dry-run' | 'running';
+export interface DeployRecord {
+  id: string;
+  environment: string;
+  time: number;
+  actor: string;
+  via: string;
+  kind: 'deploy' | 'rollback' | 'env-create';
+  services: { service: string; from?: string; to?: string; change: string }[];
+  outcome: DeployOutcome;
+  message: string;
+  finishedAt?: number;
+}
+
+/** `GET /v1/dashboard/environments` (src/server/routes/dashboard.ts). */
+export interface ServiceRelease {
+  service: string;
+  /** null: runs from its folder (brought up by `rampart up`, not deployed). */
+  release: string | null;
+  replicas: number;
+  running: number;
+  healthy: number;
+}
+export interface EnvironmentInfo {
+  name: string;
+  stack: string;
+  file: string;
+  createdAt: number;
+  updatedAt: number;
+  /** How `env create` made it; null for `rampart up` / `deploy`. */
+  source: { from?: string; overlay?: string; portOffset?: number } | null;
+  services: ServiceRelease[];
+}
+
+/** One finding of `GET /v1/vuln/findings` (src/vuln/manager.ts FindingRecord), as the pages use it. */
+export interface FindingRecord {
+  id: string;
+  service: string;
+  advisory: string;
+  package: string;
+  aliases: string[];
+  summary: string;
+  severity: string;
+  state: string;
+  current: { version: string; loaded: boolean | 'unknown'; production: boolean; evidence: string }[];
+  fixedVersion?: string;
+  decision?: { action: string; reason: string };
+  timeline: { at: number; event: string; detail: string }[];
+}
+export interface FindingsAnswer {
+  findings: FindingRecord[];
+  advisories: { source: string | null; count: number };
+  error?: string;
+}
+
 export interface ApiErrorBody {
   code: string;
   message: string;

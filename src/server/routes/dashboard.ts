@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { RampartError } from '../../platform/errors.ts';
+import type { ResolvedStack } from '../../stack/index.ts';
 import type { ControlPlane } from '../control-plane.ts';
 
 /** Where `npm run build:web` writes the dashboard (web/dist, not committed). */
@@ -110,5 +111,41 @@ export function registerDashboardRoutes(
     if (!cp.environments().includes(environment))
       throw new RampartError('RAMPART_E_NO_STACK', `nothing runs in environment ${environment}`);
     return { edges: await cp.firewall(environment).learnedEdges() };
+  });
+
+  // The environments with what each service runs: its release (null when it runs from its folder,
+  // i.e. brought up by `rampart up` rather than deployed), desired and running replicas, and how the
+  // environment was made (`env create`'s options; null for `up`/`deploy`). The deploys, environments
+  // and map views read it; /v1/environment-list has no per-service detail.
+  app.get('/v1/dashboard/environments', { config: { permission: 'read' } }, async () => {
+    const replicas = cp.ps({});
+    const deployments = await cp.store.listDeployments();
+    const environments = await Promise.all(
+      deployments.map(async (d) => {
+        const spec = d.spec as ResolvedStack;
+        const created = await cp.store.getDocument('delivery.environment', d.environment, 'created');
+        const mine = replicas.filter((r) => r.environment === d.environment);
+        return {
+          name: d.environment,
+          stack: spec.name,
+          file: d.stackFile,
+          createdAt: d.createdAt,
+          updatedAt: d.updatedAt,
+          source:
+            (created?.value as { from?: string; overlay?: string; portOffset?: number } | undefined) ?? null,
+          services: spec.services.map((s) => {
+            const own = mine.filter((r) => r.namespace === s.namespace && r.service === s.name);
+            return {
+              service: `${s.namespace}/${s.name}`,
+              release: s.release?.id ?? null,
+              replicas: s.replicas,
+              running: own.filter((r) => r.state === 'running').length,
+              healthy: own.filter((r) => r.state === 'running' && (r.health === 'none' || r.healthy)).length,
+            };
+          }),
+        };
+      }),
+    );
+    return { environments };
   });
 }

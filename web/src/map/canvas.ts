@@ -31,6 +31,8 @@ const WIDTH: Record<EdgeState, number> = { policy: 1.6, learned: 1.2, alerting: 
 const NODE_R = 15;
 /** Above this many visible edges, per-edge labels and arrows are left out (they would be noise). */
 const LABEL_EDGES = 150;
+/** Where along its curve an edge label may sit (tried in this order). */
+const LABEL_AT = [0.5, 0.6, 0.4, 0.7, 0.3, 0.78, 0.22];
 const ARROW_EDGES = 2500;
 
 export interface MapStats {
@@ -54,7 +56,8 @@ export class MapCanvas {
   private palette: Palette;
   private selection: Selection;
   private highlight: ReadonlySet<string> | undefined;
-  private fitted = false;
+  /** The person panned or zoomed: a new layout no longer refits the view. */
+  private moved = false;
   private readonly resize: ResizeObserver;
   readonly stats: MapStats = { frames: 0, lastDrawMs: 0, maxDrawMs: 0, firstDataFrameAt: undefined };
 
@@ -65,7 +68,8 @@ export class MapCanvas {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d', { alpha: false })!;
     this.palette = readPalette(canvas);
-    this.resize = new ResizeObserver(() => this.invalidate());
+    // A resized stage (the window, the edge table opening) refits until the person panned or zoomed.
+    this.resize = new ResizeObserver(() => (this.moved ? this.invalidate() : this.fit()));
     this.resize.observe(canvas);
     this.bindInput();
   }
@@ -81,10 +85,7 @@ export class MapCanvas {
     this.nodeById = new Map(graph.nodes.map((n) => [n.id, n]));
     const relayout = this.layout !== layout;
     this.layout = layout;
-    if (relayout && !this.fitted && graph.nodes.length > 0) {
-      this.fitted = true;
-      this.fit();
-    }
+    if (relayout && !this.moved && graph.nodes.length > 0) this.fit();
     this.invalidate();
   }
 
@@ -104,9 +105,11 @@ export class MapCanvas {
     this.invalidate();
   }
 
+  /** Fits the whole map; later layouts refit until the person pans or zooms again. */
   fit(): void {
     const l = this.layout;
     if (!l) return;
+    this.moved = false;
     const w = this.canvas.clientWidth || 800;
     const hgt = this.canvas.clientHeight || 600;
     this.scale = Math.min(2, Math.max(0.05, Math.min(w / (l.width + 80), hgt / (l.height + 80))));
@@ -119,6 +122,7 @@ export class MapCanvas {
   focus(id: string): void {
     const p = this.layout?.positions.get(id);
     if (!p) return;
+    this.moved = true;
     this.scale = Math.max(this.scale, 0.8);
     this.tx = this.canvas.clientWidth / 2 - p.x * this.scale;
     this.ty = this.canvas.clientHeight / 2 - p.y * this.scale;
@@ -126,6 +130,7 @@ export class MapCanvas {
   }
 
   zoomBy(factor: number, cx = this.canvas.clientWidth / 2, cy = this.canvas.clientHeight / 2): void {
+    this.moved = true;
     const next = Math.min(4, Math.max(0.03, this.scale * factor));
     this.tx = cx - ((cx - this.tx) * next) / this.scale;
     this.ty = cy - ((cy - this.ty) * next) / this.scale;
@@ -155,6 +160,7 @@ export class MapCanvas {
       const dy = e.clientY - drag.y;
       if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
       if (!drag.moved) return;
+      this.moved = true;
       this.tx += dx;
       this.ty += dy;
       drag.x = e.clientX;
@@ -193,6 +199,7 @@ export class MapCanvas {
       const act = keys[e.key];
       if (!act) return;
       e.preventDefault();
+      if (e.key.startsWith('Arrow')) this.moved = true;
       act();
       this.invalidate();
     });
@@ -328,33 +335,15 @@ export class MapCanvas {
         ctx.fill();
       }
     }
-    const labelled = onScreen.length <= LABEL_EDGES && s > 0.45 ? onScreen : emph.slice(0, LABEL_EDGES);
-    ctx.font = `${11}px system-ui, sans-serif`;
-    ctx.textAlign = 'center';
-    for (const e of labelled) {
-      const text = edgeLabel(e);
-      if (!text) continue;
-      const a = l.positions.get(e.from)!;
-      const b = l.positions.get(e.to)!;
-      const cp = control(a, b, e.from < e.to);
-      const mx = 0.25 * a.x + 0.5 * cp.x + 0.25 * b.x;
-      const my = 0.25 * a.y + 0.5 * cp.y + 0.25 * b.y;
-      const tw = ctx.measureText(text).width;
-      ctx.fillStyle = p.bg;
-      ctx.globalAlpha = 0.85;
-      ctx.fillRect(mx - tw / 2 - 3, my - 8, tw + 6, 14);
-      ctx.globalAlpha = 1;
-      ctx.fillStyle = p.fg;
-      ctx.fillText(text, mx, my + 3);
-    }
-
     // Nodes.
     const showLabels = s > 0.4 || this.graph.nodes.length < 60;
     ctx.lineWidth = 1.5 / s;
+    const drawn: { n: GraphNode; q: Point; dim: boolean }[] = [];
     for (const n of this.graph.nodes) {
       const q = l.positions.get(n.id);
       if (!q || !visible(q)) continue;
       const dim = hl !== undefined && !hl.has(n.id);
+      drawn.push({ n, q, dim });
       ctx.globalAlpha = dim ? 0.25 : 1;
       ctx.fillStyle = p.node;
       ctx.strokeStyle = n.healthy ? p.nodeLine : p.unhealthy;
@@ -366,15 +355,91 @@ export class MapCanvas {
       if (n.kind === 'namespace') {
         ctx.fillStyle = p.fg;
         ctx.font = `600 ${11}px system-ui, sans-serif`;
+        ctx.textAlign = 'center';
         ctx.fillText(String(n.members), q.x, q.y + 4);
-      }
-      if (showLabels || (hl !== undefined && !dim)) {
-        ctx.fillStyle = p.fg;
-        ctx.font = `${12}px system-ui, sans-serif`;
-        ctx.fillText(n.label, q.x, q.y + NODE_R + 15);
       }
     }
     ctx.globalAlpha = 1;
+
+    // Labels, in screen pixels (readable at any zoom), placed so that none overlaps another, a
+    // node or a node's name: node names first, then edge labels by importance, each at the first
+    // free spot along its curve; one with no free spot is left out (the edge table has it).
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.textAlign = 'center';
+    const placed = new Placer(w, hgt);
+    const sx = (x: number) => x * s + this.tx;
+    const sy = (y: number) => y * s + this.ty;
+    const labelNodes = drawn.filter((d) => showLabels || (hl !== undefined && !d.dim));
+    if (drawn.length <= 600) {
+      for (const { n, q } of drawn) {
+        const r = (n.kind === 'namespace' ? NODE_R * 1.5 : NODE_R) * s + 2;
+        placed.add(sx(q.x) - r, sy(q.y) - r, 2 * r, 2 * r);
+      }
+    }
+    ctx.font = `${12}px system-ui, sans-serif`;
+    labelNodes.sort((a, b) => rankNode(b.n, selNode, hl) - rankNode(a.n, selNode, hl));
+    for (const { n, q, dim } of labelNodes) {
+      const tw = ctx.measureText(n.label).width;
+      const r = (n.kind === 'namespace' ? NODE_R * 1.5 : NODE_R) * s;
+      const x = sx(q.x);
+      // Below the node, else above it; a name that fits neither is left out (the selected one is not).
+      let y = sy(q.y) + r + 14;
+      if (!placed.tryAdd(x - tw / 2 - 2, y - 10, tw + 4, 14)) {
+        y = sy(q.y) - r - 6;
+        if (!placed.tryAdd(x - tw / 2 - 2, y - 10, tw + 4, 14) && n.id !== selNode) continue;
+      }
+      ctx.globalAlpha = dim ? 0.72 : 1;
+      ctx.fillStyle = p.fg;
+      ctx.fillText(n.label, x, y);
+    }
+    ctx.globalAlpha = 1;
+    const labelled =
+      onScreen.length <= LABEL_EDGES && s > 0.3 ? onScreen.slice() : emph.slice(0, LABEL_EDGES);
+    const focused = (e: GraphEdge) =>
+      e.id === selected ||
+      (selNode !== undefined && (e.from === selNode || e.to === selNode)) ||
+      (hl !== undefined && (hl.has(e.from) || hl.has(e.to)));
+    const anyFocus = selected !== undefined || selNode !== undefined || hl !== undefined;
+    const rank = new Map(
+      labelled.map((e) => [e, rankEdge(e) + (focused(e) ? 1e8 : 0) + (e.id === selected ? 1e9 : 0)]),
+    );
+    labelled.sort((a, b) => rank.get(b)! - rank.get(a)!);
+    ctx.font = `${11}px system-ui, sans-serif`;
+    for (const e of labelled) {
+      const text = edgeLabel(e);
+      if (!text) continue;
+      const a = l.positions.get(e.from)!;
+      const b = l.positions.get(e.to)!;
+      const cp = control(a, b, e.from < e.to);
+      const tw = ctx.measureText(text).width + 6;
+      let spot: Point | undefined;
+      for (const t of LABEL_AT) {
+        const u = 1 - t;
+        const mx = sx(u * u * a.x + 2 * u * t * cp.x + t * t * b.x);
+        const my = sy(u * u * a.y + 2 * u * t * cp.y + t * t * b.y);
+        if (placed.tryAdd(mx - tw / 2, my - 8, tw, 15)) {
+          spot = { x: mx, y: my };
+          break;
+        }
+      }
+      if (!spot && e.id === selected) {
+        const u = 0.5;
+        spot = {
+          x: sx(u * u * a.x + 2 * u * u * cp.x + u * u * b.x),
+          y: sy(u * u * a.y + 2 * u * u * cp.y + u * u * b.y),
+        };
+      }
+      if (!spot) continue;
+      ctx.fillStyle = p.bg;
+      ctx.globalAlpha = 0.9;
+      ctx.fillRect(spot.x - tw / 2, spot.y - 8, tw, 15);
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = e.id === selected ? p.select : p.fg;
+      // With a selection or a search, the other labels step back.
+      ctx.globalAlpha = anyFocus && !focused(e) ? 0.72 : 1;
+      ctx.fillText(text, spot.x, spot.y + 4);
+      ctx.globalAlpha = 1;
+    }
     ctx.textAlign = 'start';
 
     const ms = performance.now() - t0;
@@ -462,4 +527,60 @@ function readPalette(el: Element): Palette {
       blocked: v('--edge-blocked'),
     },
   };
+}
+
+const STATE_WEIGHT: Record<EdgeState, number> = { learned: 0, policy: 1, alerting: 2, blocked: 3 };
+
+/** Which edge label wins a spot (after the selection's and the search's): worse state, traced, busier. */
+function rankEdge(e: GraphEdge): number {
+  return STATE_WEIGHT[e.state] * 1e6 + (e.requests > 0 ? 1e5 : 0) + Math.min(e.rate, 9e4);
+}
+
+function rankNode(n: GraphNode, selNode: string | undefined, hl: ReadonlySet<string> | undefined): number {
+  if (n.id === selNode) return 3;
+  if (hl?.has(n.id)) return 2;
+  return n.kind === 'namespace' || n.replicas.length > 0 ? 1 : 0;
+}
+
+/** Rectangles already taken on screen, in a grid of buckets so each test looks at a few. */
+class Placer {
+  private static readonly CELL = 64;
+  private readonly buckets = new Map<number, number[]>();
+  private readonly rects: number[] = [];
+  constructor(
+    private readonly w: number,
+    private readonly h: number,
+  ) {}
+
+  private keys(x: number, y: number, w: number, h: number): number[] {
+    const c = Placer.CELL;
+    const out: number[] = [];
+    for (let i = Math.floor(x / c); i <= Math.floor((x + w) / c); i++)
+      for (let j = Math.floor(y / c); j <= Math.floor((y + h) / c); j++) out.push(i * 100_003 + j);
+    return out;
+  }
+
+  add(x: number, y: number, w: number, h: number): void {
+    const id = this.rects.length;
+    this.rects.push(x, y, w, h);
+    for (const k of this.keys(x, y, w, h)) {
+      const b = this.buckets.get(k);
+      if (b) b.push(id);
+      else this.buckets.set(k, [id]);
+    }
+  }
+
+  /** Takes the rectangle when it is on screen and free. */
+  tryAdd(x: number, y: number, w: number, h: number): boolean {
+    if (x < 0 || y < 0 || x + w > this.w || y + h > this.h) return false;
+    const r = this.rects;
+    for (const k of this.keys(x, y, w, h)) {
+      for (const id of this.buckets.get(k) ?? []) {
+        if (x < r[id]! + r[id + 2]! && r[id]! < x + w && y < r[id + 1]! + r[id + 3]! && r[id + 1]! < y + h)
+          return false;
+      }
+    }
+    this.add(x, y, w, h);
+    return true;
+  }
 }

@@ -1,4 +1,6 @@
 import { complianceView } from './compliance.ts';
+import { deploysView } from './deploys.ts';
+import { environmentsView } from './environments.ts';
 import { firewallView } from './firewall.ts';
 import { logsView } from './logs.ts';
 import { mapView } from './map.ts';
@@ -13,5 +15,7 @@ export const VIEWS: readonly View[] = [
   complianceView,
   logsView,
   tracesView,
+  deploysView,
+  environmentsView,
   vulnerabilitiesView,
 ];

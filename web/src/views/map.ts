@@ -4,7 +4,7 @@
 import { ApiError, describeError } from '../api.ts';
 import { clear, fmtAgo, fmtMs, fmtRate, h, table } from '../dom.ts';
 import { MapCanvas, type Selection } from '../map/canvas.ts';
-import { layoutGraph, type Layout } from '../map/layout.ts';
+import { layoutGraph, layoutKey as keyOfLayout, type Layout } from '../map/layout.ts';
 import {
   EDGE_STATES,
   EDGE_STATE_LABEL,
@@ -20,12 +20,16 @@ import type {
   Alert,
   ComplianceReport,
   ConfigEntry,
+  DeployRecord,
+  EnvironmentInfo,
+  FindingsAnswer,
   FirewallState,
   FlowEdge,
   LogLine,
   Replica,
   ServiceMap,
 } from '../types.ts';
+import { deployOf, shortId } from './deploys.ts';
 import { poll, type View, type ViewContext } from './view.ts';
 
 /** Above this many nodes the map opens with every namespace collapsed. */
@@ -156,13 +160,11 @@ function mountMap(root: HTMLElement, ctx: ViewContext): () => void {
       groupBox.checked = collapsed.size > 0;
     }
     shown = aggregate(full, collapsed);
-    const key = shown.nodes
-      .map((n) => n.id)
-      .sort()
-      .join('\n');
+    // Laid out again only when the nodes or the calls inside a namespace change (not on every poll).
+    const key = keyOfLayout(shown.nodes, shown.edges);
     if (key !== layoutKey) {
       layoutKey = key;
-      layout = layoutGraph(shown.nodes, namespacesOf(shown));
+      layout = layoutGraph(shown.nodes, namespacesOf(shown), shown.edges);
     }
     mapCanvas.setGraph(shown, layout!);
     applySearch();
@@ -505,7 +507,14 @@ function nodeDetails(n: GraphNode, graph: Graph, data: Data, ctx: ViewContext): 
 async function nodeExtras(n: GraphNode, ctx: ViewContext): Promise<Node[]> {
   const r = n.replicas[0];
   if (!r) return [];
-  const [config, logs] = await Promise.allSettled([
+  const key = `${r.namespace}/${r.service}`;
+  const [envs, history, findings, config, logs] = await Promise.allSettled([
+    ctx.api.get<{ environments: EnvironmentInfo[] }>('/v1/dashboard/environments'),
+    ctx.api.get<{ deploys: DeployRecord[] }>(
+      `/v1/environments/${encodeURIComponent(ctx.environment)}/history`,
+      { service: key },
+    ),
+    ctx.api.get<FindingsAnswer>('/v1/vuln/findings', { environment: ctx.environment }),
     ctx.api.get<{ entries: ConfigEntry[] }>('/v1/config', {
       environment: ctx.environment,
       namespace: r.namespace,
@@ -519,6 +528,84 @@ async function nodeExtras(n: GraphNode, ctx: ViewContext): Promise<Node[]> {
     }),
   ]);
   const out: Node[] = [];
+  // Release: what it runs, and the deploy that put it there.
+  out.push(h('h3', null, 'Release'));
+  if (envs.status === 'fulfilled') {
+    const svc = envs.value.environments
+      .find((e) => e.name === ctx.environment)
+      ?.services.find((s) => s.service === key);
+    const release = svc?.release ?? null;
+    const d = history.status === 'fulfilled' ? deployOf(history.value.deploys, key, release) : undefined;
+    out.push(
+      h(
+        'dl',
+        { class: 'facts', 'data-node-release': release ?? '' },
+        h('dt', null, 'Release'),
+        h(
+          'dd',
+          null,
+          release
+            ? h('code', { title: release }, shortId(release))
+            : 'none: runs from its folder (not deployed)',
+        ),
+        h('dt', null, 'Deployed'),
+        h('dd', null, d ? `${fmtAgo(d.time)} by ${d.actor} (${d.via}), ${d.kind}` : '–'),
+      ),
+      h(
+        'p',
+        null,
+        h(
+          'button',
+          { type: 'button', class: 'link', onclick: () => ctx.navigate('deploys', { service: key }) },
+          'Deploy history',
+        ),
+      ),
+    );
+  } else out.push(h('p', { class: 'error' }, describeError(envs.reason)));
+  // Vulnerability findings of the release it runs (findings name the bare service).
+  out.push(h('h3', null, 'Findings'));
+  if (findings.status === 'fulfilled') {
+    const mine = findings.value.findings.filter((f) => f.service === r.service || f.service === key);
+    const open = mine.filter((f) => f.state !== 'resolved');
+    const source = findings.value.advisories.source;
+    out.push(
+      h(
+        'p',
+        { class: open.length ? 'bad' : 'muted', 'data-node-findings': String(open.length) },
+        mine.length
+          ? `${open.length} open of ${mine.length}`
+          : source
+            ? `No finding (${findings.value.advisories.count} advisories checked).`
+            : 'No advisory source configured (RAMPART_ADVISORIES): not scanned.',
+      ),
+    );
+    if (mine.length)
+      out.push(
+        table(
+          'Findings',
+          ['Severity', 'Package', 'Advisory', 'Fix', 'State'],
+          mine.map((f) => [
+            f.severity,
+            `${f.package}@${f.current.map((c) => c.version).join(', ') || '?'}`,
+            f.advisory,
+            f.fixedVersion ?? 'no fix',
+            f.state,
+          ]),
+          { class: 'data compact' },
+        ),
+      );
+    out.push(
+      h(
+        'p',
+        null,
+        h(
+          'button',
+          { type: 'button', class: 'link', onclick: () => ctx.navigate('vulnerabilities') },
+          'All findings',
+        ),
+      ),
+    );
+  } else out.push(h('p', { class: 'error' }, describeError(findings.reason)));
   if (config.status === 'fulfilled') {
     out.push(
       table(

@@ -16,6 +16,8 @@ export interface ViewContext {
   /** A modal confirmation; resolves true when the person confirms. */
   confirm(opts: { title: string; body: Node | string; action: string }): Promise<boolean>;
   notify(message: string, kind?: 'info' | 'error'): void;
+  /** Re-reads the environments (after one was created or destroyed) for the header's picker. */
+  environmentsChanged(): Promise<void>;
   /** Called when the colour scheme changes (canvases re-read their colours). */
   onThemeChange(listener: () => void): () => void;
 }
@@ -57,4 +59,22 @@ export function download(name: string, type: string, text: string): void {
   a.download = name;
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/**
+ * Runs `render` (which rebuilds part of `root`) and gives the focus back to the rebuilt control a
+ * keyboard user was on: the one with the same id, or the same `data-focus-key`.
+ */
+export function keepFocus(root: HTMLElement, render: () => void): void {
+  const active = document.activeElement as HTMLElement | null;
+  const inside = active && active !== document.body && root.contains(active);
+  const selector = !inside
+    ? undefined
+    : active.id
+      ? `#${CSS.escape(active.id)}`
+      : active.dataset.focusKey
+        ? `[data-focus-key="${CSS.escape(active.dataset.focusKey)}"]`
+        : undefined;
+  render();
+  if (selector && !root.contains(active)) root.querySelector<HTMLElement>(selector)?.focus();
 }

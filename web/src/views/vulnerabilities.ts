@@ -2,28 +2,8 @@
 // timeline per finding: found, triggered (CI), deployed, verified, resolved.
 import { describeError } from '../api.ts';
 import { fmtAgo, fmtTime, h, table } from '../dom.ts';
+import type { FindingRecord, FindingsAnswer } from '../types.ts';
 import { poll, type View } from './view.ts';
-
-/** The shape of GET /v1/vuln/findings (src/vuln/manager.ts FindingRecord), as the page uses it. */
-interface FindingRecord {
-  id: string;
-  service: string;
-  advisory: string;
-  package: string;
-  aliases: string[];
-  summary: string;
-  severity: string;
-  state: string;
-  current: { version: string; loaded: boolean | 'unknown'; production: boolean; evidence: string }[];
-  fixedVersion?: string;
-  decision?: { action: string; reason: string };
-  timeline: { at: number; event: string; detail: string }[];
-}
-interface FindingsAnswer {
-  findings: FindingRecord[];
-  advisories: { source: string | null; count: number };
-  error?: string;
-}
 
 const loadedText = (f: FindingRecord): string => {
   const states = new Set(f.current.map((c) => String(c.loaded)));
