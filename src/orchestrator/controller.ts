@@ -109,6 +109,8 @@ export class EnvironmentController {
   private specHashes = new Map<string, string>();
   /** Set by `down`: the whole table goes, so replica changes no longer update the load balancer. */
   private tearingDown = false;
+  /** `<ns>/<db>` -> its definition (canonical JSON) when this controller last provisioned it. */
+  private readonly provisioned = new Map<string, string>();
 
   constructor(private readonly opts: ControllerOptions) {}
 
@@ -198,6 +200,17 @@ export class EnvironmentController {
       }
     }
 
+    // A database that keeps running as it was (a deploy of services only) has nothing to prepare or
+    // provision: its data, access rules and roles are those of the up that started it.
+    const settled = settledDatabases({
+      stack,
+      provisioned: this.provisioned,
+      replicas: plan.replicas,
+      live: (plan) => {
+        const run = this.running.get(plan.id);
+        return run !== undefined && isLive(run) && run.hash === hashPlan(plan);
+      },
+    });
     const done = new Set<string>();
     for (const layer of plan.layers) {
       const replicas = plan.replicas.filter(
@@ -207,7 +220,7 @@ export class EnvironmentController {
       );
       for (const member of layer) {
         const db = stack.databases.find((d) => memberKey(d.namespace, d.name) === member);
-        if (db) {
+        if (db && !settled.has(member)) {
           progress(`${member}: preparing ${db.engine} data`);
           await this.opts.databases.prepare({
             environment: stack.environment,
@@ -246,7 +259,7 @@ export class EnvironmentController {
       await this.syncEndpoints();
       for (const member of layer) {
         const db = stack.databases.find((d) => memberKey(d.namespace, d.name) === member);
-        if (!db) continue;
+        if (!db || settled.has(member)) continue;
         const address =
           plan.replicas.find((r) => r.kind === 'database' && r.service === db.name)?.attachments[0]
             ?.address ?? '';
@@ -261,6 +274,7 @@ export class EnvironmentController {
             password: passwords.users[db.name]?.[service] ?? '',
           })),
         });
+        this.provisioned.set(member, canonicalJson(db));
       }
     }
     this.opts.emit({
@@ -361,6 +375,7 @@ export class EnvironmentController {
     // Everything at once: the environment is going away, so no per-replica load-balancer updates.
     await runtime.removeReplicas([...this.running.values()].map((r) => r.plan));
     this.running.clear();
+    this.provisioned.clear();
     progress('removing networks and load balancer');
     await runtime.destroyEnvironment(this.environment);
     await store.deleteReplicas(this.environment);
@@ -805,6 +820,40 @@ export class EnvironmentController {
       await this.opts.clock.sleep(50);
     }
   }
+}
+
+/** JSON with object keys sorted, so equal values give equal text whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+/**
+ * The databases (`<ns>/<name>`) an `up` need neither prepare nor provision (a deploy of services
+ * only): provisioned by this controller with exactly this definition, and every replica of theirs
+ * live with the very plan it would get now. After a daemon restart nothing is settled, so the first
+ * `up` provisions again (it is idempotent). Pure.
+ */
+export function settledDatabases(opts: {
+  stack: ResolvedStack;
+  /** `<ns>/<db>` -> canonical JSON of the definition last provisioned. */
+  provisioned: ReadonlyMap<string, string>;
+  replicas: readonly ReplicaPlan[];
+  live: (plan: ReplicaPlan) => boolean;
+}): Set<string> {
+  const settled = new Set<string>();
+  for (const db of opts.stack.databases) {
+    const key = memberKey(db.namespace, db.name);
+    if (opts.provisioned.get(key) !== canonicalJson(db)) continue;
+    const replicas = opts.replicas.filter(
+      (r) => r.kind === 'database' && r.namespace === db.namespace && r.service === db.name,
+    );
+    if (replicas.length > 0 && replicas.every(opts.live)) settled.add(key);
+  }
+  return settled;
 }
 
 function isLive(r: Running): boolean {
