@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import {
   computeReleases,
@@ -27,6 +28,8 @@ export interface DeliveryOptions {
   controlPlane: ControlPlane;
   releases: ReleaseStoreOptions;
   clock: Clock;
+  /** Databases' data, `<dataDir>/<env>/<db>`. @default `<state>/data` beside `releases.dir` */
+  dataDir?: string;
 }
 
 export interface DeployRequest {
@@ -433,10 +436,21 @@ export class DeliveryService {
     progress(`firewall: ${policies.length} policies inherited from ${from}, protect mode`);
   }
 
-  /** `down` plus the environment's delivery records and releases' history. */
+  /**
+   * `down` plus everything else the environment made: its delivery records and releases' history,
+   * its secrets (database passwords included) and its databases' data directories.
+   */
   async destroyEnvironment(req: { name: string }, progress: Progress): Promise<void> {
+    const problem = envNameProblem(req.name);
+    if (problem)
+      throw new RampartError('RAMPART_E_BAD_REQUEST', `environment name ${req.name}: ${problem}`, {
+        field: 'name',
+      });
     await this.opts.controlPlane.down({ environment: req.name }, progress);
     await this.store.deleteDocuments(req.name);
+    await this.store.deleteSecrets(req.name);
+    const dataDir = this.opts.dataDir ?? join(dirname(this.opts.releases.dir), 'data');
+    await rm(join(dataDir, req.name), { recursive: true, force: true });
     progress(`environment ${req.name}: removed`);
   }
 
