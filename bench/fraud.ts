@@ -4,7 +4,11 @@
  * fraud on a held-out generated set. Writes bench/results/fraud.json.
  *
  *   node --import tsx bench/fraud.ts [--history 1000000] [--persons 200000] [--start 50] [--step 10s]
- *                                    [--measure 30s] [--skip-model]
+ *                                    [--measure 30s] [--skip-model] [--env-prefix bf]
+ *                                    [--rates 150,300] [--replicas gateway=1] [--cpu-prof <dir>]
+ *
+ * `--rates` skips the ramp and measures CPU per service at those rates only (writes no result);
+ * `--cpu-prof` makes every service write a V8 CPU profile into <dir> when the stack goes down.
  *
  * 1. Model: AUC of model/weights.v1.json on a held-out generated history (another world and
  *    stream than training's), scored through the scoring service's own code, in-process.
@@ -22,10 +26,11 @@
  * About 4-5 minutes with the defaults (the 1M-order seed takes ~30-60 s of `up`).
  * Needs root. Measures and reports; never asserts on speed.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
@@ -61,6 +66,15 @@ export interface FraudBenchOptions {
   heldOutDays?: number;
   /** Skip the in-process model evaluation. */
   skipModel?: boolean;
+  /**
+   * Skip the ramp and measure at these rates only (`measureMs` each, CPU per service for each):
+   * comparing CPU per assessment before and after a change at a fixed load.
+   */
+  fixedRates?: readonly number[];
+  /** Environment variables per service (e.g. `{ gateway: { NODE_OPTIONS: '--cpu-prof' } }`, to profile). */
+  serviceEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Replicas per service over the stack file's (e.g. `{ gateway: 1 }`). */
+  replicas?: Readonly<Record<string, number>>;
   /** Prefix of the generated environment name (parallel runs on one host need distinct ones). @default 'bf' */
   environmentPrefix?: string;
   /** Config per service merged over the stack file's (e.g. `{ gateway: { idempotency: { lookupFirst: false } } }`). */
@@ -88,7 +102,15 @@ export interface FraudBenchResult {
   config: Required<
     Omit<
       FraudBenchOptions,
-      'signal' | 'resultName' | 'log' | 'skipModel' | 'serviceConfig' | 'environmentPrefix'
+      | 'signal'
+      | 'resultName'
+      | 'log'
+      | 'skipModel'
+      | 'serviceConfig'
+      | 'environmentPrefix'
+      | 'fixedRates'
+      | 'serviceEnv'
+      | 'replicas'
     >
   > & {
     serviceConfig: Readonly<Record<string, Record<string, unknown>>>;
@@ -107,6 +129,15 @@ export interface FraudBenchResult {
   }[];
   sustainedRate: number;
   atHalf: TrafficReport | null;
+  /** With `fixedRates`: each rate's run and the CPU per service during it. */
+  fixed?: {
+    rate: number;
+    load1: number;
+    report: TrafficReport;
+    cpu: ServiceCpu[];
+    netTotalMsPerAssessment: number;
+    benchProcessMs: number;
+  }[];
   /** 1-minute load average before the stack came up and after the run at half rate. */
   load: { before: number; atHalf: number | null };
   cpu: {
@@ -289,6 +320,8 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       fraudStackText({
         environment,
         hostPort,
+        ...(opts.serviceEnv ? { env: opts.serviceEnv } : {}),
+        ...(opts.replicas ? { replicas: opts.replicas } : {}),
         config: {
           ...config.serviceConfig,
           velocity: { ...config.serviceConfig.velocity, seed: { orders: config.historyOrders } },
@@ -317,6 +350,52 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     // The idle baseline (health checks, timers, PostgreSQL's background work), to subtract.
     const replicas = cp.daemon.controlPlane.ps({ environment });
     const idle = await cpuByService(replicas, () => new Promise((r) => setTimeout(r, 10_000)));
+
+    if (opts.fixedRates && opts.fixedRates.length > 0) {
+      result.fixed = [];
+      for (const rate of opts.fixedRates) {
+        if (opts.signal?.aborted) break;
+        const orders = trafficOrders(
+          { historyOrders: config.historyOrders },
+          Math.ceil((rate * config.measureMs) / 1000),
+        );
+        const client0 = cpuTimes();
+        let report: TrafficReport | undefined;
+        const busy = await cpuByService(replicas, async () => {
+          report = await runTraffic({
+            url,
+            rate,
+            durationMs: config.measureMs,
+            orders,
+            concurrency: 512,
+            signal: opts.signal,
+          });
+        });
+        const client = cpuSince(client0);
+        const cpu = serviceCpu(idle, busy, report!.ok);
+        const netTotalMsPerAssessment = round(
+          cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
+          3,
+        );
+        const r = report!;
+        result.fixed.push({
+          rate,
+          load1: round(loadavg()[0]!, 2),
+          report: r,
+          cpu,
+          netTotalMsPerAssessment,
+          benchProcessMs: client.selfMs,
+        });
+        log(
+          `fixed ${rate}/s: ${r.throughput}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, AUC ${r.detection.auc}, load ${round(loadavg()[0]!, 2)}`,
+        );
+        log(
+          `  CPU ms per assessment (net of idle): ${cpu.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${netTotalMsPerAssessment}; bench process ${round(client.selfMs / Math.max(1, r.ok), 3)})`,
+        );
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      return result;
+    }
 
     // 3. Ramp up while steps pass; if the first step fails, step down instead (halving, to 5/s)
     // so a busy machine still yields a sustained rate rather than none.
@@ -420,6 +499,48 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
   return result;
 }
 
+const SERVICES = [
+  'gateway',
+  'identity',
+  'geo',
+  'payment',
+  'velocity',
+  'credit',
+  'scoring',
+  'decision',
+  'audit',
+];
+
+/**
+ * A preload that profiles the process it runs in (`--cpu-prof` is not allowed in NODE_OPTIONS)
+ * and writes `<dir>/<service>-<pid>.cpuprofile` when it exits.
+ */
+const PROFILE_PRELOAD = `const inspector = require('node:inspector');
+const fs = require('node:fs');
+const session = new inspector.Session();
+session.connect();
+session.post('Profiler.enable', () => session.post('Profiler.start'));
+let done = false;
+process.on('exit', () => {
+  if (done) return;
+  done = true;
+  session.post('Profiler.stop', (error, r) => {
+    if (!error) fs.writeFileSync(process.env.FRAUD_PROFILE_DIR + '/' + (process.env.RAMPART_SERVICE || 'node') + '-' + process.pid + '.cpuprofile', JSON.stringify(r.profile));
+  });
+});
+`;
+
+/** Every service profiled into `dir` (`<service>-<pid>.cpuprofile`, one per process, written as it exits). */
+function profileEnv(dir: string): Record<string, Record<string, string>> {
+  mkdirSync(dir, { recursive: true, mode: 0o1777 });
+  chmodSync(dir, 0o1777);
+  const preload = join(dir, 'profile-preload.cjs');
+  writeFileSync(preload, PROFILE_PRELOAD, { mode: 0o644 });
+  return Object.fromEntries(
+    SERVICES.map((s) => [s, { NODE_OPTIONS: `--require ${preload}`, FRAUD_PROFILE_DIR: dir }]),
+  );
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -430,6 +551,11 @@ async function main(): Promise<void> {
       start: { type: 'string' },
       'skip-model': { type: 'boolean', default: false },
       'env-prefix': { type: 'string' },
+      rates: { type: 'string' },
+      // Every service writes a V8 CPU profile into this directory when it stops.
+      'cpu-prof': { type: 'string' },
+      // service=n,...: replicas over the stack file's.
+      replicas: { type: 'string' },
     },
   });
   const signal = abortOnInterrupt();
@@ -441,6 +567,15 @@ async function main(): Promise<void> {
     ...(values.start ? { startRate: Number(values.start) } : {}),
     skipModel: values['skip-model'],
     ...(values['env-prefix'] ? { environmentPrefix: values['env-prefix'] } : {}),
+    ...(values.rates ? { fixedRates: values.rates.split(',').map(Number) } : {}),
+    ...(values['cpu-prof'] ? { serviceEnv: profileEnv(values['cpu-prof']) } : {}),
+    ...(values.replicas
+      ? {
+          replicas: Object.fromEntries(
+            values.replicas.split(',').map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]),
+          ),
+        }
+      : {}),
     signal,
   });
   console.log(

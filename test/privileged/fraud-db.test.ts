@@ -18,7 +18,7 @@ import { createPool } from '../../examples/fraud/lib/db.ts';
 import type { Order } from '../../examples/fraud/lib/types.ts';
 import * as audit from '../../examples/fraud/services/audit/store.ts';
 import { personKey } from '../../examples/fraud/services/credit/logic.ts';
-import { ensureBureau, findRecord } from '../../examples/fraud/services/credit/store.ts';
+import { ensureBureau, findRecord, findRecords } from '../../examples/fraud/services/credit/store.ts';
 import {
   DEFAULT_THRESHOLDS,
   VelocityIndex,
@@ -267,6 +267,20 @@ describe('credit store', { skip, timeout: 60_000 }, () => {
     );
     assert.equal(await findRecord(pool, personKey('Nobody Known', '1970-01-01', '00000')), null);
     assert.equal(await ensureBureau(pool, 3000), 0);
+    // A batch of checks in one statement: each answer in its caller's place, as alone.
+    const people = [7, 11, 7].map((i) => bureauPerson(i));
+    const keys = [
+      personKey(people[0]!.name, people[0]!.dateOfBirth, people[0]!.address.postalCode),
+      personKey('Nobody Known', '1970-01-01', '00000'),
+      ...people.slice(1).map((q) => personKey(q.name, q.dateOfBirth, q.address.postalCode)),
+    ];
+    assert.deepEqual(await findRecords(pool, keys), [
+      await findRecord(pool, keys[0]!),
+      null,
+      await findRecord(pool, keys[2]!),
+      await findRecord(pool, keys[3]!),
+    ]);
+    assert.deepEqual((await findRecords(pool, keys))[3], people[2]!.record);
   });
 });
 

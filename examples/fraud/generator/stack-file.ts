@@ -19,6 +19,8 @@ export interface FraudStackOptions {
   replicas?: Readonly<Record<string, number>>;
   /** Config per service, deep-merged by Rampart over the rest (e.g. seed sizes). */
   config?: Readonly<Record<string, Record<string, unknown>>>;
+  /** Environment variables per service, over the overlay (e.g. `NODE_OPTIONS: --cpu-prof`). */
+  env?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 export function fraudStackText(opts: FraudStackOptions): string {
@@ -47,6 +49,8 @@ export function fraudStackText(opts: FraudStackOptions): string {
       config: { ...(overlay[name]?.config as object | undefined), ...config },
     };
   }
+  for (const [name, env] of Object.entries(opts.env ?? {}))
+    overlay[name] = { ...overlay[name], env: { ...(overlay[name]?.env as object | undefined), ...env } };
   // Written out plainly: the original's anchors would now point at nothing we keep.
   doc.set('environments', doc.createNode({ ...envs, [opts.environment]: { services: overlay } }));
   const text = doc.toString({ lineWidth: 0 });

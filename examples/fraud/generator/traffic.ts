@@ -143,8 +143,10 @@ function post(
   return new Promise((resolve) => {
     const payload = JSON.stringify(order);
     const req = http.request(
-      new URL('/v1/assessments', target),
       {
+        host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: target.port || 80,
+        path: '/v1/assessments',
         method: 'POST',
         agent,
         headers: {
@@ -253,8 +255,9 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
         );
       }
       if (next >= orders.length || now - start >= opts.durationMs || opts.signal?.aborted) return done();
-      // setImmediate would spin a core; 1 ms timers keep the send times within ~1 ms of due.
-      setTimeout(tick, 1);
+      // setImmediate would spin a core; a timer set for the next due order (at least 1 ms) keeps
+      // the send times within ~1 ms of due without waking every millisecond at low rates.
+      setTimeout(tick, Math.max(1, Math.floor(start + next * interval - performance.now())));
     };
     tick();
   });

@@ -4,16 +4,26 @@
  * coarse decision and never the records. It must never receive device, IP, email or velocity data.
  */
 import { createRequire } from 'node:module';
+import { coalesce, type Settled } from '../../lib/batch.ts';
 import { createPool } from '../../lib/db.ts';
 import { httpError, log, serve } from '../../lib/http.ts';
 import type { Currency } from '../../lib/types.ts';
+import type { BureauRecord } from '../../db/bureau.ts';
 import { EUR_PER_UNIT, creditDecision, personKey, resolveCreditConfig, toEurCents } from './logic.ts';
-import { ensureBureau, findRecord } from './store.ts';
+import { ensureBureau, findRecords } from './store.ts';
 
 const require = createRequire(import.meta.url);
 const config = resolveCreditConfig(require('rc')('credit', {}));
 const pool = createPool({ max: config.pool.max, applicationName: 'credit' });
 let ready = false;
+
+// Checks that arrive while a lookup is in flight are looked up together by the next one: one
+// statement for the batch.
+const lookup = coalesce(
+  async (keys: string[]): Promise<Settled<BureauRecord | null>[]> =>
+    (await findRecords(pool, keys)).map((value) => ({ ok: true, value })),
+  { maxBatch: 64, maxConcurrent: 2 },
+);
 
 interface CreditRequest {
   name: string;
@@ -54,7 +64,7 @@ serve({
         const r = parse(body);
         // Without a date of birth the bureau cannot tell namesakes apart: no answer beats a wrong one.
         if (!r.dateOfBirth) return { decision: 'unknown', reasons: ['CREDIT_DOB_MISSING'] };
-        const record = await findRecord(pool, personKey(r.name, r.dateOfBirth, r.postalCode));
+        const record = await lookup(personKey(r.name, r.dateOfBirth, r.postalCode));
         return creditDecision(record, toEurCents(r.amount, r.currency), config.rules);
       },
     },

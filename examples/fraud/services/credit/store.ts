@@ -62,6 +62,35 @@ interface RecordRow {
   months_on_file: number;
 }
 
+const fromRow = (r: RecordRow): BureauRecord => ({
+  // INT is INT8 on CockroachDB, which pg hands over as a string.
+  openAccounts: Number(r.open_accounts),
+  defaults36m: Number(r.defaults_36m),
+  latePayments12m: Number(r.late_payments_12m),
+  inquiries6m: Number(r.inquiries_6m),
+  monthsOnFile: Number(r.months_on_file),
+});
+
+/**
+ * The files of many keys in one statement (one round trip for a batch of checks), in the order of
+ * `keys`; null where the bureau has none. One statement text whatever the batch size.
+ */
+export async function findRecords(pool: pg.Pool, keys: readonly string[]): Promise<(BureauRecord | null)[]> {
+  if (keys.length === 1) return [await findRecord(pool, keys[0]!)];
+  const result = await retrying(() =>
+    pool.query<RecordRow & { person_key: string }>({
+      name: 'credit-records',
+      text: 'SELECT person_key, open_accounts, defaults_36m, late_payments_12m, inquiries_6m, months_on_file FROM bureau_records WHERE person_key = ANY($1::text[])',
+      values: [keys],
+    }),
+  );
+  const byKey = new Map(result.rows.map((r) => [r.person_key, r]));
+  return keys.map((k) => {
+    const r = byKey.get(k);
+    return r ? fromRow(r) : null;
+  });
+}
+
 /** The file of `key`, or null when the bureau has none. */
 export async function findRecord(pool: pg.Pool, key: string): Promise<BureauRecord | null> {
   const result = await retrying(() =>
@@ -72,13 +101,5 @@ export async function findRecord(pool: pg.Pool, key: string): Promise<BureauReco
     }),
   );
   const r = result.rows[0];
-  if (!r) return null;
-  // INT is INT8 on CockroachDB, which pg hands over as a string.
-  return {
-    openAccounts: Number(r.open_accounts),
-    defaults36m: Number(r.defaults_36m),
-    latePayments12m: Number(r.late_payments_12m),
-    inquiries6m: Number(r.inquiries_6m),
-    monthsOnFile: Number(r.months_on_file),
-  };
+  return r ? fromRow(r) : null;
 }

@@ -43,7 +43,19 @@ export function merchantRegistry(
       throw new Error(`gateway config: merchants.${merchantId} reuses another merchant's API key`);
     byHash.set(hash, { merchantId, apiKeyHash: hash, rateLimit: { perSecond, burst } });
   }
-  return { byKey: (key) => byHash.get(hashApiKey(key)), size: byHash.size };
+  // Keys seen before skip the hash: only keys that matched are remembered (at most one per
+  // merchant), so unknown keys cannot grow the map.
+  const known = new Map<string, MerchantConfig>();
+  return {
+    byKey: (key) => {
+      const hit = known.get(key);
+      if (hit) return hit;
+      const merchant = byHash.get(hashApiKey(key));
+      if (merchant && known.size < byHash.size * 4) known.set(key, merchant);
+      return merchant;
+    },
+    size: byHash.size,
+  };
 }
 
 /** A token bucket: `burst` tokens, refilled at `perSecond`; each request takes one. */

@@ -64,6 +64,26 @@ const agent = new http.Agent({
   lookup: cachedLookup,
 } as http.AgentOptions);
 
+/**
+ * Host, port and path of a URL, parsed once: `http.request(url)` parses the string with `new URL`
+ * on every call, and the gateway POSTs to the same few URLs thousands of times a second.
+ */
+const parsedUrls = new Map<string, { host: string; port: number; path: string }>();
+function parsedUrl(url: string, keep: boolean): { host: string; port: number; path: string } {
+  let p = parsedUrls.get(url);
+  if (!p) {
+    const u = new URL(url);
+    p = {
+      host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(u.port || 80),
+      path: `${u.pathname}${u.search}`,
+    };
+    // Only the fixed POST URLs are kept (GETs carry ids in their URLs), and a bounded number.
+    if (keep && parsedUrls.size < 64) parsedUrls.set(url, p);
+  }
+  return p;
+}
+
 function request<T>(
   method: 'GET' | 'POST',
   url: string,
@@ -73,9 +93,12 @@ function request<T>(
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    const target = parsedUrl(url, method === 'POST');
     const req = http.request(
-      url,
       {
+        host: target.host,
+        port: target.port,
+        path: target.path,
         method,
         agent,
         headers: payload
