@@ -106,7 +106,7 @@ export async function runFraudFirewallBench(
     pairs: opts.pairs ?? 10_000,
   };
   const cp = await startControlPlaneForTest({ readyTimeoutMs: 300_000, tracing: false });
-  const env = testEnvironmentName('x');
+  const env = testEnvironmentName('bf');
   const control = cp.daemon.controlPlane;
   let seed = 1000;
   try {

@@ -6,6 +6,7 @@ import {
   applyFirewall,
   deleteFirewall,
   deltaTransaction,
+  elementDeltaTransaction,
   inPlaceTransaction,
   parseCompiledTable,
   parseDeniedJson,
@@ -14,29 +15,27 @@ import {
   replaceTransaction,
   revisionOf,
 } from './apply.ts';
-import { compileFirewall } from './compile.ts';
+import { FirewallCompiler, compileFirewall } from './compile.ts';
 import { MODEL_FIXTURE } from './golden/cases.ts';
 import { policy } from './golden/model.ts';
 
 const TEXT = compileFirewall(MODEL_FIXTURE);
 /** The model with one more allowance: y/c may reach x/a on TCP 82. */
-const CHANGED = compileFirewall({
-  ...MODEL_FIXTURE,
-  policies: [
-    ...MODEL_FIXTURE.policies,
-    policy('x', 'extra', {
-      podSelector: { matchLabels: { pod: 'a' } },
-      ingress: [
-        {
-          from: [
-            { namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchLabels: { pod: 'c' } } },
-          ],
-          ports: [{ protocol: 'TCP', port: 82 }],
-        },
-      ],
-    }),
-  ],
-});
+const CHANGED_POLICIES = [
+  ...MODEL_FIXTURE.policies,
+  policy('x', 'extra', {
+    podSelector: { matchLabels: { pod: 'a' } },
+    ingress: [
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchLabels: { pod: 'c' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 82 }],
+      },
+    ],
+  }),
+];
+const CHANGED = compileFirewall({ ...MODEL_FIXTURE, policies: CHANGED_POLICIES });
 const T = 'inet rampart_demo';
 
 describe('firewall transactions (pure)', () => {
@@ -168,6 +167,31 @@ describe('firewall transactions (pure)', () => {
       tx,
       new RegExp(`\nadd element ${T} mode \\{ 198\\.18\\.16\\.12 : jump denied_protect \\}\n`),
     );
+  });
+
+  it('GIVEN the compiler’s element-level delta THEN its transaction is the one diffing the two texts gives', () => {
+    const compiler = new FirewallCompiler();
+    const extra = CHANGED_POLICIES.at(-1)!;
+    compiler.update(MODEL_FIXTURE);
+    const steps = [
+      { ...MODEL_FIXTURE, policies: CHANGED_POLICIES },
+      {
+        ...MODEL_FIXTURE,
+        policies: CHANGED_POLICIES,
+        modes: { global: 'protect' as const, perService: { 'y/c': 'learn' as const } },
+      },
+      { ...MODEL_FIXTURE, policies: [extra], modes: { global: 'monitor' as const, perService: {} } },
+    ];
+    let previous = TEXT;
+    for (const step of steps) {
+      const { text, delta } = compiler.update(step);
+      const lines = (tx: string) => tx.split('\n').sort();
+      assert.deepEqual(
+        lines(elementDeltaTransaction('rampart_demo', delta!)),
+        lines(deltaTransaction(previous, text)!),
+      );
+      previous = text;
+    }
   });
 
   it('GIVEN a different layout THEN there is no delta', () => {

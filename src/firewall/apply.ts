@@ -1,11 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listNftTables, realNetworkFs, type NetworkFs } from '../network/index.ts';
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
 import { nftTableName } from '../platform/names.ts';
-import { PRESERVED_SETS } from './compile.ts';
+import { PRESERVED_SETS, revisionOf, type FirewallDelta } from './compile.ts';
+import type { NftSession } from './nft-session.ts';
+
+export { revisionOf };
 
 /**
  * Loads the compiled firewall (compile.ts) into the kernel, always as ONE `nft -f` transaction: the
@@ -39,6 +42,17 @@ export interface FirewallApplyOptions {
   tmpDir?: string;
   /** Skip the cheaper transactions (tests and benchmarks of the replace path). */
   strategy?: 'replace';
+  /**
+   * Where a small delta transaction runs: one line in this long-lived `nft -i` instead of a new
+   * `nft -f` process (still one transaction). Anything else, or a session that fails, uses `nft -f`.
+   */
+  session?: NftSession;
+  /**
+   * The element-level difference from `previous` to the text (FirewallCompiler.update): the delta
+   * transaction is built from it instead of diffing the two texts. Ignored unless its revisions
+   * are those of `previous` and of the text.
+   */
+  delta?: FirewallDelta;
 }
 
 export type FirewallApplyStrategy = 'delta' | 'in-place' | 'replace';
@@ -103,11 +117,6 @@ function parseTableText(text: string): ParsedTable {
     else block.items.push(line);
   }
   return { family: head[1]!, name: head[2]!, blocks };
-}
-
-/** A 32-bit fingerprint of the text: the marker element that says which text the kernel holds. */
-export function revisionOf(text: string): string {
-  return `0x${createHash('sha256').update(text).digest('hex').slice(0, 8)}`;
 }
 
 const qualified = (t: ParsedTable) => `${t.family} ${t.name}`;
@@ -261,6 +270,23 @@ export function deltaTransaction(previous: string, next: string): string | undef
 }
 
 /**
+ * Pure: the delta transaction from an element-level difference (FirewallCompiler.update), the same
+ * commands deltaTransaction writes for the two texts, without reading either text.
+ */
+export function elementDeltaTransaction(table: string, delta: FirewallDelta): string {
+  const q = `inet ${table}`;
+  const lines = [`delete element ${q} ${REVISION_SET} { ${delta.previousRevision} }`];
+  const adds: string[] = [];
+  for (const c of delta.changes) {
+    const key = (e: string) => (c.kind === 'map' ? e.slice(0, e.indexOf(' : ')) : e);
+    if (c.removed.length > 0)
+      lines.push(`delete element ${q} ${c.name} { ${c.removed.map(key).join(', ')} }`);
+    if (c.added.length > 0) adds.push(`add element ${q} ${c.name} { ${c.added.join(', ')} }`);
+  }
+  return [...lines, ...adds, `add element ${q} ${REVISION_SET} { ${delta.revision} }`, ''].join('\n');
+}
+
+/**
  * Loads `rulesetText` (compileFirewall's output) as the environment's firewall, atomically.
  * Returns which transaction did it and the text's revision (pass the text as `previous` next time).
  */
@@ -270,16 +296,26 @@ export async function applyFirewall(
   rulesetText: string,
   options: FirewallApplyOptions = {},
 ): Promise<{ strategy: FirewallApplyStrategy; revision: string }> {
-  const t = parseCompiledTable(rulesetText);
-  if (t.family !== 'inet' || t.name !== nftTableName(env)) {
+  // The first line names the table: the whole text is parsed only when a full load needs it.
+  const head = /^table (\w+) (\w+) \{$/.exec(rulesetText.slice(0, rulesetText.indexOf('\n')));
+  if (head?.[1] !== 'inet' || head[2] !== nftTableName(env)) {
+    const t = parseCompiledTable(rulesetText);
     throw internal(`the ruleset is for table ${qualified(t)}, not inet ${nftTableName(env)}`);
   }
   const revision = revisionOf(rulesetText);
   const load = (transaction: string) => runNftFile(exec, env, transaction, options);
   if (options.strategy !== 'replace') {
     if (options.previous !== undefined) {
-      const delta = deltaTransaction(options.previous, rulesetText);
-      if (delta !== undefined && (await load(delta)).ok) return { strategy: 'delta', revision };
+      const given = options.delta;
+      const delta =
+        given && given.revision === revision && given.previousRevision === revisionOf(options.previous)
+          ? elementDeltaTransaction(nftTableName(env), given)
+          : deltaTransaction(options.previous, rulesetText);
+      if (delta !== undefined) {
+        const viaSession = options.session && (await loadInSession(options.session, env, delta, revision));
+        if (viaSession === 'ok') return { strategy: 'delta', revision };
+        if (viaSession !== 'refused' && (await load(delta)).ok) return { strategy: 'delta', revision };
+      }
     }
     if ((await load(inPlaceTransaction(rulesetText))).ok) return { strategy: 'in-place', revision };
   }
@@ -297,6 +333,36 @@ export async function applyFirewall(
     );
   }
   return { strategy: 'replace', revision };
+}
+
+/** A delta longer than this goes through a file: one `nft -i` line holds the whole transaction. */
+const SESSION_MAX_LINE = 64 * 1024;
+
+/**
+ * Runs a delta transaction as one line of the session and reads the revision marker after it:
+ * 'ok' when the kernel now holds `revision`, 'refused' when nft refused the transaction (nothing
+ * of it applied), undefined when the session could not tell (too long, session failure: use a file).
+ */
+async function loadInSession(
+  session: NftSession,
+  env: string,
+  transaction: string,
+  revision: string,
+): Promise<'ok' | 'refused' | undefined> {
+  const commands = transaction.split('\n').filter((l) => l !== '');
+  if (commands.reduce((n, c) => n + c.length + 2, 0) > SESSION_MAX_LINE) return undefined;
+  try {
+    const { stdout, errors } = await session.transact(
+      commands,
+      `list set inet ${nftTableName(env)} ${REVISION_SET}`,
+    );
+    const parsed = JSON.parse(stdout) as { nftables: { set?: { elem?: (string | number)[] } }[] };
+    const held = parsed.nftables.find((i) => i.set)?.set?.elem ?? [];
+    if (held.some((e) => Number(e) === Number(revision))) return 'ok';
+    return errors.length > 0 ? 'refused' : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The sets, maps and chains of the environment's table; none when it does not exist. */
@@ -365,8 +431,19 @@ interface NftSetJson {
 
 const PORTED = new Set(['TCP', 'UDP', 'SCTP']);
 
-/** What `@denied` holds now: one entry per (source, destination, protocol, port), with counters. */
-export async function readDenied(exec: Exec, env: string): Promise<DeniedEntry[]> {
+/**
+ * What `@denied` holds now: one entry per (source, destination, protocol, port), with counters.
+ * With a session, the listing runs in its long-lived `nft -i` (no process per read); a session
+ * that fails for another reason than a missing table falls back to one `nft` through `exec`.
+ */
+export async function readDenied(exec: Exec, env: string, session?: NftSession): Promise<DeniedEntry[]> {
+  if (session) {
+    try {
+      return parseDeniedJson(await session.run(`list set inet ${nftTableName(env)} denied`));
+    } catch (e) {
+      if (/No such file or directory/.test((e as Error).message)) return [];
+    }
+  }
   const r = await exec(['nft', '-j', 'list', 'set', 'inet', nftTableName(env), 'denied'], {
     allowFailure: true,
   });

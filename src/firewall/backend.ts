@@ -12,7 +12,8 @@ import {
   type DeniedEntry,
   type FirewallApplyStrategy,
 } from './apply.ts';
-import { PRESERVED_SETS } from './compile.ts';
+import { PRESERVED_SETS, type FirewallDelta } from './compile.ts';
+import { NftSession, type SpawnInteractive } from './nft-session.ts';
 
 /**
  * Where a compiled firewall (compile.ts) is enforced. The contract (backend.contract.ts) is run
@@ -23,11 +24,13 @@ export interface FirewallBackend {
   /**
    * Loads `text` (compileFirewall's output for `env`) atomically. With `previous` (the text loaded
    * last) a driver may send only the difference; it must still end up holding exactly `text`.
+   * `delta` (FirewallCompiler.update) is that difference element by element, so a driver need
+   * not diff the two texts.
    */
   apply(
     env: string,
     text: string,
-    options?: { previous?: string; strategy?: 'replace' },
+    options?: FirewallBackendApplyOptions,
   ): Promise<{ strategy: FirewallApplyStrategy; revision: string }>;
   /** The revision (revisionOf) of the text the environment's table holds, or undefined: no table. */
   revision(env: string): Promise<string | undefined>;
@@ -35,21 +38,42 @@ export interface FirewallBackend {
   readDenied(env: string): Promise<DeniedEntry[]>;
   /** Removes the environment's table; removing what is not there is not an error. */
   remove(env: string): Promise<void>;
+  /** Releases what the driver keeps running (the nftables driver's `nft -i` session). */
+  close?(): void;
+}
+
+export interface FirewallBackendApplyOptions {
+  previous?: string;
+  delta?: FirewallDelta;
+  strategy?: 'replace';
 }
 
 export interface NftablesBackendOptions {
   exec: Exec;
+  /**
+   * Where `readDenied` lists `@denied` and small delta transactions run: one long-lived
+   * `nft -j -i` (started on first use) instead of one `nft` process each. `null`: through `exec`
+   * every time.
+   * @default realSpawnInteractive
+   */
+  interactive?: SpawnInteractive | null;
   fs?: NetworkFs;
   tmpDir?: string;
 }
 
-/** The kernel driver: `nft -f` transactions through the exec seam (apply.ts). */
+/** The kernel driver: `nft -f` transactions through the exec seam (apply.ts), listings of `@denied` in an `nft -i` session. */
 export function nftablesBackend(opts: NftablesBackendOptions): FirewallBackend {
   const { exec } = opts;
+  const session =
+    opts.interactive === null
+      ? undefined
+      : new NftSession(opts.interactive ? { spawn: opts.interactive } : {});
   return {
     apply: (env, text, options = {}) =>
       applyFirewall(exec, env, text, {
         ...(options.previous !== undefined && { previous: options.previous }),
+        ...(options.delta && { delta: options.delta }),
+        ...(session && { session }),
         ...(options.strategy && { strategy: options.strategy }),
         ...(opts.fs && { fs: opts.fs }),
         ...(opts.tmpDir && { tmpDir: opts.tmpDir }),
@@ -64,8 +88,9 @@ export function nftablesBackend(opts: NftablesBackendOptions): FirewallBackend {
       if (elem === undefined) return undefined;
       return typeof elem === 'number' ? `0x${elem.toString(16).padStart(8, '0')}` : String(elem);
     },
-    readDenied: (env) => readDenied(exec, env),
+    readDenied: (env) => readDenied(exec, env, session),
     remove: (env) => deleteFirewall(exec, env),
+    close: () => session?.close(),
   };
 }
 
@@ -89,7 +114,7 @@ export class MemoryFirewallBackend implements FirewallBackend {
   async apply(
     env: string,
     text: string,
-    options: { previous?: string; strategy?: 'replace' } = {},
+    options: FirewallBackendApplyOptions = {},
   ): Promise<{ strategy: FirewallApplyStrategy; revision: string }> {
     const t = parseCompiledTable(text);
     if (t.family !== 'inet' || t.name !== nftTableName(env)) {
@@ -105,7 +130,10 @@ export class MemoryFirewallBackend implements FirewallBackend {
       options.strategy !== 'replace' &&
       held &&
       options.previous === held.text &&
-      deltaTransaction(held.text, text) !== undefined
+      (options.delta
+        ? options.delta.previousRevision === revisionOf(held.text) &&
+          options.delta.revision === revisionOf(text)
+        : deltaTransaction(held.text, text) !== undefined)
     )
       strategy = 'delta';
     else if (

@@ -6,9 +6,11 @@ import {
   compileFirewall,
   disjoint,
   planFirewall,
+  revisionOf,
   type FirewallPlan,
   type RangeElement,
 } from './compile.ts';
+import { parseCompiledTable } from './apply.ts';
 import { createEvaluator, ipv4ToInt } from './evaluate.ts';
 import { GOLDEN_CASES, MODEL_FIXTURE, goldenPath } from './golden/cases.ts';
 import { modelWorld, policy, MODEL_POD_IDS } from './golden/model.ts';
@@ -170,6 +172,56 @@ describe('compileFirewall', () => {
     }
     for (const [name, input] of Object.entries(GOLDEN_CASES))
       assert.equal(compiler.compile(input), readFileSync(goldenPath(name), 'utf8'), name);
+  });
+
+  it('GIVEN FirewallCompiler.update over random policy and mode changes THEN each delta turns the previous text’s elements into the next one’s', () => {
+    const compiler = new FirewallCompiler();
+    const random = rng(11);
+    const world = modelWorld();
+    let policies = randomPolicies(random, 4);
+    let modes: FirewallModes = MODES;
+    let previous = compiler.update({ env: 't', world, policies, modes });
+    assert.equal(previous.delta, undefined, 'a first compile has nothing to start from');
+    const elements = (text: string) =>
+      new Map(parseCompiledTable(text).blocks.map((b) => [b.name, new Set(b.items)]));
+    let nonEmpty = 0;
+    for (let round = 0; round < 80; round++) {
+      // One policy replaced, added or removed (same objects for the others, as the daemon keeps
+      // them), or a mode changed.
+      const r = random();
+      if (r < 0.15)
+        modes = { global: random() < 0.5 ? 'monitor' : 'protect', perService: { 'x/a': 'learn' } };
+      else if (r < 0.3 && policies.length > 1) policies = policies.slice(1);
+      else {
+        const i = Math.floor(random() * (policies.length + 1));
+        const [fresh] = randomPolicies(random, 1);
+        policies = [
+          ...policies.slice(0, i),
+          { ...fresh!, metadata: { ...fresh!.metadata, name: `q${round}` } },
+          ...policies.slice(i + 1),
+        ];
+      }
+      const input = { env: 't', world, policies, modes };
+      const next = compiler.update(input);
+      assert.equal(next.text, compileFirewall(input), `round ${round}: text`);
+      assert.equal(next.revision, revisionOf(next.text));
+      const delta = next.delta!;
+      assert.equal(delta.previousRevision, previous.revision, `round ${round}`);
+      assert.equal(delta.revision, next.revision, `round ${round}`);
+      const sets = elements(previous.text);
+      for (const c of delta.changes) {
+        const set = sets.get(c.name)!;
+        for (const e of c.removed) assert.ok(set.delete(e), `round ${round}: ${c.name} had ${e}`);
+        for (const e of c.added) {
+          assert.ok(!set.has(e), `round ${round}: ${c.name} already had ${e}`);
+          set.add(e);
+        }
+      }
+      assert.deepEqual(sets, elements(next.text), `round ${round}: elements after the delta`);
+      if (delta.changes.length > 0) nonEmpty++;
+      previous = next;
+    }
+    assert.ok(nonEmpty > 40, `${nonEmpty} rounds changed something`);
   });
 
   it('GIVEN 300 random policy sets on the x/y model THEN the ruleset agrees with evaluate() on every flow', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { bridgeName, nftTableName } from '../platform/names.ts';
 import { OTLP_GATEWAY_PORT } from '../platform/ports.ts';
 import {
@@ -197,39 +198,366 @@ const worldContext = (world: World): WorldContext => ({
   boxes: new Map(),
 });
 
+/** What one set or map gains and loses between two compiled texts: element texts as in the ruleset. */
+export interface SetChange {
+  kind: 'set' | 'map';
+  name: string;
+  added: string[];
+  removed: string[];
+}
+
+/**
+ * The difference between two compiled texts of one table, element by element (apply.ts turns it
+ * into a delta transaction). Only set and map elements: chains and declarations are equal.
+ */
+export interface FirewallDelta {
+  /** revisionOf the text the delta starts from, and of the text it leads to. */
+  previousRevision: string;
+  revision: string;
+  changes: SetChange[];
+}
+
+export interface CompiledFirewall {
+  text: string;
+  revision: string;
+  /** From the previous output of the same compiler; absent after a new world or environment. */
+  delta?: FirewallDelta;
+}
+
+/** A 32-bit fingerprint of the text: the marker element that says which text the kernel holds. */
+export function revisionOf(text: string): string {
+  return `0x${createHash('sha256').update(text).digest('hex').slice(0, 8)}`;
+}
+
+/** An element with the number of contributions that hold it, its text and its sort keys. */
+interface Counted {
+  count: number;
+  text: string;
+  k1: number;
+  k2: number;
+  k3: number;
+  /** Ports: the `src dst` key of the pair that makes this tuple redundant. */
+  pair?: string;
+}
+
+/** One direction's sets as reference counts over the contributions, kept from one compile to the next. */
+class DirectionState {
+  contributions: Contribution[] = [];
+  readonly isolated = new Map<string, Counted>();
+  readonly pairs = new Map<string, Counted>();
+  readonly ports = new Map<string, Counted>();
+  readonly portsByPair = new Map<string, Set<string>>();
+  /** Per selected address: the contributions (with multiplicity) that put boxes on it. */
+  readonly boxOwners = new Map<string, Map<Contribution, number>>();
+  /** Per selected address: its interval elements, rendered. */
+  readonly ranges = new Map<string, string[]>();
+}
+
+/** Element-level changes of one direction's four sets, after the counts moved. */
+interface DirectionChanges {
+  isolated: SetChange;
+  pairs: SetChange;
+  ports: SetChange;
+  ranges: SetChange;
+}
+
+const byKeys = (a: Counted, b: Counted) => a.k1 - b.k1 || a.k2 - b.k2 || a.k3 - b.k3;
+
+/**
+ * Moves `state` from its contributions to `next`: only the contributions that changed are counted
+ * in or out, and only the elements whose count crossed zero (or whose covering pair did) change.
+ */
+function updateDirection(
+  state: DirectionState,
+  direction: Direction,
+  next: readonly Contribution[],
+  addresses: Addresses,
+): DirectionChanges {
+  const by = new Map<Contribution, number>();
+  for (const c of state.contributions) by.set(c, (by.get(c) ?? 0) - 1);
+  for (const c of next) by.set(c, (by.get(c) ?? 0) + 1);
+  state.contributions = [...next];
+  const change = (name: string): SetChange => ({
+    kind: 'set',
+    name: `${direction}_${name}`,
+    added: [],
+    removed: [],
+  });
+  const out: DirectionChanges = {
+    isolated: change('isolated'),
+    pairs: change('pairs'),
+    ports: change('ports'),
+    ranges: change('ranges'),
+  };
+  // What each touched element was before (undefined: absent).
+  const isolatedBefore = new Map<string, Counted | undefined>();
+  const pairsBefore = new Map<string, Counted | undefined>();
+  const portsBefore = new Map<string, Counted | undefined>();
+  const bump = (
+    map: Map<string, Counted>,
+    before: Map<string, Counted | undefined>,
+    key: string,
+    n: number,
+    make: () => Counted,
+  ): Counted => {
+    let e = map.get(key);
+    if (!before.has(key)) before.set(key, e);
+    if (e === undefined) map.set(key, (e = make()));
+    e.count += n;
+    if (e.count <= 0) map.delete(key);
+    return e;
+  };
+  const int = (ip: string) => addresses.int(ip);
+  const selves = new Set<string>();
+  for (const [c, n] of by) {
+    if (n === 0) continue;
+    for (const ip of c.isolated)
+      bump(state.isolated, isolatedBefore, ip, n, () => ({ count: 0, text: ip, k1: int(ip), k2: 0, k3: 0 }));
+    for (const [key, pair] of c.pairs)
+      bump(state.pairs, pairsBefore, key, n, () => ({
+        count: 0,
+        text: pairText(pair),
+        k1: int(pair[0]),
+        k2: int(pair[1]),
+        k3: 0,
+      }));
+    for (const [key, p] of c.ports) {
+      const pair = `${p.src} ${p.dst}`;
+      const had = state.ports.has(key);
+      bump(state.ports, portsBefore, key, n, () => ({
+        count: 0,
+        text: portElementText(p),
+        k1: int(p.src),
+        k2: int(p.dst),
+        k3: p.proto * 65536 + p.port,
+        pair,
+      }));
+      const has = state.ports.has(key);
+      if (had !== has) {
+        let keys = state.portsByPair.get(pair);
+        if (!keys) state.portsByPair.set(pair, (keys = new Set()));
+        if (has) keys.add(key);
+        else {
+          keys.delete(key);
+          if (keys.size === 0) state.portsByPair.delete(pair);
+        }
+      }
+    }
+    for (const self of c.boxes.keys()) {
+      let owners = state.boxOwners.get(self);
+      if (!owners) state.boxOwners.set(self, (owners = new Map()));
+      const k = (owners.get(c) ?? 0) + n;
+      if (k > 0) owners.set(c, k);
+      else owners.delete(c);
+      if (owners.size === 0) state.boxOwners.delete(self);
+      selves.add(self);
+    }
+  }
+  const presence = (before: Map<string, Counted | undefined>, now: Map<string, Counted>, into: SetChange) => {
+    for (const [key, was] of before) {
+      const is = now.get(key);
+      if (was && !is) into.removed.push(was.text);
+      else if (!was && is) into.added.push(is.text);
+    }
+  };
+  presence(isolatedBefore, state.isolated, out.isolated);
+  presence(pairsBefore, state.pairs, out.pairs);
+  // A tuple is written only while no pair covers it: pairs that came or went move their tuples too.
+  const touched = new Set(portsBefore.keys());
+  for (const [pair, was] of pairsBefore) {
+    if (!was === !state.pairs.has(pair)) continue;
+    for (const key of state.portsByPair.get(pair) ?? []) touched.add(key);
+  }
+  const pairWas = (pair: string) => (pairsBefore.has(pair) ? pairsBefore.get(pair) : state.pairs.get(pair));
+  for (const key of touched) {
+    const was = portsBefore.has(key) ? portsBefore.get(key) : state.ports.get(key);
+    const is = state.ports.get(key);
+    const wasWritten = was !== undefined && pairWas(was.pair!) === undefined;
+    const isWritten = is !== undefined && !state.pairs.has(is.pair!);
+    if (wasWritten && !isWritten) out.ports.removed.push(was.text);
+    else if (!wasWritten && isWritten) out.ports.added.push(is.text);
+  }
+  for (const self of selves) {
+    const before = state.ranges.get(self) ?? [];
+    const owners = state.boxOwners.get(self);
+    const n = addresses.int(self);
+    const after = owners
+      ? disjoint([...owners.keys()].flatMap((c) => c.boxes.get(self)!)).map(({ peer, proto, port }) =>
+          rangeText(
+            direction === 'egress'
+              ? { src: [n, n], dst: peer, proto, port }
+              : { src: peer, dst: [n, n], proto, port },
+          ),
+        )
+      : [];
+    if (after.length > 0) state.ranges.set(self, after);
+    else state.ranges.delete(self);
+    const had = new Set(before);
+    const has = new Set(after);
+    for (const e of before) if (!has.has(e)) out.ranges.removed.push(e);
+    for (const e of after) if (!had.has(e)) out.ranges.added.push(e);
+  }
+  return out;
+}
+
+/** The element texts of one direction's set, in the order compileFirewall writes them. */
+function directionList(state: DirectionState, set: keyof DirectionChanges, addresses: Addresses): string[] {
+  if (set === 'ranges')
+    return [...state.ranges.keys()].sort(addresses.compare).flatMap((self) => state.ranges.get(self)!);
+  let values = [...state[set].values()];
+  if (set === 'ports') values = values.filter((e) => !state.pairs.has(e.pair!));
+  return values.sort(byKeys).map((e) => e.text);
+}
+
+/** What the incremental compile keeps between two compiles of one environment in one world. */
+interface IncrementalState {
+  env: string;
+  world: World;
+  egress: DirectionState;
+  ingress: DirectionState;
+  /** Each element block's text (compile.ts's `block()`), by set or map name. */
+  blocks: Record<string, string>;
+  modes: readonly string[];
+  text: string;
+  revision: string;
+}
+
 /**
  * Compiles again and again, reusing what did not change: each policy's contribution is kept by
- * its content (and dropped when the world changes), so a one-rule change on a 10,000-rule policy
- * recomputes one policy, then only merges, sorts and renders. Same output as compileFirewall.
+ * its content (and dropped when the world changes), and `update` keeps the sets as reference
+ * counts over the contributions, so a one-rule change on a 10,000-rule policy recomputes one
+ * policy, moves a few counts, re-sorts only the sets that changed, and returns the element-level
+ * delta from its previous output. Same text as compileFirewall.
  */
 export class FirewallCompiler {
   #context: WorldContext | undefined;
   #contributions = new Map<string, Contribution>();
-  /** A policy object's content, computed once per object (the daemon keeps its policies' objects). */
-  readonly #keys = new WeakMap<NetworkPolicy, string>();
+  /**
+   * A policy object's cache keys (direction and content), computed once per object: the daemon
+   * keeps its policies' objects, and a key string made once keeps its hash.
+   */
+  readonly #keys = new WeakMap<NetworkPolicy, Record<Direction, string>>();
+  #state: IncrementalState | undefined;
 
-  plan(input: CompileFirewallInput): FirewallPlan {
+  /** Each policy's contribution in `direction`, reused by content; the cache keeps only what is used. */
+  #contributionsOf(
+    input: CompileFirewallInput,
+  ): (policy: NetworkPolicy, direction: Direction) => Contribution {
     if (this.#context?.world !== input.world) {
       this.#context = worldContext(input.world);
       this.#contributions = new Map();
     }
+    const ctx = this.#context;
     const used = new Map<string, Contribution>();
-    const plan = planWith(input, this.#context, (policy, direction) => {
-      let content = this.#keys.get(policy);
-      if (content === undefined) this.#keys.set(policy, (content = JSON.stringify(policy)));
-      const key = `${direction}\u0000${content}`;
-      let c = used.get(key) ?? this.#contributions.get(key);
-      if (c === undefined) c = contribution(policy, direction, this.#context!);
-      used.set(key, c);
-      return c;
-    });
+    const previous = this.#contributions;
     // Only what the current policies use stays: memory follows the policy, not its history.
     this.#contributions = used;
-    return plan;
+    return (policy, direction) => {
+      let keys = this.#keys.get(policy);
+      if (keys === undefined) {
+        const content = JSON.stringify(policy);
+        keys = { egress: `egress\u0000${content}`, ingress: `ingress\u0000${content}` };
+        this.#keys.set(policy, keys);
+      }
+      const key = keys[direction];
+      let c = used.get(key) ?? previous.get(key);
+      if (c === undefined) c = contribution(policy, direction, ctx);
+      used.set(key, c);
+      return c;
+    };
+  }
+
+  plan(input: CompileFirewallInput): FirewallPlan {
+    const contributionOf = this.#contributionsOf(input);
+    return planWith(input, this.#context!, contributionOf);
   }
 
   compile(input: CompileFirewallInput): string {
-    return renderFirewall(this.plan(input));
+    return this.update(input).text;
+  }
+
+  /** The text for `input`, and the element-level delta from this compiler's previous output. */
+  update(input: CompileFirewallInput): CompiledFirewall {
+    const contributionOf = this.#contributionsOf(input);
+    const ctx = this.#context!;
+    const { addresses, world } = ctx;
+    const prev = this.#state;
+    const fresh = prev === undefined || prev.world !== world || prev.env !== input.env;
+    const state: IncrementalState = fresh
+      ? {
+          env: input.env,
+          world,
+          egress: new DirectionState(),
+          ingress: new DirectionState(),
+          blocks: {},
+          modes: [],
+          text: '',
+          revision: '',
+        }
+      : prev;
+    const changes: SetChange[] = [];
+    const blockOf = new Map(ELEMENT_BLOCKS.map((b) => [b.name, b]));
+    const setBlock = (name: string, items: readonly string[]) => {
+      const b = blockOf.get(name)!;
+      state.blocks[name] = block(b.kind, name, b.header, items);
+    };
+    if (fresh) {
+      const base = planWith({ ...input, policies: [] }, ctx, () => NO_CONTRIBUTION);
+      setBlock('pods', base.pods);
+      setBlock('same_pod', base.samePod.map(pairText));
+    }
+    for (const d of ['egress', 'ingress'] as const) {
+      const dir = state[d];
+      const moved = updateDirection(
+        dir,
+        d,
+        input.policies.map((p) => contributionOf(p, d)),
+        addresses,
+      );
+      for (const set of ['isolated', 'pairs', 'ports', 'ranges'] as const) {
+        const c = moved[set];
+        if (!fresh && c.added.length === 0 && c.removed.length === 0) continue;
+        setBlock(`${d}_${set}`, directionList(dir, set, addresses));
+        if (c.added.length > 0 || c.removed.length > 0) changes.push(c);
+      }
+    }
+    const modes = [...modeByAddress(world, input.modes)]
+      .sort(([a], [b]) => addresses.compare(a, b))
+      .map(modeText);
+    if (fresh || modes.join('\n') !== state.modes.join('\n')) {
+      setBlock('mode', modes);
+      const now = new Set(modes);
+      const was = new Set(state.modes);
+      const modeChange: SetChange = {
+        kind: 'map',
+        name: 'mode',
+        added: modes.filter((m) => !was.has(m)),
+        removed: state.modes.filter((m) => !now.has(m)),
+      };
+      if (modeChange.added.length > 0 || modeChange.removed.length > 0) changes.push(modeChange);
+      state.modes = modes;
+    }
+    if (fresh || changes.length > 0) {
+      state.text = renderTable(
+        nftTableName(input.env),
+        [bridgeName(input.env, 'app'), bridgeName(input.env, 'db')],
+        state.blocks,
+      );
+      const previousRevision = state.revision;
+      state.revision = revisionOf(state.text);
+      this.#state = state;
+      if (fresh) return { text: state.text, revision: state.revision };
+      return {
+        text: state.text,
+        revision: state.revision,
+        delta: { previousRevision, revision: state.revision, changes },
+      };
+    }
+    return {
+      text: state.text,
+      revision: state.revision,
+      delta: { previousRevision: state.revision, revision: state.revision, changes: [] },
+    };
   }
 }
 
@@ -486,8 +814,34 @@ const portText = ([lo, hi]: Range) => (lo === hi ? String(lo) : `${lo}-${hi}`);
 const TUPLE = 'ipv4_addr . ipv4_addr . inet_proto . inet_service';
 const KEY = 'ip saddr . ip daddr . meta l4proto . th dport';
 
-function set(name: string, header: readonly string[], items: readonly string[]): string[] {
-  const lines = [`\tset ${name} {`, ...header.map((h) => `\t\t${h}`)];
+/** Element texts, in the kernel's text order (one per line of the `elements = { … }` block). */
+const pairText = ([s, t]: readonly [string, string]) => `${s} . ${t}`;
+const portElementText = (p: DirectionPlan['ports'][number]) =>
+  `${p.src} . ${p.dst} . ${protoText([p.proto, p.proto])} . ${p.port}`;
+const rangeText = (r: RangeElement) =>
+  `${addressRange(r.src)} . ${addressRange(r.dst)} . ${protoText(r.proto)} . ${portText(r.port)}`;
+const modeText = ([ip, m]: readonly [string, FirewallMode]) => `${ip} : jump denied_${m}`;
+
+/** The sets and the map whose elements compile.ts writes, with their declarations, in text order. */
+const ELEMENT_BLOCKS: readonly { kind: 'set' | 'map'; name: string; header: readonly string[] }[] = [
+  { kind: 'set', name: 'pods', header: ['type ipv4_addr'] },
+  { kind: 'set', name: 'same_pod', header: ['type ipv4_addr . ipv4_addr'] },
+  ...(['egress', 'ingress'] as const).flatMap((d) => [
+    { kind: 'set' as const, name: `${d}_isolated`, header: ['type ipv4_addr'] },
+    { kind: 'set' as const, name: `${d}_pairs`, header: ['type ipv4_addr . ipv4_addr'] },
+    { kind: 'set' as const, name: `${d}_ports`, header: [`type ${TUPLE}`] },
+    { kind: 'set' as const, name: `${d}_ranges`, header: [`type ${TUPLE}`, 'flags interval'] },
+  ]),
+  { kind: 'map', name: 'mode', header: ['type ipv4_addr : verdict'] },
+];
+
+function block(
+  kind: 'set' | 'map',
+  name: string,
+  header: readonly string[],
+  items: readonly string[],
+): string {
+  const lines = [`\t${kind} ${name} {`, ...header.map((h) => `\t\t${h}`)];
   if (items.length > 0) {
     lines.push(
       `\t\telements = {`,
@@ -495,31 +849,22 @@ function set(name: string, header: readonly string[], items: readonly string[]):
       `\t\t}`,
     );
   }
-  return [...lines, `\t}`, ''];
+  return [...lines, `\t}`, ''].join('\n');
 }
 
-function directionSets(d: Direction, plan: DirectionPlan): string[] {
-  return [
-    ...set(`${d}_isolated`, ['type ipv4_addr'], plan.isolated),
-    ...set(
-      `${d}_pairs`,
-      ['type ipv4_addr . ipv4_addr'],
-      plan.pairs.map(([s, t]) => `${s} . ${t}`),
-    ),
-    ...set(
-      `${d}_ports`,
-      [`type ${TUPLE}`],
-      plan.ports.map((p) => `${p.src} . ${p.dst} . ${protoText([p.proto, p.proto])} . ${p.port}`),
-    ),
-    ...set(
-      `${d}_ranges`,
-      [`type ${TUPLE}`, 'flags interval'],
-      plan.ranges.map(
-        (r) =>
-          `${addressRange(r.src)} . ${addressRange(r.dst)} . ${protoText(r.proto)} . ${portText(r.port)}`,
-      ),
-    ),
-  ];
+function elementLists(plan: FirewallPlan): Record<string, readonly string[]> {
+  const lists: Record<string, readonly string[]> = {
+    pods: plan.pods,
+    same_pod: plan.samePod.map(pairText),
+    mode: plan.modes.map(modeText),
+  };
+  for (const d of ['egress', 'ingress'] as const) {
+    lists[`${d}_isolated`] = plan[d].isolated;
+    lists[`${d}_pairs`] = plan[d].pairs.map(pairText);
+    lists[`${d}_ports`] = plan[d].ports.map(portElementText);
+    lists[`${d}_ranges`] = plan[d].ranges.map(rangeText);
+  }
+  return lists;
 }
 
 function checkChain(d: Direction): string[] {
@@ -545,31 +890,20 @@ const CONNTRACK_RULES = [
 
 /** Pure: the table's text, for `nft -f` (apply.ts wraps it in one transaction). */
 export function renderFirewall(plan: FirewallPlan): string {
-  const bridges = `{ ${plan.bridges.map((b) => `"${b}"`).join(', ')} }`;
+  const lists = elementLists(plan);
+  const blocks: Record<string, string> = {};
+  for (const b of ELEMENT_BLOCKS) blocks[b.name] = block(b.kind, b.name, b.header, lists[b.name] ?? []);
+  return renderTable(plan.table, plan.bridges, blocks);
+}
+
+/** The table's text around the element blocks (`block()` of each of ELEMENT_BLOCKS, by name). */
+function renderTable(table: string, bridgeNames: readonly string[], blocks: Record<string, string>): string {
+  const bridges = `{ ${bridgeNames.map((b) => `"${b}"`).join(', ')} }`;
   const lines = [
-    `table inet ${plan.table} {`,
-    ...set('pods', ['type ipv4_addr'], plan.pods),
-    ...set(
-      'same_pod',
-      ['type ipv4_addr . ipv4_addr'],
-      plan.samePod.map(([a, b]) => `${a} . ${b}`),
-    ),
-    ...directionSets('egress', plan.egress),
-    ...directionSets('ingress', plan.ingress),
-    `\tmap mode {`,
-    `\t\ttype ipv4_addr : verdict`,
-    ...(plan.modes.length === 0
-      ? []
-      : [
-          `\t\telements = {`,
-          ...plan.modes.map(
-            ([ip, m], i) => `\t\t\t${ip} : jump denied_${m}${i < plan.modes.length - 1 ? ',' : ''}`,
-          ),
-          `\t\t}`,
-        ]),
-    `\t}`,
-    '',
-    ...set(
+    `table inet ${table} {`,
+    ...ELEMENT_BLOCKS.map((b) => blocks[b.name]!),
+    block(
+      'set',
       'denied',
       [
         `type ${TUPLE}`,

@@ -155,4 +155,65 @@ spec:
     assert.equal(backend.loads.length, 1);
     await fw.close();
   });
+
+  it('GIVEN learn mode THEN @denied is not read; WHEN a service goes to monitor THEN it is read until learn is back, once more after', async () => {
+    const store = await openSqliteStore({ file: ':memory:' });
+    await store.migrate();
+    stores.push(store);
+    let reads = 0;
+    const backend = new (class extends MemoryFirewallBackend {
+      override readDenied(env: string) {
+        reads++;
+        return super.readDenied(env);
+      }
+    })();
+    const fw = new FirewallManager({
+      environment: ENV,
+      exec: recordingExec(),
+      backend,
+      store,
+      clock: { now: () => 1_000, sleep: async () => undefined },
+      captureFlows: false,
+      deniedPollMs: 10,
+      emit: () => undefined,
+    });
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const ctx = contextOf(fraudStack());
+    await fw.update(ctx, []);
+    await wait(100);
+    assert.equal(reads, 0, 'learn writes nothing to @denied: nothing to read');
+    await fw.setMode('monitor', ['gateway']);
+    await wait(100);
+    assert.ok(reads >= 3, `${reads} reads in monitor`);
+    await fw.setMode('learn', ['gateway']);
+    await wait(30);
+    const settled = reads;
+    await wait(100);
+    assert.equal(reads, settled, 'no reads once every service is back in learn');
+    await fw.close();
+  });
+
+  it('GIVEN a one-policy change THEN the backend gets the compiler’s element delta and loads it as a delta', async () => {
+    const { fw, backend } = await manager();
+    const ctx = contextOf(fraudStack());
+    await fw.update(ctx, []);
+    const allow = (port: number) => `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: gateway-egress, namespace: fraud }
+spec:
+  podSelector: { matchLabels: { app: gateway } }
+  policyTypes: [Egress]
+  egress:
+    - to: [{ podSelector: { matchLabels: { app: scoring } } }]
+      ports: [{ protocol: TCP, port: ${port} }]
+`;
+    await fw.applyPolicyText(allow(8080), 'a.yaml');
+    await fw.applyPolicyText(allow(8081), 'a.yaml');
+    assert.deepEqual(
+      backend.loads.map((l) => l.strategy),
+      ['in-place', 'delta', 'delta'],
+    );
+    await fw.close();
+  });
 });

@@ -310,14 +310,20 @@ export class FirewallManager {
       const ctx = this.ctx;
       if (!ctx) return;
       this.cachedEvaluator = undefined;
-      const text = this.compiler.compile({
+      // Incremental: a one-rule change recompiles one policy and yields the element-level delta
+      // from the compiler's previous output, which is what the kernel holds when it is lastText.
+      const { text, delta } = this.compiler.update({
         env: this.opts.environment,
         world: ctx.world,
         policies: this.current(),
         modes: this.modes,
       });
       if (text === this.lastText) return;
-      await this.backend.apply(this.opts.environment, text, { previous: this.lastText });
+      const previous = this.lastText;
+      await this.backend.apply(this.opts.environment, text, {
+        previous,
+        ...(delta && previous !== undefined && { delta }),
+      });
       this.lastText = text;
     });
     this.applying = run.catch(() => undefined);
@@ -485,8 +491,20 @@ export class FirewallManager {
     });
   }
 
+  /** Whether the previous poll ran with some service in monitor or protect. */
+  private alerting = false;
+
+  /**
+   * Only monitor and protect write `@denied` (learn lets denied flows pass unrecorded), so it is
+   * read only while some service is in one of them, and once more after the last one left.
+   */
   private async pollDenied(): Promise<void> {
     if (!this.denied || !this.lastText) return;
+    const alerting =
+      this.modes.global !== 'learn' || Object.values(this.modes.perService).some((m) => m !== 'learn');
+    const last = this.alerting;
+    this.alerting = alerting;
+    if (!alerting && !last) return;
     try {
       const entries = await this.backend.readDenied(this.opts.environment);
       const occurrences = this.denied.observe(entries, this.opts.clock.now());
@@ -598,6 +616,7 @@ export class FirewallManager {
   async close(): Promise<void> {
     if (this.deniedTimer) clearInterval(this.deniedTimer);
     this.deniedTimer = undefined;
+    this.backend.close?.();
     await this.source?.stop();
     this.source = undefined;
     await this.learner?.stop();
