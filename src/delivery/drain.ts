@@ -1,18 +1,54 @@
 import type { Exec } from '../platform/exec.ts';
 
-/** Connection states that still carry (or may still carry) requests. */
-const CLOSED = /\b(TIME_WAIT|CLOSE|CLOSE_WAIT|LAST_ACK)\b/;
+/** A replica being drained: where its sockets live and which ports it serves on. */
+export interface DrainTarget {
+  netns: string;
+  /** The service's TCP ports; the replica's own outgoing connections (to a database) do not count. */
+  ports: readonly number[];
+}
 
-/** Pure: how many open TCP connections a `conntrack -L` listing holds. */
-export function countOpenConnections(listing: string): number {
-  return listing.split('\n').filter((line) => line.startsWith('tcp') && !CLOSED.test(line)).length;
+/** What a replica still holds: open connections to its ports, and how many of them carry a request. */
+export interface ConnectionCount {
+  open: number;
+  busy: number;
 }
 
 /**
- * Open TCP connections whose replies come from `address` (a replica behind a VIP or a published
- * port: conntrack's reply source is the replica after DNAT). 0 when conntrack is not installed.
+ * Pure: counts the connections an `ss -Htni state established` listing (taken inside the replica's
+ * namespace) holds on `ports`, and which of them are busy. A connection is idle when its queues are
+ * empty and the last thing on it was a send: the answer to the last request went out and no new
+ * request has come in since (`lastsnd` ≤ `lastrcv`, both in ms before now). A keep-alive connection
+ * that a client holds open (a pooled HTTP client) is idle between requests; waiting for it to close
+ * would make every drain run to its timeout.
  */
-export async function connectionsTo(exec: Exec, address: string): Promise<number> {
-  const r = await exec(['conntrack', '-L', '-p', 'tcp', '--reply-src', address], { allowFailure: true });
-  return r.code === 0 ? countOpenConnections(r.stdout) : 0;
+export function countConnections(listing: string, ports: readonly number[]): ConnectionCount {
+  const wanted = new Set(ports);
+  const lines = listing.split('\n');
+  let open = 0;
+  let busy = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const head = /^(\d+)\s+(\d+)\s+(\S+)\s+(\S+)/.exec(lines[i]!);
+    if (!head) continue;
+    const localPort = Number(/:(\d+)$/.exec(head[3]!)?.[1]);
+    if (!wanted.has(localPort)) continue;
+    open++;
+    const info = /^\s/.test(lines[i + 1] ?? '') ? lines[i + 1]! : '';
+    const lastsnd = Number(/\blastsnd:(\d+)/.exec(info)?.[1] ?? Infinity);
+    const lastrcv = Number(/\blastrcv:(\d+)/.exec(info)?.[1] ?? Infinity);
+    const queued = head[1] !== '0' || head[2] !== '0';
+    if (queued || lastsnd > lastrcv) busy++;
+  }
+  return { open, busy };
+}
+
+/**
+ * Connections to a replica's ports, seen from inside its namespace (so connections that reached it
+ * through a VIP or a published port count, whatever conntrack did to their addresses). A namespace
+ * that is already gone holds nothing.
+ */
+export async function connectionsOf(exec: Exec, target: DrainTarget): Promise<ConnectionCount> {
+  const r = await exec(['ip', 'netns', 'exec', target.netns, 'ss', '-Htni', 'state', 'established'], {
+    allowFailure: true,
+  });
+  return r.code === 0 ? countConnections(r.stdout, target.ports) : { open: 0, busy: 0 };
 }

@@ -11,7 +11,7 @@ export {
   withReleases,
 } from './release.ts';
 export type { Release, ReleaseSource, ReleaseStoreOptions } from './release.ts';
-export { connectionsTo, countOpenConnections } from './drain.ts';
+export { connectionsOf, countConnections, type ConnectionCount, type DrainTarget } from './drain.ts';
 export { formatDeployPlan, planDeploy } from './deploy-plan.ts';
 export type { DeployPlan, ServiceChange } from './deploy-plan.ts';
 export {

@@ -56,10 +56,13 @@ export interface ControllerOptions {
   /** How long `up` waits for a layer of services to become ready. @default 60000 */
   readyTimeoutMs?: number;
   /**
-   * Live connections to a replica address (conntrack), for draining during a rolling update;
-   * omitted: no wait beyond the load balancer update.
+   * Open connections to a replica's ports and how many carry a request (delivery/drain.ts), for
+   * draining during a rolling update; omitted: no wait beyond the load balancer update.
    */
-  connectionsTo?: (address: string) => Promise<number>;
+  connectionsOf?: (target: {
+    netns: string;
+    ports: readonly number[];
+  }) => Promise<{ open: number; busy: number }>;
   /** Preloads injected into Node services (tracing); omitted: none. */
   nodePreloads?: NodePreloads;
 }
@@ -698,26 +701,43 @@ export class EnvironmentController {
         for (const r of runs) r.admitted = false;
         await this.syncEndpoints();
         progress(`${ids}: out of ${vip}, draining (at most ${d.drainTimeoutMs} ms)`);
-        const left = await this.drain(runs, d.drainTimeoutMs);
-        progress(`${ids}: ${left === 0 ? 'drained' : `${left} connections left`}, stopping`);
+        const tcpPorts = svc.ports.filter((p) => p.protocol === 'TCP').map((p) => p.port);
+        const left = await this.drain(runs, tcpPorts, d.drainTimeoutMs);
+        const state =
+          left.open === 0
+            ? 'drained'
+            : left.busy === 0
+              ? `drained (${left.open} idle keep-alive connections close on SIGTERM)`
+              : `${left.busy} connections still busy at the timeout`;
+        progress(`${ids}: ${state}, stopping`);
         await Promise.all(runs.map((r) => this.stopReplica(r, true)));
       }
     }
   }
 
-  /** Waits until no connection to the replicas is left (conntrack), or the timeout; returns how many are. */
-  private async drain(runs: readonly Running[], timeoutMs: number): Promise<number> {
-    const count = this.opts.connectionsTo;
-    if (!count) return 0;
-    const addresses = runs.flatMap((r) => r.plan.attachments.map((a) => a.address));
+  /**
+   * Waits until no connection to the replicas' ports carries a request (idle keep-alive connections
+   * do not hold the drain: the service closes them on SIGTERM and a client resends on a fresh one),
+   * or the timeout; returns what is left.
+   */
+  private async drain(
+    runs: readonly Running[],
+    ports: readonly number[],
+    timeoutMs: number,
+  ): Promise<{ open: number; busy: number }> {
+    const count = this.opts.connectionsOf;
+    if (!count || ports.length === 0) return { open: 0, busy: 0 };
     const deadline = this.opts.clock.now() + timeoutMs;
     for (;;) {
-      const left = (await Promise.all(addresses.map((a) => count(a).catch(() => 0)))).reduce(
-        (x, y) => x + y,
-        0,
+      const counts = await Promise.all(
+        runs.map((r) => count({ netns: r.plan.netns, ports }).catch(() => ({ open: 0, busy: 0 }))),
       );
-      if (left === 0 || this.opts.clock.now() >= deadline) return left;
-      await this.opts.clock.sleep(100);
+      const left = counts.reduce((a, c) => ({ open: a.open + c.open, busy: a.busy + c.busy }), {
+        open: 0,
+        busy: 0,
+      });
+      if (left.busy === 0 || this.opts.clock.now() >= deadline) return left;
+      await this.opts.clock.sleep(50);
     }
   }
 

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
-import { EnvironmentController, type DatabaseEngines, type Progress } from '../orchestrator/index.ts';
+import {
+  EnvironmentController,
+  type ControllerOptions,
+  type DatabaseEngines,
+  type Progress,
+} from '../orchestrator/index.ts';
 import { flattenConfig, renderRcEnv } from '../orchestrator/index.ts';
 import type { SecretCodec, ClientSecretValues } from '../orchestrator/index.ts';
 import { LogJournal, type LogLine, type LogQuery, type LogSource } from '../logs/index.ts';
@@ -101,8 +106,8 @@ export interface ControlPlaneOptions {
   /** Run the conntrack flow source (off where conntrack is not wanted, e.g. API unit tests). @default true */
   captureFlows?: boolean;
   readyTimeoutMs?: number;
-  /** Live connections to a replica address, for draining in rolling updates (delivery/drain.ts). */
-  connectionsTo?: (address: string) => Promise<number>;
+  /** Open and busy connections of a replica, for draining in rolling updates (delivery/drain.ts). */
+  connectionsOf?: ControllerOptions['connectionsOf'];
   /** Preloads injected into Node services (tracing); omitted: none. */
   nodePreloads?: NodePreloads;
 }
@@ -530,7 +535,7 @@ export class ControlPlane {
         emit: (e) => this.emit(e),
         readyTimeoutMs: this.opts.readyTimeoutMs,
         nodePreloads: this.opts.nodePreloads,
-        connectionsTo: this.opts.connectionsTo,
+        connectionsOf: this.opts.connectionsOf,
       });
       this.controllers.set(environment, c);
     }

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../platform/clock.ts';
 import { realExec, type Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
 import { installedNodePreloads } from '../orchestrator/index.ts';
-import { connectionsTo, withReleases } from '../delivery/index.ts';
+import { connectionsOf, withReleases } from '../delivery/index.ts';
 import { createNetnsRuntime } from '../runtime/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 import { loadStack } from '../stack/index.ts';
@@ -89,7 +89,7 @@ export async function startDaemon(
       databases: createDatabaseEngines({ exec, dataDir: join(config.stateDir, 'data') }),
       logDir: join(config.stateDir, 'logs'),
       loadStack: withReleases(loadStack, releases),
-      connectionsTo: (address) => connectionsTo(exec, address),
+      connectionsOf: (target) => connectionsOf(exec, target),
       exec,
       ownership: new EnvironmentOwnership(deps.ownersDir ?? DEFAULT_OWNERS_DIR, config.stateDir),
       readyTimeoutMs: deps.readyTimeoutMs,
