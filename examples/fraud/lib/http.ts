@@ -96,8 +96,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
   });
 }
 
+/** Set on SIGTERM: every answer from then on closes its connection, so close() ends promptly. */
+let stopping = false;
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body ?? null);
+  if (stopping) res.shouldKeepAlive = false;
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -213,6 +217,9 @@ export function serve(opts: ServeOptions): http.Server {
   server.keepAliveTimeout = 65_000;
   server.listen(port, () => log('info', `${opts.name} listening`, { port }));
   process.once('SIGTERM', () => {
+    // A client holding a keep-alive connection gets its in-flight answers with `Connection: close`
+    // and opens a new connection for the next request (through the VIP, to another replica).
+    stopping = true;
     server.close(() => void (opts.onClose?.() ?? Promise.resolve()).finally(() => process.exit(0)));
     // Idle keep-alive connections would hold close() open until they time out.
     server.closeIdleConnections();
