@@ -2,12 +2,16 @@
  * What injected tracing costs the fraud stack: two copies of the stack (small `test` seeds) run in
  * one daemon at once, one with every service `tracing: false`, and are measured in alternating
  * rounds (off, on, off, on…) so both see the same machine: throughput with a fixed number of
- * requests in flight (the stack's capacity), and p99 latency at a moderate fixed rate.
+ * requests in flight (the stack's capacity), and p99 latency at a moderate fixed rate. Beside the
+ * wall-clock figures, the CPU time (user + system from /proc) per answered assessment of each
+ * stack's replicas (by service, their children included) and of this process (the daemon and the
+ * traffic generator), and the spans stored per assessment: on a shared machine the steadier figures.
  *
  *   node --import tsx bench/observe-fraud.ts [--rounds 2] [--step 8s]
  *
  * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, uptime } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,16 +44,75 @@ interface ModeFigures {
   p99: number[];
   p50: number[];
   errors: number;
+  /** CPU time (user + system) per answered assessment, in the throughput measurement. */
+  cpu: CpuPerAssessment[];
+  /** The same in the latency measurement (a moderate rate: what tracing costs when not saturated). */
+  cpuAtRate: CpuPerAssessment[];
 }
+
+/** Milliseconds of CPU per answered assessment, by who spent them. */
+export interface CpuPerAssessment {
+  /** Every replica of the environment (services and PostgreSQL, their children included). */
+  stackMs: number;
+  /** The bench process: the daemon (OTLP receiver, stores) and the traffic generator. */
+  daemonMs: number;
+  byService: Record<string, number>;
+  /** Spans stored during the measurement, per assessment. */
+  spans: number;
+}
+
+type ModeSummary = ModeFigures & {
+  medianThroughput: number;
+  medianP99: number;
+  /** Medians of `cpu` and `cpuAtRate` (stack + daemon, ms per assessment). */
+  medianCpuMs: number;
+  medianCpuAtRateMs: number;
+};
 
 export interface ObserveFraudBenchResult {
   config: Required<Omit<ObserveFraudBenchOptions, 'signal' | 'resultName' | 'log'>>;
   load: { before: number; after: number };
-  off: ModeFigures & { medianThroughput: number; medianP99: number };
-  on: ModeFigures & { medianThroughput: number; medianP99: number };
-  ratio: { throughput: number; p99: number };
+  off: ModeSummary;
+  on: ModeSummary;
+  ratio: { throughput: number; p99: number; cpuPerAssessment: number; cpuPerAssessmentAtRate: number };
   spansStored: number;
   goals: { throughputAtLeast090: boolean; p99AtMost110: boolean };
+}
+
+/** CPU milliseconds (user + system, reaped children included) of each process tree, by root pid. */
+function treeCpuMs(roots: readonly number[]): Map<number, number> {
+  const children = new Map<number, number[]>();
+  const own = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // Fields after the command name: ppid is field 4, utime..cstime are fields 14-17.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(name);
+    const ppid = Number(f[1]);
+    // USER_HZ is 100 on Linux: a tick is 10 ms.
+    own.set(pid, (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10);
+    const list = children.get(ppid) ?? [];
+    list.push(pid);
+    children.set(ppid, list);
+  }
+  const out = new Map<number, number>();
+  for (const root of roots) {
+    let sum = 0;
+    const stack = [root];
+    while (stack.length > 0) {
+      const pid = stack.pop()!;
+      sum += own.get(pid) ?? 0;
+      stack.push(...(children.get(pid) ?? []));
+    }
+    out.set(root, sum);
+  }
+  return out;
 }
 
 /** The fraud stack with every service opted out of tracing. */
@@ -90,8 +153,40 @@ export async function runObserveFraudBench(
       await cp.daemon.controlPlane.up({ file, environment: m.environment, clientEnv: {} }, () => undefined);
     }
     const figures: Record<'off' | 'on', ModeFigures> = {
-      off: { throughput: [], p99: [], p50: [], errors: 0 },
-      on: { throughput: [], p99: [], p50: [], errors: 0 },
+      off: { throughput: [], p99: [], p50: [], errors: 0, cpu: [], cpuAtRate: [] },
+      on: { throughput: [], p99: [], p50: [], errors: 0, cpu: [], cpuAtRate: [] },
+    };
+    const traces = cp.daemon.observability.observe.traces;
+    // CPU of one environment's replicas (by service) and of this process, for per-assessment costs.
+    const sample = (environment: string) => {
+      const replicas = cp.daemon.controlPlane.ps({ environment }).filter((r) => r.pid !== null);
+      const cpu = treeCpuMs(replicas.map((r) => r.pid!));
+      const byService: Record<string, number> = {};
+      for (const r of replicas) byService[r.service] = (byService[r.service] ?? 0) + (cpu.get(r.pid!) ?? 0);
+      const self = process.cpuUsage();
+      return { byService, daemonMs: (self.user + self.system) / 1000, spans: traces.count() };
+    };
+    const measure = async (environment: string, run: () => Promise<TrafficReport>) => {
+      const before = sample(environment);
+      const report = await run();
+      // Spans still in the services' batch queues (1 s) and on their way: counted with this step.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const after = sample(environment);
+      const n = Math.max(1, report.ok);
+      const byService: Record<string, number> = {};
+      let stack = 0;
+      for (const [service, ms] of Object.entries(after.byService)) {
+        const used = ms - (before.byService[service] ?? ms);
+        byService[service] = round(used / n, 3);
+        stack += used;
+      }
+      const cpu: CpuPerAssessment = {
+        stackMs: round(stack / n, 3),
+        daemonMs: round((after.daemonMs - before.daemonMs) / n, 3),
+        byService,
+        spans: round((after.spans - before.spans) / n, 2),
+      };
+      return { report, cpu };
     };
     const traffic = (url: string, rate: number, concurrency?: number): Promise<TrafficReport> =>
       runTraffic({
@@ -108,29 +203,41 @@ export async function runObserveFraudBench(
       // Alternate which goes first, so neither always follows the other's aftermath.
       const order = round_ % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
       for (const mode of order) {
-        const url = modes[mode].url;
-        const sat = await traffic(url, config.saturateRate, config.concurrency);
-        const lat = await traffic(url, config.latencyRate);
+        const { url, environment } = modes[mode];
+        const sat = await measure(environment, () => traffic(url, config.saturateRate, config.concurrency));
+        const lat = await measure(environment, () => traffic(url, config.latencyRate));
         const f = figures[mode];
-        f.throughput.push(sat.throughput);
-        f.p99.push(lat.latencyMs.p99);
-        f.p50.push(lat.latencyMs.p50);
-        f.errors += sat.errors + lat.errors;
+        f.throughput.push(sat.report.throughput);
+        f.p99.push(lat.report.latencyMs.p99);
+        f.p50.push(lat.report.latencyMs.p50);
+        f.errors += sat.report.errors + lat.report.errors;
+        f.cpu.push(sat.cpu);
+        f.cpuAtRate.push(lat.cpu);
         log(
-          `observe-fraud: round ${round_ + 1} tracing ${mode}: ${round(sat.throughput)}/s, p99 ${round(lat.latencyMs.p99)} ms at ${config.latencyRate}/s (load ${round(loadavg()[0]!)})`,
+          `observe-fraud: round ${round_ + 1} tracing ${mode}: ${round(sat.report.throughput)}/s, p99 ${round(lat.report.latencyMs.p99)} ms (p50 ${round(lat.report.latencyMs.p50)}) at ${config.latencyRate}/s (load ${round(loadavg()[0]!)})`,
         );
+        log(
+          `  cpu ms/assessment saturated: stack ${sat.cpu.stackMs} + bench process ${sat.cpu.daemonMs}, ${sat.cpu.spans} spans; at ${config.latencyRate}/s: stack ${lat.cpu.stackMs} + ${lat.cpu.daemonMs}, ${lat.cpu.spans} spans`,
+        );
+        log(`  by service (saturated): ${JSON.stringify(sat.cpu.byService)}`);
+        log(`  by service (at rate):   ${JSON.stringify(lat.cpu.byService)}`);
       }
     }
-    const summary = (f: ModeFigures) => ({
+    const total = (c: CpuPerAssessment) => c.stackMs + c.daemonMs;
+    const summary = (f: ModeFigures): ModeSummary => ({
       ...f,
       medianThroughput: median(f.throughput),
       medianP99: median(f.p99),
+      medianCpuMs: round(median(f.cpu.map(total)), 3),
+      medianCpuAtRateMs: round(median(f.cpuAtRate.map(total)), 3),
     });
     const off = summary(figures.off);
     const on = summary(figures.on);
     const ratio = {
       throughput: round(on.medianThroughput / off.medianThroughput, 3),
       p99: round(on.medianP99 / off.medianP99, 3),
+      cpuPerAssessment: round(on.medianCpuMs / off.medianCpuMs, 3),
+      cpuPerAssessmentAtRate: round(on.medianCpuAtRateMs / off.medianCpuAtRateMs, 3),
     };
     const spansStored = cp.daemon.observability.observe.traces.listTraces({
       environment: modes.on.environment,
@@ -194,7 +301,8 @@ async function main(): Promise<void> {
   console.log(
     `tracing off: ${round(r.off.medianThroughput)}/s, p99 ${round(r.off.medianP99)} ms\n` +
       `tracing on:  ${round(r.on.medianThroughput)}/s, p99 ${round(r.on.medianP99)} ms\n` +
-      `ratio: throughput ${r.ratio.throughput}x (goal >= 0.90), p99 ${r.ratio.p99}x (goal <= 1.10); load ${round(r.load.before)} -> ${round(r.load.after)}, uptime ${Math.round(uptime())} s`,
+      `ratio: throughput ${r.ratio.throughput}x (goal >= 0.90), p99 ${r.ratio.p99}x (goal <= 1.10); load ${round(r.load.before)} -> ${round(r.load.after)}, uptime ${Math.round(uptime())} s\n` +
+      `cpu per assessment (stack + bench process), saturated: off ${r.off.medianCpuMs} ms, on ${r.on.medianCpuMs} ms (${r.ratio.cpuPerAssessment}x); at ${r.config.latencyRate}/s: off ${r.off.medianCpuAtRateMs} ms, on ${r.on.medianCpuAtRateMs} ms (${r.ratio.cpuPerAssessmentAtRate}x)`,
   );
 }
 

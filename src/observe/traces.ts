@@ -134,6 +134,7 @@ export class TraceStore {
   private readonly clock: Clock;
   private readonly retention: TraceRetention;
   private readonly resourceIds = new WeakMap<object, number>();
+  private readonly resourceIdByJson = new Map<string, number>();
   private readonly redactor = new Redactor();
   private pending: SpanRecord[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
@@ -214,12 +215,19 @@ export class TraceStore {
   }
 
   // Spans of one export share one resource object: intern it once per object, not per span.
+  // Replicas send one resource many times (the preload encodes spans in small groups): known
+  // resources skip the two statements.
   private resourceId(resource: Attributes): number {
     const cached = this.resourceIds.get(resource);
     if (cached !== undefined) return cached;
     const json = JSON.stringify(resource);
-    this.stmts.resourceInsert.run(json);
-    const id = this.stmts.resourceId.get(json) as number;
+    let id = this.resourceIdByJson.get(json);
+    if (id === undefined) {
+      this.stmts.resourceInsert.run(json);
+      id = this.stmts.resourceId.get(json) as number;
+      if (this.resourceIdByJson.size >= 4096) this.resourceIdByJson.clear();
+      this.resourceIdByJson.set(json, id);
+    }
     this.resourceIds.set(resource, id);
     return id;
   }

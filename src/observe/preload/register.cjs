@@ -16,6 +16,7 @@
  * the service), so a service needs no OpenTelemetry package and its own copies cannot interfere.
  * HTTP server/client, fetch (undici) and pg are instrumented; spans leave through a
  * BatchSpanProcessor as OTLP/protobuf. No resource detector runs (no cloud metadata probes).
+ * OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG) may sample, opt-in; by default every trace is kept.
  *
  * Unlike the stock auto-instrumentation, spans are not lost at the end: SIGTERM/SIGINT flush before
  * the default action is re-raised (when the service has no handler of its own), and on
@@ -66,14 +67,38 @@ function tracesUrl(env) {
   return `${base.replace(/\/+$/, '')}/v1/traces`;
 }
 
+/**
+ * The standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, opt-in: unset, every trace is kept
+ * (parentbased_always_on). A ratio keeps whole traces: the root decides, children follow the
+ * sampled flag it propagates. Undefined for the default.
+ */
+function samplerFromEnv(sdk, env) {
+  const name = (env.OTEL_TRACES_SAMPLER || '').trim().toLowerCase();
+  if (!name || name === 'parentbased_always_on') return undefined;
+  const arg = Number(env.OTEL_TRACES_SAMPLER_ARG);
+  const ratio = () =>
+    new sdk.TraceIdRatioBasedSampler(Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1);
+  const roots = {
+    always_on: () => new sdk.AlwaysOnSampler(),
+    always_off: () => new sdk.AlwaysOffSampler(),
+    traceidratio: ratio,
+  };
+  if (roots[name]) return roots[name]();
+  const parentBased = /^parentbased_(.+)$/.exec(name);
+  if (parentBased && roots[parentBased[1]])
+    return new sdk.ParentBasedSampler({ root: roots[parentBased[1]]() });
+  process.stderr.write(`rampart preload: OTEL_TRACES_SAMPLER=${name} unknown, every trace is kept\n`);
+  return undefined;
+}
+
 function startTracing(env, beforeSignalExit) {
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
-  const { NodeTracerProvider, BatchSpanProcessor } = rampartRequire('@opentelemetry/sdk-trace-node');
+  const sdk = rampartRequire('@opentelemetry/sdk-trace-node');
+  const { NodeTracerProvider } = sdk;
   const { resourceFromAttributes } = rampartRequire('@opentelemetry/resources');
   const exporterPath = rampartRequire.resolve('@opentelemetry/exporter-trace-otlp-proto');
-  const { OTLPTraceExporter } = rampartRequire(exporterPath);
-  // The exporter's own serializer, for the synchronous send at exit (resolved next to the exporter).
+  // The OTLP exporter's own protobuf serializer (resolved next to the exporter Rampart ships).
   const { ProtobufTraceSerializer } = createRequire(exporterPath)('@opentelemetry/otlp-transformer');
   const { registerInstrumentations } = rampartRequire('@opentelemetry/instrumentation');
   const { HttpInstrumentation } = rampartRequire('@opentelemetry/instrumentation-http');
@@ -102,6 +127,11 @@ function startTracing(env, beforeSignalExit) {
   if (env.RAMPART_ENVIRONMENT) attributes['deployment.environment.name'] = env.RAMPART_ENVIRONMENT;
   if (env.RAMPART_REPLICA_ID) attributes['service.instance.id'] = env.RAMPART_REPLICA_ID;
 
+  const headers = {
+    ...parsePairs(env.OTEL_EXPORTER_OTLP_HEADERS),
+    ...parsePairs(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+  };
+  const { OTLPTraceExporter } = rampartRequire(exporterPath);
   const exporter = new OTLPTraceExporter({ url: tracesUrl(env) });
   // Spans ended but not yet acknowledged by the exporter: what process.exit() would lose.
   const pending = new Set();
@@ -116,7 +146,7 @@ function startTracing(env, beforeSignalExit) {
     shutdown: () => exporter.shutdown(),
     forceFlush: () => (exporter.forceFlush ? exporter.forceFlush() : Promise.resolve()),
   };
-  const batch = new BatchSpanProcessor(tracking, {
+  const batch = new sdk.BatchSpanProcessor(tracking, {
     scheduledDelayMillis: Number(env.OTEL_BSP_SCHEDULE_DELAY) || 1000,
     maxExportBatchSize: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || 512,
     maxQueueSize: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || 4096,
@@ -133,10 +163,20 @@ function startTracing(env, beforeSignalExit) {
     },
     forceFlush: () => batch.forceFlush(),
     shutdown: () => batch.shutdown(),
+    hasPending: () => pending.size > 0,
+    takeUnacknowledged() {
+      const spans = [...pending];
+      pending.clear();
+      return spans.length === 0
+        ? Buffer.alloc(0)
+        : Buffer.from(ProtobufTraceSerializer.serializeRequest(spans));
+    },
   };
+  const sampler = samplerFromEnv(sdk, env);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes(attributes),
     spanProcessors: [processor],
+    ...(sampler && { sampler }),
   });
   provider.register();
 
@@ -171,15 +211,9 @@ function startTracing(env, beforeSignalExit) {
 
   // Spans still unacknowledged, sent now, synchronously (nothing asynchronous runs after this).
   const sendPendingNow = () => {
-    if (pending.size === 0) return;
-    const spans = [...pending];
-    pending.clear();
     try {
-      const headers = {
-        ...parsePairs(env.OTEL_EXPORTER_OTLP_HEADERS),
-        ...parsePairs(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
-      };
-      sendSync(tracesUrl(env), headers, ProtobufTraceSerializer.serializeRequest(spans));
+      const body = processor.takeUnacknowledged();
+      if (body.length > 0) sendSync(tracesUrl(env), headers, body);
     } catch {
       // Nothing more can be done while exiting.
     }
@@ -204,7 +238,7 @@ function startTracing(env, beforeSignalExit) {
   let beforeExitRounds = 0;
   process.on('beforeExit', () => {
     // The event loop is empty; the batch timer is unref'd and would not keep it alive.
-    if (pending.size > 0 && beforeExitRounds++ < 3) void flush(2000);
+    if (processor.hasPending() && beforeExitRounds++ < 3) void flush(2000);
   });
 
   process.on('exit', sendPendingNow);
