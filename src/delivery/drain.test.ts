@@ -10,22 +10,37 @@ const LISTING = [
   // a request arrived 4 ms ago, answered last 12 ms ago: in flight
   '0      0      [::ffff:198.18.0.9]:8080 [::ffff:198.18.0.2]:34434',
   '\t bbr wscale:10,10 rto:208 bytes_sent:3865 bytes_received:3140 lastsnd:12 lastrcv:4 lastack:12',
-  // bytes still queued to send: busy whatever the times say
+  // an answer sent and not yet acknowledged (the client delays its ACK): done, idle
   '0      341    [::ffff:198.18.0.9]:8080 [::ffff:198.18.0.3]:33506',
-  '\t bbr wscale:10,10 rto:220 bytes_sent:8675 lastsnd:36 lastrcv:44 lastack:44',
+  '\t bbr wscale:10,10 rto:220 bytes_sent:8675 bytes_received:7105 lastsnd:36 lastrcv:44 lastack:44',
+  // a request received and not read yet: busy whatever the times say
+  '120    0      [::ffff:198.18.0.9]:8080 [::ffff:198.18.0.3]:33508',
+  '\t bbr wscale:10,10 rto:220 bytes_sent:8675 bytes_received:7105 lastsnd:36 lastrcv:44 lastack:44',
+  // just opened, nothing received yet: a request is on its way
+  '0      0      [::ffff:198.18.0.9]:8080 [::ffff:198.18.0.2]:34440',
+  '\t bbr wscale:10,10 rto:208 bytes_sent:0 lastsnd:5 lastrcv:5 lastack:5',
   // the replica's own connection to its database: not a connection to its ports
   '0      0      198.18.40.2:51022 198.18.40.8:5432',
   '\t cubic wscale:7,7 rto:204 lastsnd:1 lastrcv:900',
 ].join('\n');
 
 describe('countConnections', () => {
-  it('GIVEN keep-alive, in-flight and queued connections THEN only the last two are busy', () => {
-    assert.deepEqual(countConnections(LISTING, [8080]), { open: 3, busy: 2 });
+  it('GIVEN keep-alive, in-flight, unacknowledged, unread and fresh connections THEN all but keep-alive and unacknowledged are busy', () => {
+    assert.deepEqual(countConnections(LISTING, [8080]), {
+      open: 5,
+      busy: 3,
+      busyPeers: ['198.18.0.2:34434', '198.18.0.3:33508', '198.18.0.2:34440'],
+    });
   });
 
   it('GIVEN a request that was never answered (no lastsnd) THEN it is busy', () => {
-    const listing = '0      0      198.18.0.9:8080 198.18.0.2:40000\n\t cubic lastrcv:3 lastack:3';
-    assert.deepEqual(countConnections(listing, [8080]), { open: 1, busy: 1 });
+    const listing =
+      '0      0      198.18.0.9:8080 198.18.0.2:40000\n\t cubic bytes_received:310 lastrcv:3 lastack:3';
+    assert.deepEqual(countConnections(listing, [8080]), {
+      open: 1,
+      busy: 1,
+      busyPeers: ['198.18.0.2:40000'],
+    });
   });
 
   it('GIVEN no listing or other ports THEN nothing is open', () => {

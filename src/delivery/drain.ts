@@ -11,12 +11,14 @@ export interface DrainTarget {
 export interface ConnectionCount {
   open: number;
   busy: number;
+  /** The peers (`address:port`) of the busy connections, for the progress line. */
+  busyPeers?: string[];
 }
 
 /**
  * Pure: counts the connections an `ss -Htni state established` listing (taken inside the replica's
- * namespace) holds on `ports`, and which of them are busy. A connection is idle when its queues are
- * empty and the last thing on it was a send: the answer to the last request went out and no new
+ * namespace) holds on `ports`, and which of them are busy. A connection is idle when nothing it
+ * received is left unread and the last thing on it was a send: the answer to the last request went out and no new
  * request has come in since (`lastsnd` ≤ `lastrcv`, both in ms before now). A keep-alive connection
  * that a client holds open (a pooled HTTP client) is idle between requests; waiting for it to close
  * would make every drain run to its timeout.
@@ -25,7 +27,7 @@ export function countConnections(listing: string, ports: readonly number[]): Con
   const wanted = new Set(ports);
   const lines = listing.split('\n');
   let open = 0;
-  let busy = 0;
+  const busyPeers: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const head = /^(\d+)\s+(\d+)\s+(\S+)\s+(\S+)/.exec(lines[i]!);
     if (!head) continue;
@@ -35,10 +37,16 @@ export function countConnections(listing: string, ports: readonly number[]): Con
     const info = /^\s/.test(lines[i + 1] ?? '') ? lines[i + 1]! : '';
     const lastsnd = Number(/\blastsnd:(\d+)/.exec(info)?.[1] ?? Infinity);
     const lastrcv = Number(/\blastrcv:(\d+)/.exec(info)?.[1] ?? Infinity);
-    const queued = head[1] !== '0' || head[2] !== '0';
-    if (queued || lastsnd > lastrcv) busy++;
+    // Recv-Q: a request the service has not read yet. Send-Q is the answer already sent and not
+    // yet acknowledged (the client delays its ACK): that connection is done, not busy.
+    const unread = head[1] !== '0';
+    // A connection that has carried nothing yet was opened to send a request (just before the
+    // replica left the VIP): closing it now would fail that request on a fresh connection.
+    const fresh = !/\bbytes_received:[1-9]/.test(info);
+    if (unread || fresh || lastsnd > lastrcv)
+      busyPeers.push(head[4]!.replace('[::ffff:', '').replace(']', ''));
   }
-  return { open, busy };
+  return { open, busy: busyPeers.length, ...(busyPeers.length > 0 && { busyPeers }) };
 }
 
 /**

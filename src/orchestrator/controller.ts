@@ -62,7 +62,7 @@ export interface ControllerOptions {
   connectionsOf?: (target: {
     netns: string;
     ports: readonly number[];
-  }) => Promise<{ open: number; busy: number }>;
+  }) => Promise<{ open: number; busy: number; busyPeers?: string[] }>;
   /** Preloads injected into Node services (tracing); omitted: none. */
   nodePreloads?: NodePreloads;
 }
@@ -708,7 +708,7 @@ export class EnvironmentController {
             ? 'drained'
             : left.busy === 0
               ? `drained (${left.open} idle keep-alive connections close on SIGTERM)`
-              : `${left.busy} connections still busy at the timeout`;
+              : `${left.busy} connections still busy at the timeout (from ${left.busyPeers?.join(', ')})`;
         progress(`${ids}: ${state}, stopping`);
         await Promise.all(runs.map((r) => this.stopReplica(r, true)));
       }
@@ -724,18 +724,23 @@ export class EnvironmentController {
     runs: readonly Running[],
     ports: readonly number[],
     timeoutMs: number,
-  ): Promise<{ open: number; busy: number }> {
+  ): Promise<{ open: number; busy: number; busyPeers?: string[] }> {
     const count = this.opts.connectionsOf;
     if (!count || ports.length === 0) return { open: 0, busy: 0 };
     const deadline = this.opts.clock.now() + timeoutMs;
     for (;;) {
       const counts = await Promise.all(
-        runs.map((r) => count({ netns: r.plan.netns, ports }).catch(() => ({ open: 0, busy: 0 }))),
+        runs.map((r) =>
+          count({ netns: r.plan.netns, ports }).catch(
+            (): { open: number; busy: number; busyPeers?: string[] } => ({ open: 0, busy: 0 }),
+          ),
+        ),
       );
-      const left = counts.reduce((a, c) => ({ open: a.open + c.open, busy: a.busy + c.busy }), {
-        open: 0,
-        busy: 0,
-      });
+      const left = {
+        open: counts.reduce((n, c) => n + c.open, 0),
+        busy: counts.reduce((n, c) => n + c.busy, 0),
+        busyPeers: counts.flatMap((c) => c.busyPeers ?? []),
+      };
       if (left.busy === 0 || this.opts.clock.now() >= deadline) return left;
       await this.opts.clock.sleep(50);
     }
