@@ -153,7 +153,7 @@ describe('applyReplicaNetwork', () => {
     await applyReplicaNetwork(exec, planReplicaNetwork(api), { fs });
     assert.deepEqual(
       exec.calls.map((c) => c.argv.join(' ')),
-      ['ip -j netns list', `ip -n ${NS} -j addr show`, 'ip -j -d link show'],
+      ['ip -j netns list', 'ip -j -d link show', `ip -n ${NS} -j addr show`],
     );
     assert.ok(fs.files.has(`/etc/netns/${NS}/hosts`));
   });
