@@ -145,8 +145,8 @@ function mountMap(root: HTMLElement, ctx: ViewContext): () => void {
     void renderPanel();
   };
 
-  const rebuild = () => {
-    full = buildGraph({
+  const model = () =>
+    buildGraph({
       replicas: data.replicas,
       map: data.map,
       flows: data.flows,
@@ -155,6 +155,22 @@ function mountMap(root: HTMLElement, ctx: ViewContext): () => void {
       rules: data.firewall?.rules,
       alertsSince: Date.now() - 5 * 60_000,
     });
+  const rebuild = () => {
+    full = model();
+    show();
+  };
+  /**
+   * A poll's rebuild in two tasks: the model of thousands of edges, then (after the browser had its
+   * chance to draw a frame) the layout key, the canvas and the table, so that no frame waits for both.
+   */
+  const rebuildFromPoll = async () => {
+    const first = layout === undefined;
+    full = model();
+    // The first map is drawn at once: nothing is on screen yet to keep smooth.
+    if (!first) await new Promise((resolve) => setTimeout(resolve, 0));
+    show();
+  };
+  const show = () => {
     if (!collapsed) {
       collapsed = new Set(full.nodes.length > AGGREGATE_ABOVE ? namespacesOf(full) : []);
       groupBox.checked = collapsed.size > 0;
@@ -320,7 +336,7 @@ function mountMap(root: HTMLElement, ctx: ViewContext): () => void {
     if (alerts.status === 'fulfilled') data.alerts = alerts.value.alerts;
     const failed = [replicas, flows].find((r) => r.status === 'rejected');
     if (failed?.status === 'rejected') status.textContent = describeError(failed.reason);
-    rebuild();
+    await rebuildFromPoll();
   };
   const slow = async () => {
     const [compliance, firewall] = await Promise.allSettled([
@@ -329,7 +345,7 @@ function mountMap(root: HTMLElement, ctx: ViewContext): () => void {
     ]);
     if (compliance.status === 'fulfilled') data.compliance = compliance.value;
     if (firewall.status === 'fulfilled') data.firewall = firewall.value;
-    rebuild();
+    await rebuildFromPoll();
   };
   const stopFast = poll(fast, ctx.pollMs);
   const stopSlow = poll(slow, Math.max(10_000, ctx.pollMs * 4));
