@@ -27,7 +27,6 @@
  * Needs root. Measures and reports; never asserts on speed.
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +42,17 @@ import {
 import { evaluate, heldOutDataset, type Evaluation } from '../examples/fraud/model/train.ts';
 import type { WeightsFile } from '../examples/fraud/services/scoring/logic.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
-import { abortOnInterrupt, cpuSince, cpuTimes, privilegeProblem, round, since, writeResult } from './lib.ts';
+import {
+  abortOnInterrupt,
+  cpuSince,
+  cpuTimes,
+  privilegeProblem,
+  processTable,
+  round,
+  since,
+  treeCpu,
+  writeResult,
+} from './lib.ts';
 
 export interface FraudBenchOptions {
   /** Velocity seed size (`velocity.seed.orders`). @default 1_000_000 */
@@ -163,56 +172,6 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-/**
- * CPU ms of every process: `own` (utime + stime) and `reaped` (cutime + cstime: children that
- * exited and were waited for, such as PostgreSQL backends of closed connections), and its parent.
- */
-async function processTable(): Promise<Map<number, { ppid: number; own: number; reaped: number }>> {
-  const table = new Map<number, { ppid: number; own: number; reaped: number }>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // Fields after the name: ppid is field 4, utime..cstime fields 14-17, in USER_HZ (100).
-      table.set(Number(name), {
-        ppid: Number(rest[1]),
-        own: (Number(rest[11]) + Number(rest[12])) * 10,
-        reaped: (Number(rest[13]) + Number(rest[14])) * 10,
-      });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return table;
-}
-
-/**
- * CPU ms of each root and its whole process tree: its own and reaped time plus that of every live
- * descendant. A child that exits between two readings moves from "live" to its parent's reaped
- * time, so differences of two readings count it exactly once.
- */
-function treeCpu(
-  table: Map<number, { ppid: number; own: number; reaped: number }>,
-  roots: readonly number[],
-): Map<number, number> {
-  const children = new Map<number, number[]>();
-  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
-  const out = new Map<number, number>();
-  for (const root of roots) {
-    let sum = 0;
-    const stack = [root];
-    while (stack.length > 0) {
-      const pid = stack.pop()!;
-      const p = table.get(pid);
-      sum += p ? p.own + p.reaped : 0;
-      stack.push(...(children.get(pid) ?? []));
-    }
-    out.set(root, sum);
-  }
-  return out;
 }
 
 async function cpuByService(

@@ -4,7 +4,7 @@
  * measure and report; they never assert on speed (STYLE.md §16).
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -237,4 +237,54 @@ export function summariseSpans(spans: readonly ExecSpan[]): ExecSummary {
     if (running === 0) busy += e.t - from;
   }
   return { calls: spans.length, busyMs: round(busy), peakConcurrency: peak, byCommand };
+}
+
+/**
+ * CPU ms of every process: `own` (utime + stime) and `reaped` (cutime + cstime: children that
+ * exited and were waited for, such as PostgreSQL backends of closed connections), and its parent.
+ */
+export async function processTable(): Promise<Map<number, { ppid: number; own: number; reaped: number }>> {
+  const table = new Map<number, { ppid: number; own: number; reaped: number }>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields after the name: ppid is field 4, utime..cstime fields 14-17, in USER_HZ (100).
+      table.set(Number(name), {
+        ppid: Number(rest[1]),
+        own: (Number(rest[11]) + Number(rest[12])) * 10,
+        reaped: (Number(rest[13]) + Number(rest[14])) * 10,
+      });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return table;
+}
+
+/**
+ * CPU ms of each root and its whole process tree: its own and reaped time plus that of every live
+ * descendant. A child that exits between two readings moves from "live" to its parent's reaped
+ * time, so differences of two readings count it exactly once.
+ */
+export function treeCpu(
+  table: Map<number, { ppid: number; own: number; reaped: number }>,
+  roots: readonly number[],
+): Map<number, number> {
+  const children = new Map<number, number[]>();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const out = new Map<number, number>();
+  for (const root of roots) {
+    let sum = 0;
+    const stack = [root];
+    while (stack.length > 0) {
+      const pid = stack.pop()!;
+      const p = table.get(pid);
+      sum += p ? p.own + p.reaped : 0;
+      stack.push(...(children.get(pid) ?? []));
+    }
+    out.set(root, sum);
+  }
+  return out;
 }

@@ -11,7 +11,6 @@
  *
  * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, uptime } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,7 +19,15 @@ import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
 import { parseDurationMs, runTraffic, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { freePort } from '../src/testing/postgres.ts';
-import { abortOnInterrupt, median, privilegeProblem, round, writeResult } from './lib.ts';
+import {
+  abortOnInterrupt,
+  median,
+  privilegeProblem,
+  processTable,
+  round,
+  treeCpu,
+  writeResult,
+} from './lib.ts';
 
 export interface ObserveFraudBenchOptions {
   /** Alternating rounds per mode. @default 3 */
@@ -79,42 +86,6 @@ export interface ObserveFraudBenchResult {
   goals: { throughputAtLeast090: boolean; p99AtMost110: boolean };
 }
 
-/** CPU milliseconds (user + system, reaped children included) of each process tree, by root pid. */
-function treeCpuMs(roots: readonly number[]): Map<number, number> {
-  const children = new Map<number, number[]>();
-  const own = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // Fields after the command name: ppid is field 4, utime..cstime are fields 14-17.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const pid = Number(name);
-    const ppid = Number(f[1]);
-    // USER_HZ is 100 on Linux: a tick is 10 ms.
-    own.set(pid, (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10);
-    const list = children.get(ppid) ?? [];
-    list.push(pid);
-    children.set(ppid, list);
-  }
-  const out = new Map<number, number>();
-  for (const root of roots) {
-    let sum = 0;
-    const stack = [root];
-    while (stack.length > 0) {
-      const pid = stack.pop()!;
-      sum += own.get(pid) ?? 0;
-      stack.push(...(children.get(pid) ?? []));
-    }
-    out.set(root, sum);
-  }
-  return out;
-}
-
 /** The fraud stack with every service opted out of tracing. */
 function withoutTracing(text: string): string {
   const doc = parseDocument(text);
@@ -158,20 +129,23 @@ export async function runObserveFraudBench(
     };
     const traces = cp.daemon.observability.observe.traces;
     // CPU of one environment's replicas (by service) and of this process, for per-assessment costs.
-    const sample = (environment: string) => {
+    const sample = async (environment: string) => {
       const replicas = cp.daemon.controlPlane.ps({ environment }).filter((r) => r.pid !== null);
-      const cpu = treeCpuMs(replicas.map((r) => r.pid!));
+      const cpu = treeCpu(
+        await processTable(),
+        replicas.map((r) => r.pid!),
+      );
       const byService: Record<string, number> = {};
       for (const r of replicas) byService[r.service] = (byService[r.service] ?? 0) + (cpu.get(r.pid!) ?? 0);
       const self = process.cpuUsage();
       return { byService, daemonMs: (self.user + self.system) / 1000, spans: traces.count() };
     };
     const measure = async (environment: string, run: () => Promise<TrafficReport>) => {
-      const before = sample(environment);
+      const before = await sample(environment);
       const report = await run();
       // Spans still in the services' batch queues (1 s) and on their way: counted with this step.
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      const after = sample(environment);
+      const after = await sample(environment);
       const n = Math.max(1, report.ok);
       const byService: Record<string, number> = {};
       let stack = 0;
