@@ -1,3 +1,4 @@
+import { canonicalJson } from '../platform/json.ts';
 import { policyTypesOf } from './evaluate.ts';
 import { renderPolicyYaml } from './policy.ts';
 import type { NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule } from './types.ts';
@@ -35,21 +36,9 @@ export interface PolicyDiff {
 
 const idOf = (p: NetworkPolicy): string => `${p.metadata.namespace}/${p.metadata.name}`;
 
-/** JSON with sorted keys and defaults applied: equal values give equal strings. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => a.localeCompare(b));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 function canonicalRule(rule: NetworkPolicyIngressRule | NetworkPolicyEgressRule): string {
   const ports = rule.ports?.map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' }));
-  return canonical({ ...rule, ports: ports && ports.length > 0 ? ports : undefined });
+  return canonicalJson({ ...rule, ports: ports && ports.length > 0 ? ports : undefined });
 }
 
 /** Rules as multisets: what `after` has that `before` lacks, and the reverse. */
@@ -88,11 +77,12 @@ export function diffPolicies(
     else if (!a) diff.removed.push(b);
     else {
       const fields: string[] = [];
-      if (canonical(b.spec.podSelector) !== canonical(a.spec.podSelector)) fields.push('podSelector');
-      if (canonical([...policyTypesOf(b)].sort()) !== canonical([...policyTypesOf(a)].sort()))
+      if (canonicalJson(b.spec.podSelector) !== canonicalJson(a.spec.podSelector)) fields.push('podSelector');
+      if (canonicalJson([...policyTypesOf(b)].sort()) !== canonicalJson([...policyTypesOf(a)].sort()))
         fields.push('policyTypes');
-      if (canonical(b.metadata.labels ?? {}) !== canonical(a.metadata.labels ?? {})) fields.push('labels');
-      if (canonical(b.metadata.annotations ?? {}) !== canonical(a.metadata.annotations ?? {}))
+      if (canonicalJson(b.metadata.labels ?? {}) !== canonicalJson(a.metadata.labels ?? {}))
+        fields.push('labels');
+      if (canonicalJson(b.metadata.annotations ?? {}) !== canonicalJson(a.metadata.annotations ?? {}))
         fields.push('annotations');
       const ingress = ruleDelta(b.spec.ingress ?? [], a.spec.ingress ?? []);
       const egress = ruleDelta(b.spec.egress ?? [], a.spec.egress ?? []);

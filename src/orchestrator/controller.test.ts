@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ReplicaPlan } from '../runtime/index.ts';
 import type { ResolvedDatabase, ResolvedStack } from '../stack/index.ts';
-import { canonicalJson, settledDatabases } from './controller.ts';
+import { canonicalJson } from '../platform/json.ts';
+import { settledDatabases } from './controller.ts';
 
 const frauddb: ResolvedDatabase = {
   name: 'frauddb',

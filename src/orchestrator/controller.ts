@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
+import { canonicalJson } from '../platform/json.ts';
 import type { ReplicaSupervisor as Supervisor, SupervisorSnapshot } from '../runtime/index.ts';
 import { ReplicaSupervisor } from '../runtime/index.ts';
 import type { ReplicaPlan, Runtime, ServiceEndpoints } from '../runtime/index.ts';
@@ -845,15 +846,6 @@ export class EnvironmentController {
       await this.opts.clock.sleep(50);
     }
   }
-}
-
-/** JSON with object keys sorted, so equal values give equal text whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
 }
 
 /**

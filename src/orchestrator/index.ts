@@ -1,4 +1,4 @@
-export { EnvironmentController, canonicalJson, settledDatabases } from './controller.ts';
+export { EnvironmentController, settledDatabases } from './controller.ts';
 export type { ControllerOptions, DatabaseEngines, Progress } from './controller.ts';
 export { DEFAULT_POOL, allocateNetwork, slotsOf } from './allocate.ts';
 export type { NetworkAllocation } from './allocate.ts';
