@@ -16,12 +16,12 @@
  *
  * Needs root. Measures and reports; never asserts on speed.
  */
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
 import { parseDurationMs, runTraffic, trafficOrders } from '../examples/fraud/generator/traffic.ts';
+import { freePort } from '../src/testing/postgres.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { median, round, writeResult } from './lib.ts';
 
@@ -62,15 +62,6 @@ export interface FraudFirewallBenchResult {
   };
   config: Required<Omit<FraudFirewallBenchOptions, 'log' | 'signal' | 'write'>>;
   loadAverage: number[];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** One egress policy for the gateway allowing `pairs` /32 addresses of 10.77.0.0/16 on TCP 443. */

@@ -27,7 +27,6 @@
  * Needs root. Measures and reports; never asserts on speed.
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -41,6 +40,7 @@ import {
 } from '../examples/fraud/generator/traffic.ts';
 import { evaluate, heldOutDataset, type Evaluation } from '../examples/fraud/model/train.ts';
 import type { WeightsFile } from '../examples/fraud/services/scoring/logic.ts';
+import { freePort } from '../src/testing/postgres.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import {
   abortOnInterrupt,
@@ -164,15 +164,6 @@ export interface FraudBenchResult {
 }
 
 const WEIGHTS_FILE = fileURLToPath(new URL('../examples/fraud/model/weights.v1.json', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function cpuByService(
   replicas: readonly { service: string; pid: number | null }[],

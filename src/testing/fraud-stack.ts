@@ -9,7 +9,7 @@
  * directory, so a test may change a service's code (a new release) without touching the repository.
  */
 import { cp as copyDir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './postgres.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -69,13 +69,7 @@ export interface FraudStack {
 /** A free TCP port on 127.0.0.1 (closed again; the caller binds it soon after). */
 export async function freeLocalPort(min = 0): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-      s.on('error', reject);
-    });
+    const port = await freePort();
     if (port > min) return port;
   }
 }
