@@ -82,6 +82,8 @@ export interface FraudBenchOptions {
   fixedRates?: readonly number[];
   /** Environment variables per service (e.g. `{ gateway: { NODE_OPTIONS: '--cpu-prof' } }`, to profile). */
   serviceEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Inject tracing into the Node services (Rampart's default). @default true */
+  tracing?: boolean;
   /** Replicas per service over the stack file's (e.g. `{ gateway: 1 }`). */
   replicas?: Readonly<Record<string, number>>;
   /** Prefix of the generated environment name (parallel runs on one host need distinct ones). @default 'bf' */
@@ -246,7 +248,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
   const model = { version: weights.version, trainedAuc: weights.metrics.auc, heldOut, evalMs: since(t) };
 
   // 2. The stack.
-  const cp = await startControlPlaneForTest({ readyTimeoutMs: 20 * 60_000 });
+  const cp = await startControlPlaneForTest({ readyTimeoutMs: 20 * 60_000, tracing: opts.tracing ?? true });
   const environment = testEnvironmentName(opts.environmentPrefix ?? 'bf');
   const hostPort = await freePort();
   const url = `http://127.0.0.1:${hostPort}`;
@@ -506,8 +508,19 @@ async function main(): Promise<void> {
       'cpu-prof': { type: 'string' },
       // service=n,...: replicas over the stack file's.
       replicas: { type: 'string' },
+      // on|off: tracing injected into the services (on, Rampart's default).
+      tracing: { type: 'string', default: 'on' },
+      // KEY=value,...: environment for every service (e.g. OTEL_TRACES_SAMPLER=...).
+      env: { type: 'string' },
     },
   });
+  const commonEnv: Record<string, string> = values.env
+    ? Object.fromEntries(
+        values.env.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      )
+    : {};
+  const profile = values['cpu-prof'] ? profileEnv(values['cpu-prof']) : {};
+  const serviceEnv = Object.fromEntries(SERVICES.map((s) => [s, { ...commonEnv, ...(profile[s] ?? {}) }]));
   const signal = abortOnInterrupt();
   const r = await runFraudBench({
     ...(values.history ? { historyOrders: Number(values.history) } : {}),
@@ -518,7 +531,8 @@ async function main(): Promise<void> {
     skipModel: values['skip-model'],
     ...(values['env-prefix'] ? { environmentPrefix: values['env-prefix'] } : {}),
     ...(values.rates ? { fixedRates: values.rates.split(',').map(Number) } : {}),
-    ...(values['cpu-prof'] ? { serviceEnv: profileEnv(values['cpu-prof']) } : {}),
+    serviceEnv,
+    tracing: values.tracing !== 'off',
     ...(values.replicas
       ? {
           replicas: Object.fromEntries(
