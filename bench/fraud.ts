@@ -229,6 +229,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     explodeP99Ms: opts.explodeP99Ms ?? 500,
     measureMs: opts.measureMs ?? 30_000,
     heldOutDays: opts.heldOutDays ?? 5,
+    tracing: opts.tracing ?? true,
     serviceConfig: opts.serviceConfig ?? {},
   };
   const problem = privilegeProblem();
@@ -248,7 +249,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
   const model = { version: weights.version, trainedAuc: weights.metrics.auc, heldOut, evalMs: since(t) };
 
   // 2. The stack.
-  const cp = await startControlPlaneForTest({ readyTimeoutMs: 20 * 60_000, tracing: opts.tracing ?? true });
+  const cp = await startControlPlaneForTest({ readyTimeoutMs: 20 * 60_000, tracing: config.tracing });
   const environment = testEnvironmentName(opts.environmentPrefix ?? 'bf');
   const hostPort = await freePort();
   const url = `http://127.0.0.1:${hostPort}`;

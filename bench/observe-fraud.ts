@@ -1,7 +1,9 @@
 /**
- * What injected tracing costs the fraud stack: two copies of the stack (small `test` seeds) run in
- * one daemon at once, one with every service `tracing: false`, and are measured in alternating
- * rounds (off, on, off, on…) so both see the same machine: throughput with a fixed number of
+ * What injected tracing costs the fraud stack: three copies of the stack (small `test` seeds) run in
+ * one daemon at once, one with every service `tracing: false` (off), one with Rampart's default
+ * tracing (on: whole traces, at most 5 new a second per replica, docs/decisions/0007), one keeping
+ * every trace (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`), and are measured in rotating
+ * rounds (off, on, all; on, all, off; …) so all see the same machine: throughput with a fixed number of
  * requests in flight (the stack's capacity), and p99 latency at a moderate fixed rate. Beside the
  * wall-clock figures, the CPU time (user + system from /proc) per answered assessment of each
  * stack's replicas (by service, their children included) and of this process (the daemon and the
@@ -9,7 +11,7 @@
  *
  *   node --import tsx bench/observe-fraud.ts [--rounds 2] [--step 8s]
  *
- * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off.
+ * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off; `all` is reported beside them.
  */
 import { loadavg, uptime } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -81,15 +83,34 @@ export interface ObserveFraudBenchResult {
   load: { before: number; after: number };
   off: ModeSummary;
   on: ModeSummary;
-  ratio: { throughput: number; p99: number; cpuPerAssessment: number; cpuPerAssessmentAtRate: number };
+  all: ModeSummary;
+  /** on vs off. */
+  ratio: Ratios;
+  /** all vs off. */
+  ratioAll: Ratios;
   spansStored: number;
   goals: { throughputAtLeast090: boolean; p99AtMost110: boolean };
 }
 
-/** The fraud stack with every service opted out of tracing. */
-function withoutTracing(text: string): string {
+interface Ratios {
+  throughput: number;
+  p99: number;
+  cpuPerAssessment: number;
+  cpuPerAssessmentAtRate: number;
+}
+
+type Mode = 'off' | 'on' | 'all';
+const MODES: readonly Mode[] = ['off', 'on', 'all'];
+
+/** The fraud stack for a mode: every service opted out of tracing, as is, or keeping every trace. */
+function stackFor(mode: Mode, text: string): string {
+  if (mode === 'on') return text;
   const doc = parseDocument(text);
-  for (const item of (doc.get('services') as YAMLMap).items) (item.value as YAMLMap).set('tracing', false);
+  for (const item of (doc.get('services') as YAMLMap).items) {
+    const service = item.value as YAMLMap;
+    if (mode === 'off') service.set('tracing', false);
+    else service.setIn(['env', 'OTEL_TRACES_SAMPLER'], 'parentbased_always_on');
+  }
   return doc.toString();
 }
 
@@ -108,9 +129,10 @@ export async function runObserveFraudBench(
   const log = opts.log ?? (() => undefined);
   const loadBefore = loadavg()[0]!;
   const cp = await startControlPlaneForTest({ readyTimeoutMs: 10 * 60_000 });
-  const modes = {
+  const modes: Record<Mode, { environment: string; url: string }> = {
     off: { environment: testEnvironmentName('obf'), url: '' },
     on: { environment: testEnvironmentName('obn'), url: '' },
+    all: { environment: testEnvironmentName('oba'), url: '' },
   };
   const up: string[] = [];
   try {
@@ -118,15 +140,20 @@ export async function runObserveFraudBench(
       const hostPort = await freePort();
       m.url = `http://127.0.0.1:${hostPort}`;
       const text = fraudStackText({ environment: m.environment, hostPort, overlayFrom: 'test' });
-      const file = await cp.writeStack(mode === 'off' ? withoutTracing(text) : text, `${mode}.yaml`);
+      const file = await cp.writeStack(stackFor(mode as Mode, text), `${mode}.yaml`);
       log(`observe-fraud: up ${m.environment} (tracing ${mode})`);
       up.push(m.environment);
       await cp.daemon.controlPlane.up({ file, environment: m.environment, clientEnv: {} }, () => undefined);
     }
-    const figures: Record<'off' | 'on', ModeFigures> = {
-      off: { throughput: [], p99: [], p50: [], errors: 0, cpu: [], cpuAtRate: [] },
-      on: { throughput: [], p99: [], p50: [], errors: 0, cpu: [], cpuAtRate: [] },
-    };
+    const empty = (): ModeFigures => ({
+      throughput: [],
+      p99: [],
+      p50: [],
+      errors: 0,
+      cpu: [],
+      cpuAtRate: [],
+    });
+    const figures: Record<Mode, ModeFigures> = { off: empty(), on: empty(), all: empty() };
     const traces = cp.daemon.observability.observe.traces;
     // CPU of one environment's replicas (by service) and of this process, for per-assessment costs.
     const sample = async (environment: string) => {
@@ -174,8 +201,8 @@ export async function runObserveFraudBench(
     // Warm both (JIT, connection pools, first spans) before anything counts.
     for (const m of Object.values(modes)) await traffic(m.url, config.latencyRate);
     for (let round_ = 0; round_ < config.rounds; round_++) {
-      // Alternate which goes first, so neither always follows the other's aftermath.
-      const order = round_ % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+      // Rotate which goes first, so none always follows another's aftermath.
+      const order = MODES.map((_, i) => MODES[(i + round_) % MODES.length]!);
       for (const mode of order) {
         const { url, environment } = modes[mode];
         const sat = await measure(environment, () => traffic(url, config.saturateRate, config.concurrency));
@@ -207,12 +234,15 @@ export async function runObserveFraudBench(
     });
     const off = summary(figures.off);
     const on = summary(figures.on);
-    const ratio = {
-      throughput: round(on.medianThroughput / off.medianThroughput, 3),
-      p99: round(on.medianP99 / off.medianP99, 3),
-      cpuPerAssessment: round(on.medianCpuMs / off.medianCpuMs, 3),
-      cpuPerAssessmentAtRate: round(on.medianCpuAtRateMs / off.medianCpuAtRateMs, 3),
-    };
+    const all = summary(figures.all);
+    const ratios = (x: ModeSummary): Ratios => ({
+      throughput: round(x.medianThroughput / off.medianThroughput, 3),
+      p99: round(x.medianP99 / off.medianP99, 3),
+      cpuPerAssessment: round(x.medianCpuMs / off.medianCpuMs, 3),
+      cpuPerAssessmentAtRate: round(x.medianCpuAtRateMs / off.medianCpuAtRateMs, 3),
+    });
+    const ratio = ratios(on);
+    const ratioAll = ratios(all);
     const spansStored = cp.daemon.observability.observe.traces.listTraces({
       environment: modes.on.environment,
       limit: 1000,
@@ -222,7 +252,9 @@ export async function runObserveFraudBench(
       load: { before: loadBefore, after: loadavg()[0]! },
       off,
       on,
+      all,
       ratio,
+      ratioAll,
       spansStored,
       goals: { throughputAtLeast090: ratio.throughput >= 0.9, p99AtMost110: ratio.p99 <= 1.1 },
     };
@@ -242,7 +274,7 @@ export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
   rampart: number;
   baseline: number;
   ratio: number;
-  goal: { op: '<=' | '>='; value: number };
+  goal?: { op: '<=' | '>='; value: number };
 }[] {
   return [
     {
@@ -258,6 +290,18 @@ export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
       baseline: round(r.off.medianP99),
       ratio: r.ratio.p99,
       goal: { op: '<=', value: 1.1 },
+    },
+    {
+      measure: 'fraud assessments/s, every trace kept (vs off)',
+      rampart: round(r.all.medianThroughput),
+      baseline: round(r.off.medianThroughput),
+      ratio: r.ratioAll.throughput,
+    },
+    {
+      measure: `fraud p99 ms at ${r.config.latencyRate}/s, every trace kept (vs off)`,
+      rampart: round(r.all.medianP99),
+      baseline: round(r.off.medianP99),
+      ratio: r.ratioAll.p99,
     },
   ];
 }
@@ -275,6 +319,7 @@ async function main(): Promise<void> {
   console.log(
     `tracing off: ${round(r.off.medianThroughput)}/s, p99 ${round(r.off.medianP99)} ms\n` +
       `tracing on:  ${round(r.on.medianThroughput)}/s, p99 ${round(r.on.medianP99)} ms\n` +
+      `every trace: ${round(r.all.medianThroughput)}/s, p99 ${round(r.all.medianP99)} ms (${r.ratioAll.throughput}x, ${r.ratioAll.p99}x)\n` +
       `ratio: throughput ${r.ratio.throughput}x (goal >= 0.90), p99 ${r.ratio.p99}x (goal <= 1.10); load ${round(r.load.before)} -> ${round(r.load.after)}, uptime ${Math.round(uptime())} s\n` +
       `cpu per assessment (stack + bench process), saturated: off ${r.off.medianCpuMs} ms, on ${r.on.medianCpuMs} ms (${r.ratio.cpuPerAssessment}x); at ${r.config.latencyRate}/s: off ${r.off.medianCpuAtRateMs} ms, on ${r.on.medianCpuAtRateMs} ms (${r.ratio.cpuPerAssessmentAtRate}x)`,
   );

@@ -89,6 +89,25 @@ describe('metrics store', () => {
     m.close();
   });
 
+  it('GIVEN sampled calls with adjusted counts WHEN flushed THEN RED counts what each stands for, across both resolutions', () => {
+    const clock = fakeClock(START);
+    const m = new MetricsStore({ path: ':memory:', clock, pairWindowMs: 1_000 });
+    const weighted = (pair: [SpanRecord, SpanRecord], weight: number) => pair.map((x) => ({ ...x, weight }));
+    m.recordSpans(weighted(call('gateway', 'scoring', START + 1_000), 4)); // sampled at p = 0.25
+    m.recordSpans(weighted(call('gateway', 'scoring', START + 2_000, { error: true }), 4));
+    m.recordSpans(call('gateway', 'scoring', START + 3_000, { durationNs: 90_000_000 })); // kept, p = 1
+    clock.at = START + 120_000;
+    m.flush();
+    for (const until of [START + 10_000, START + 2 * 86_400_000]) {
+      const edge = m.red({ since: START, until }).edges['gateway->scoring'];
+      assert.equal(edge?.requests, 9);
+      assert.equal(edge?.errors, 4);
+      assert.ok(Math.abs((edge?.p50Ms ?? 0) - 30) / 30 < 0.05, `p50 ${edge?.p50Ms}`);
+    }
+    assert.equal(m.red({ since: START, until: START + 10_000 }).services.scoring?.requests, 9);
+    m.close();
+  });
+
   it('GIVEN spans over minutes WHEN series are read THEN 10-second buckets and 1-minute rollups agree; late spans merge', () => {
     const clock = fakeClock(START);
     const m = new MetricsStore({ path: ':memory:', clock, pairWindowMs: 1_000 });

@@ -136,15 +136,17 @@ export class MetricsStore {
     startMs: number,
     durationNs: number,
     error: boolean,
+    weight: number,
   ): void {
     const b = this.bucket(kind, key, startMs);
-    b.count++;
-    if (error) b.errors++;
-    b.hist.add(durationNs);
+    b.count += weight;
+    if (error) b.errors += weight;
+    b.hist.add(durationNs, weight);
   }
 
   private edge(client: PendingClient, to: string, error: boolean): void {
-    this.count('edge', `${client.span.service}->${to}`, client.startMs, client.span.durationNs, error);
+    const s = client.span;
+    this.count('edge', `${s.service}->${to}`, client.startMs, s.durationNs, error, s.weight ?? 1);
   }
 
   recordSpans(spans: readonly SpanRecord[]): void {
@@ -153,7 +155,7 @@ export class MetricsStore {
       const startMs = nsToMs(s.startTimeUnixNano);
       const error = s.status === 'error';
       if (isCallee(s.kind)) {
-        this.count('service', s.service, startMs, s.durationNs, error);
+        this.count('service', s.service, startMs, s.durationNs, error, s.weight ?? 1);
         if (!s.parentSpanId) continue;
         const k = `${s.traceId}/${s.parentSpanId}`;
         const client = this.clients.get(k);
@@ -387,9 +389,10 @@ interface PointRow {
 
 function redOf(count: number, errors: number, hist: LatencyHistogram, windowMs: number): Red {
   const ms = (ns: number | null) => (ns === null ? null : Math.round(ns / 1e3) / 1e3);
+  // Counts of sampled spans are weighted (adjusted counts), so they need not be whole.
   return {
-    requests: count,
-    errors,
+    requests: Math.round(count * 1000) / 1000,
+    errors: Math.round(errors * 1000) / 1000,
     rate: count / (windowMs / 1000),
     errorRate: count === 0 ? 0 : errors / count,
     p50Ms: ms(hist.quantile(0.5)),

@@ -33,6 +33,7 @@ export interface PbSpan {
   traceId?: Uint8Array;
   spanId?: Uint8Array;
   parentSpanId?: Uint8Array;
+  traceState?: string;
   name?: string;
   kind?: number;
   startTimeUnixNano?: Int64;
@@ -226,6 +227,7 @@ export function normaliseSpans(
           resource,
           environment,
           replica,
+          ...adjusted(s.traceState),
         });
       });
       if (opts.keepValid && kept.length > 0)
@@ -327,4 +329,33 @@ export function normaliseMetrics(resourceMetrics: PbResourceMetrics[]): Normalis
     }
   }
   return { points, rejected, errorMessage: summarise(rejected, reasons, 'data points') };
+}
+
+const TWO_56 = 2 ** 56;
+
+/**
+ * The adjusted count of a span sampled with OpenTelemetry's consistent probability sampling: its
+ * W3C tracestate's `ot=th:<hex>` is the rejection threshold T of 56 bits (hex digits left-aligned,
+ * trailing zeros dropped), the sampling probability is (2^56 - T) / 2^56, and the span stands for
+ * 1/probability spans. 1 without a (valid) threshold.
+ */
+export function adjustedCount(traceState: string | undefined | null): number {
+  if (!traceState || !traceState.includes('ot=')) return 1;
+  for (const member of traceState.split(',')) {
+    const entry = member.trim();
+    if (!entry.startsWith('ot=')) continue;
+    for (const field of entry.slice(3).split(';')) {
+      if (!field.startsWith('th:')) continue;
+      const th = field.slice(3);
+      if (!/^[0-9a-f]{1,14}$/.test(th)) return 1;
+      const threshold = Number.parseInt(th.padEnd(14, '0'), 16);
+      return TWO_56 / (TWO_56 - threshold);
+    }
+  }
+  return 1;
+}
+
+function adjusted(traceState: string | undefined): { weight?: number } {
+  const w = adjustedCount(traceState);
+  return w === 1 ? {} : { weight: w };
 }

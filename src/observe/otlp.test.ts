@@ -12,6 +12,7 @@ import {
   readOtlpBody,
 } from './otlp.ts';
 import { parseJsonExact } from './otlp-json.ts';
+import { adjustedCount } from './otlp-normalise.ts';
 import { otlpTypes } from './otlp-proto.ts';
 
 // Captured from @opentelemetry/exporter-trace-otlp-proto and -http 0.223 (SDK 2.12): one export of
@@ -377,5 +378,40 @@ describe('OTLP logs and metrics decoding', () => {
         ['latency', 'histogram', 10, 4, 1700000000000],
       ],
     );
+  });
+  it('GIVEN spans sampled with a probability WHEN their tracestate carries ot=th THEN their adjusted count is 1/probability', () => {
+    // OpenTelemetry's consistent probability sampling: th is the 56-bit rejection threshold.
+    assert.equal(adjustedCount('ot=th:c'), 4); // T = 0.75 * 2^56, p = 0.25
+    assert.equal(adjustedCount('ot=th:8'), 2);
+    assert.equal(adjustedCount('vendor=x,ot=rv:0123456789abcd;th:e'), 8);
+    assert.equal(adjustedCount('ot=th:0'), 1);
+    assert.equal(Math.round(adjustedCount('ot=th:e6666666666666') * 1000) / 1000, 10); // p = 0.1
+    for (const none of [undefined, '', 'vendor=x', 'ot=rv:01', 'ot=th:zz', 'ot=th:123456789abcdef0'])
+      assert.equal(adjustedCount(none), 1, String(none));
+    // As decoded from an export (OTLP/JSON's traceState; the protobuf field is trace_state = 3).
+    const body = JSON.stringify({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'gateway' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: '5b8efff798038103d269b633813fc60c',
+                  spanId: 'eee19b7ec3c1b174',
+                  traceState: 'ot=th:c',
+                  name: 'POST',
+                  kind: 2,
+                  startTimeUnixNano: '1700000000000000000',
+                  endTimeUnixNano: '1700000000001000000',
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const [span] = decodeTraces(Buffer.from(body), 'json').spans;
+    assert.equal(span?.weight, 4);
   });
 });

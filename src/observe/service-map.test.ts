@@ -177,4 +177,23 @@ describe('latency histogram', () => {
     assert.equal(round.merge(h).total, 200);
     assert.equal(new LatencyHistogram().quantile(0.5), null);
   });
+  it('GIVEN sampled traces with adjusted counts WHEN the map is built THEN requests, rates, errors and quantiles count what each span stands for', () => {
+    // 4 assessments kept whole, each standing for 10 (sampled at p = 0.1); one failed at scoring.
+    const spans: CallSpan[] = ['w1', 'w2', 'w3', 'w4'].flatMap((t, i) =>
+      assessment(t, { scoringFails: i === 0, slowScoring: i === 3 }).map((x) => ({ ...x, weight: 10 })),
+    );
+    // Plus one trace kept with a probability of 1 (no weight): a slow scoring call.
+    spans.push(...assessment('w5', { slowScoring: true }));
+    const map = serviceMap({ spans, windowMs: 10_000 });
+    const edge = map.edges.find((e) => e.from === 'gateway' && e.to === 'scoring');
+    assert.equal(edge?.requests, 41);
+    assert.equal(edge?.rate, 4.1);
+    assert.equal(edge?.errors, 10);
+    assert.equal(edge?.errorRate, 10 / 41);
+    // 30 of 41 calls took 40 ms, 11 took 300 ms: the median is 40 ms, p95 300 ms.
+    assert.equal(edge?.p50Ms, 40);
+    assert.equal(edge?.p95Ms, 300);
+    const gateway = map.nodes.find((n) => n.id === 'gateway');
+    assert.equal(gateway?.requests, 41);
+  });
 });

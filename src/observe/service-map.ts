@@ -1,4 +1,3 @@
-import { exactQuantile } from './histogram.ts';
 import type { Attributes, SpanRecord } from './types.ts';
 
 export type NodeKind = 'service' | 'database' | 'external';
@@ -6,7 +5,7 @@ export type NodeKind = 'service' | 'database' | 'external';
 /** What the service map reads of a span (TraceStore.mapSpans gives exactly this). */
 export type CallSpan = Pick<
   SpanRecord,
-  'traceId' | 'spanId' | 'parentSpanId' | 'service' | 'kind' | 'durationNs' | 'status'
+  'traceId' | 'spanId' | 'parentSpanId' | 'service' | 'kind' | 'durationNs' | 'status' | 'weight'
 > & {
   attributes: Attributes;
 };
@@ -30,6 +29,8 @@ export interface Call {
   toKind: NodeKind;
   durationNs: number;
   error: boolean;
+  /** Requests this call stands for (the caller span's adjusted count). */
+  weight: number;
 }
 
 export interface Red {
@@ -151,10 +152,18 @@ export function deriveCalls(spans: readonly CallSpan[], resolve?: AddressResolve
           toKind: 'service',
           durationNs: s.durationNs,
           error,
+          weight: s.weight ?? 1,
         });
       else {
         const peer = peerOf(s, resolve);
-        calls.push({ from: s.service, to: peer.name, toKind: peer.kind, durationNs: s.durationNs, error });
+        calls.push({
+          from: s.service,
+          to: peer.name,
+          toKind: peer.kind,
+          durationNs: s.durationNs,
+          error,
+          weight: s.weight ?? 1,
+        });
       }
     } else if (isCallee(s.kind) && s.parentSpanId) {
       const parent = byKey.get(key(s.traceId, s.parentSpanId));
@@ -165,6 +174,7 @@ export function deriveCalls(spans: readonly CallSpan[], resolve?: AddressResolve
           toKind: 'service',
           durationNs: s.durationNs,
           error: s.status === 'error',
+          weight: s.weight ?? 1,
         });
       }
     }
@@ -172,18 +182,54 @@ export function deriveCalls(spans: readonly CallSpan[], resolve?: AddressResolve
   return calls;
 }
 
-export function red(durationsNs: number[], errors: number, windowMs: number): Red {
-  const sorted = durationsNs.sort((a, b) => a - b);
-  const ms = (v: number | null) => (v === null ? null : Math.round(v / 1e3) / 1e3);
+/** Durations with the requests each stands for, and the errors among them (weighted too). */
+export interface Samples {
+  d: number[];
+  w: number[];
+  e: number;
+}
+
+const emptySamples = (): Samples => ({ d: [], w: [], e: 0 });
+
+function addSample(v: Samples, durationNs: number, weight: number, error: boolean): void {
+  v.d.push(durationNs);
+  v.w.push(weight);
+  if (error) v.e += weight;
+}
+
+/**
+ * Weighted quantile q of durations (each counted `weight` times); with weights of 1, the same as
+ * histogram.ts's exactQuantile.
+ */
+function weightedQuantile(order: readonly number[], v: Samples, total: number, q: number): number | null {
+  if (order.length === 0) return null;
+  const rank = Math.max(Math.ceil(q * total - 1e-9), Math.min(total, 1e-9));
+  let seen = 0;
+  for (const i of order) {
+    seen += v.w[i]!;
+    if (seen >= rank - 1e-9) return v.d[i]!;
+  }
+  return v.d[order[order.length - 1]!]!;
+}
+
+/**
+ * RED of a set of samples over a window. Sampled traces count as many requests as they stand for
+ * (their adjusted count), so rates and latencies hold when only some traces are kept.
+ */
+export function red(v: Samples, windowMs: number): Red {
+  const ms = (x: number | null) => (x === null ? null : Math.round(x / 1e3) / 1e3);
   const seconds = Math.max(windowMs, 1) / 1000;
+  const total = v.w.reduce((a, b) => a + b, 0);
+  const order = v.d.map((_, i) => i).sort((a, b) => v.d[a]! - v.d[b]!);
+  const round = (x: number) => Math.round(x * 1000) / 1000;
   return {
-    requests: sorted.length,
-    errors,
-    rate: sorted.length / seconds,
-    errorRate: sorted.length === 0 ? 0 : errors / sorted.length,
-    p50Ms: ms(exactQuantile(sorted, 0.5)),
-    p95Ms: ms(exactQuantile(sorted, 0.95)),
-    p99Ms: ms(exactQuantile(sorted, 0.99)),
+    requests: round(total),
+    errors: round(v.e),
+    rate: total / seconds,
+    errorRate: total === 0 ? 0 : v.e / total,
+    p50Ms: ms(weightedQuantile(order, v, total, 0.5)),
+    p95Ms: ms(weightedQuantile(order, v, total, 0.95)),
+    p99Ms: ms(weightedQuantile(order, v, total, 0.99)),
   };
 }
 
@@ -205,13 +251,12 @@ export function serviceMap(input: {
     // A node seen as a database anywhere is a database (Rampart runs databases as services too).
     if (nodeKind.get(id) !== 'database') nodeKind.set(id, kind);
   };
-  const served = new Map<string, { d: number[]; e: number }>();
-  const roots = new Map<string, { d: number[]; e: number }>();
+  const served = new Map<string, Samples>();
+  const roots = new Map<string, Samples>();
   const ids = new Set(spans.map((s) => `${s.traceId}/${s.spanId}`));
-  const add = (m: Map<string, { d: number[]; e: number }>, k: string, s: CallSpan) => {
-    const v = m.get(k) ?? { d: [], e: 0 };
-    v.d.push(s.durationNs);
-    if (s.status === 'error') v.e++;
+  const add = (m: Map<string, Samples>, k: string, s: CallSpan) => {
+    const v = m.get(k) ?? emptySamples();
+    addSample(v, s.durationNs, s.weight ?? 1, s.status === 'error');
     m.set(k, v);
   };
   for (const s of spans) {
@@ -222,9 +267,9 @@ export function serviceMap(input: {
 
   const edgeCalls = new Map<
     string,
-    { from: string; to: string; d: number[]; e: number; connections: number; sources: Set<'trace' | 'flow'> }
+    { from: string; to: string; v: Samples; connections: number; sources: Set<'trace' | 'flow'> }
   >();
-  const received = new Map<string, { d: number[]; e: number }>();
+  const received = new Map<string, Samples>();
   for (const c of deriveCalls(spans, input.resolveAddress)) {
     setKind(c.from, 'service');
     setKind(c.to, c.toKind);
@@ -232,19 +277,16 @@ export function serviceMap(input: {
     const edge = edgeCalls.get(k) ?? {
       from: c.from,
       to: c.to,
-      d: [],
-      e: 0,
+      v: emptySamples(),
       connections: 0,
       sources: new Set(),
     };
-    edge.d.push(c.durationNs);
-    if (c.error) edge.e++;
+    addSample(edge.v, c.durationNs, c.weight, c.error);
     edge.sources.add('trace');
     edgeCalls.set(k, edge);
     if (c.toKind !== 'service') {
-      const r = received.get(c.to) ?? { d: [], e: 0 };
-      r.d.push(c.durationNs);
-      if (c.error) r.e++;
+      const r = received.get(c.to) ?? emptySamples();
+      addSample(r, c.durationNs, c.weight, c.error);
       received.set(c.to, r);
     }
   }
@@ -255,8 +297,7 @@ export function serviceMap(input: {
     const edge = edgeCalls.get(k) ?? {
       from: f.from,
       to: f.to,
-      d: [],
-      e: 0,
+      v: emptySamples(),
       connections: 0,
       sources: new Set(),
     };
@@ -266,15 +307,15 @@ export function serviceMap(input: {
   }
 
   const nodes: ServiceMapNode[] = [...nodeKind].map(([id, kind]) => {
-    const stats = served.get(id) ?? received.get(id) ?? roots.get(id) ?? { d: [], e: 0 };
-    return { id, kind, ...red([...stats.d], stats.e, windowMs) };
+    const stats = served.get(id) ?? received.get(id) ?? roots.get(id) ?? emptySamples();
+    return { id, kind, ...red(stats, windowMs) };
   });
   const edges: ServiceMapEdge[] = [...edgeCalls.values()].map((e) => ({
     from: e.from,
     to: e.to,
     sources: [...e.sources].sort(),
     connections: e.connections,
-    ...red(e.d, e.e, windowMs),
+    ...red(e.v, windowMs),
   }));
   nodes.sort((a, b) => a.id.localeCompare(b.id));
   edges.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to));

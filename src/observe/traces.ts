@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS spans (
   events INTEGER NOT NULL,
   resource_id INTEGER NOT NULL,
   environment TEXT,
-  replica TEXT
+  replica TEXT,
+  -- Adjusted count of a sampled span (1/probability); NULL: 1.
+  weight REAL
 );
 -- Trace ids are random: a B-tree on 32-character text keys costs most of an insert. An integer of
 -- their first 52 bits is a third of the size; the exact id is checked on the rows it finds.
@@ -105,6 +107,7 @@ interface SpanRow {
   resource: string | null;
   environment: string | null;
   replica: string | null;
+  weight: number | null;
 }
 
 function traceKey(traceId: string): number {
@@ -145,6 +148,9 @@ export class TraceStore {
   constructor(opts: TraceStoreOptions) {
     this.db = openDb(opts.path);
     this.db.exec(SCHEMA);
+    // Stores made before spans had a weight.
+    const columns = this.db.prepare('PRAGMA table_info(spans)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'weight')) this.db.exec('ALTER TABLE spans ADD COLUMN weight REAL');
     this.clock = opts.clock ?? systemClock;
     this.retention = opts.retention ?? {};
     this.stmts = prepare(this.db);
@@ -174,6 +180,7 @@ export class TraceStore {
           this.resourceId(s.resource),
           s.environment,
           s.replica,
+          s.weight ?? null,
         );
         added += r.changes;
       }
@@ -303,7 +310,7 @@ export class TraceStore {
     const extracts = PEER_ATTRIBUTES.map(
       (k, i) => `CASE WHEN kind IN (3, 4) THEN json_extract(attributes, '$."${k}"') END AS a${i}`,
     ).join(', ');
-    const sql = `SELECT trace_id, span_id, parent_span_id, service, kind, duration_ns, status, ${extracts}
+    const sql = `SELECT trace_id, span_id, parent_span_id, service, kind, duration_ns, status, weight, ${extracts}
       FROM spans ${where} ORDER BY start_ms DESC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...params, q.limit ?? 200_000) as Record<string, unknown>[];
     return rows.map((r) => {
@@ -321,6 +328,7 @@ export class TraceStore {
         durationNs: r.duration_ns as number,
         status: STATUSES[r.status as number] ?? 'unset',
         attributes,
+        ...(r.weight !== null && r.weight !== undefined && { weight: r.weight as number }),
       };
     });
   }
@@ -372,8 +380,8 @@ function prepare(db: Db) {
   return {
     insert: db.prepare(
       `INSERT INTO spans (trace_key, trace_id, span_id, parent_span_id, service, operation, kind, start_ns,
-         start_ms, duration_ns, status, status_message, attributes, events, resource_id, environment, replica)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         start_ms, duration_ns, status, status_message, attributes, events, resource_id, environment, replica, weight)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     resourceInsert: db.prepare('INSERT OR IGNORE INTO resources (json) VALUES (?)'),
     resourceId: db.prepare('SELECT id FROM resources WHERE json = ?').pluck(),
@@ -424,6 +432,7 @@ function rowToSpan(r: SpanRow): SpanRecord {
     resource: r.resource ? (JSON.parse(r.resource) as Attributes) : {},
     environment: r.environment,
     replica: r.replica,
+    ...(r.weight !== null && { weight: r.weight }),
   };
 }
 

@@ -29,6 +29,11 @@ export interface SpanRecord {
   environment: string | null;
   /** Resource attribute `rampart.replica`. */
   replica: string | null;
+  /**
+   * How many spans this one stands for (its adjusted count, 1/sampling probability, from the
+   * tracestate's `ot=th:`), for request counts and rates. Absent: 1 (every trace kept).
+   */
+  weight?: number;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';

@@ -45,6 +45,15 @@ const server = http.createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
 `;
 
+// Calls the next service for every request (the next one's URL in B_URL).
+const SERVICE_FRONT_CJS = `
+const http = require('http');
+const server = http.createServer((req, res) => {
+  http.get(process.env.B_URL + '/next', (r) => { r.resume(); r.on('end', () => res.end('ok')); });
+});
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+`;
+
 let dir: string;
 let observe: Observability;
 let receiver: Server;
@@ -104,6 +113,7 @@ before(async () => {
   writeFileSync(join(dir, 'a.cjs'), SERVICE_A_CJS);
   writeFileSync(join(dir, 'b.mjs'), SERVICE_B_ESM);
   writeFileSync(join(dir, 'exit.cjs'), SERVICE_EXIT_CJS);
+  writeFileSync(join(dir, 'front.cjs'), SERVICE_FRONT_CJS);
   observe = new Observability();
   // The smallest OTLP/HTTP receiver (the routes add only HTTP details to this).
   receiver = createServer((req, res) => {
@@ -196,6 +206,64 @@ describe('tracing preload', () => {
     const [summary] = observe.traces.listTraces({ service: 'quitter' });
     assert.equal(summary?.rootService, 'quitter');
     assert.equal(summary?.spanCount, 1);
+  });
+
+  it('GIVEN more new requests a second than RAMPART_TRACES_PER_SECOND WHEN they are traced THEN whole traces are kept and the map still counts every request', async () => {
+    const budget = { RAMPART_TRACES_PER_SECOND: '40' };
+    const back = await startService('b.mjs', 'back', { C_URL: downstreamUrl, ...budget });
+    const front = await startService('front.cjs', 'front', {
+      B_URL: `http://127.0.0.1:${back.port}`,
+      ...budget,
+    });
+    // 200 requests a second for 3 s: the first second is kept whole (no rate seen yet), then
+    // about 40 a second (p = 0.2), each sampled trace standing for 5.
+    const total = 600;
+    const start = performance.now();
+    const answers: Promise<string>[] = [];
+    for (let i = 0; i < total; i++) {
+      const wait = start + i * 5 - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      answers.push(fetch(`http://127.0.0.1:${front.port}/order`).then((r) => r.text()));
+    }
+    assert.deepEqual(new Set(await Promise.all(answers)), new Set(['ok']));
+    front.child.kill('SIGTERM');
+    back.child.kill('SIGTERM');
+    await Promise.all([exited(front.child), exited(back.child)]);
+
+    const spans = observe.traces.mapSpans({ since: 0 });
+    const frontServers = spans.filter((s) => s.service === 'front' && s.kind === 'server');
+    assert.ok(
+      frontServers.length > 200 && frontServers.length < 400,
+      `${frontServers.length} of ${total} traces kept`,
+    );
+    const weighted = frontServers.filter((s) => (s.weight ?? 1) > 1);
+    assert.ok(weighted.length > 40, `${weighted.length} traces sampled with a probability under 1`);
+    for (const s of weighted) assert.ok(Math.abs(s.weight! - 5) < 1, `adjusted count ${s.weight}`);
+    // Whole traces: the callee's spans are kept with their caller's, with the same weight.
+    for (const root of frontServers) {
+      const trace = spans.filter((s) => s.traceId === root.traceId);
+      const backServer = trace.find((s) => s.service === 'back' && s.kind === 'server');
+      const backClient = trace.find((s) => s.service === 'back' && s.kind === 'client');
+      assert.ok(backServer && backClient, `trace ${root.traceId} is whole`);
+      assert.equal(backServer.weight, root.weight);
+    }
+    assert.equal(
+      spans.filter((s) => s.service === 'back' && s.kind === 'server').length,
+      frontServers.length,
+      'no trace of back without its caller',
+    );
+    // Rates from adjusted counts: every request counted, within the sampling's noise.
+    const map = observe.serviceMap({ windowMs: 3_600_000 });
+    const edge = map.edges.find((e) => e.from === 'front' && e.to === 'back');
+    const node = map.nodes.find((n) => n.id === 'front');
+    for (const [what, requests] of [
+      ['edge front->back', edge?.requests],
+      ['node front', node?.requests],
+    ] as const)
+      assert.ok(
+        requests !== undefined && Math.abs(requests - total) < total * 0.25,
+        `${what}: ${requests} requests, ${total} sent`,
+      );
   });
 
   it('GIVEN RAMPART_MODULES_FILE WHEN a replica ran THEN its loaded modules and packages are listed', () => {

@@ -16,7 +16,10 @@
  * the service), so a service needs no OpenTelemetry package and its own copies cannot interfere.
  * HTTP server/client, fetch (undici) and pg are instrumented; spans leave through a
  * BatchSpanProcessor as OTLP/protobuf. No resource detector runs (no cloud metadata probes).
- * OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG) may sample, opt-in; by default every trace is kept.
+ * Sampling keeps whole traces: by default a replica starts at most RAMPART_TRACES_PER_SECOND (5)
+ * new traces a second on average (adaptive probability, see adaptiveSampler), children follow their
+ * parent; the standard OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG) replaces that
+ * (`parentbased_always_on`: every trace).
  *
  * Unlike the stock auto-instrumentation, spans are not lost at the end: SIGTERM/SIGINT flush before
  * the default action is re-raised (when the service has no handler of its own), and on
@@ -25,6 +28,8 @@
  * thread is instrumented (spans of worker threads are not recorded).
  */
 const KEY = Symbol.for('rampart.preload');
+// New traces a replica starts per second by default (RAMPART_TRACES_PER_SECOND; see adaptiveSampler).
+const DEFAULT_TRACES_PER_SECOND = 5;
 // Worker threads run NODE_OPTIONS' --require too, Node's own module-hooks thread included (which
 // the module list below starts): instrument the main thread only.
 if (!globalThis[KEY] && require('node:worker_threads').isMainThread) {
@@ -68,13 +73,20 @@ function tracesUrl(env) {
 }
 
 /**
- * The standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, opt-in: unset, every trace is kept
- * (parentbased_always_on). A ratio keeps whole traces: the root decides, children follow the
- * sampled flag it propagates. Undefined for the default.
+ * The standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG; unset, Rampart's adaptive sampler. A
+ * ratio keeps whole traces: the root decides, children follow the sampled flag it propagates.
+ * Undefined for parentbased_always_on (the SDK's own default: every trace).
  */
 function samplerFromEnv(sdk, env) {
   const name = (env.OTEL_TRACES_SAMPLER || '').trim().toLowerCase();
-  if (!name || name === 'parentbased_always_on') return undefined;
+  if (!name) {
+    const perSecond = Number(env.RAMPART_TRACES_PER_SECOND || DEFAULT_TRACES_PER_SECOND);
+    return adaptiveSampler(
+      sdk,
+      Number.isFinite(perSecond) && perSecond >= 0 ? perSecond : DEFAULT_TRACES_PER_SECOND,
+    );
+  }
+  if (name === 'parentbased_always_on') return undefined;
   const arg = Number(env.OTEL_TRACES_SAMPLER_ARG);
   const ratio = () =>
     new sdk.TraceIdRatioBasedSampler(Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1);
@@ -89,6 +101,69 @@ function samplerFromEnv(sdk, env) {
     return new sdk.ParentBasedSampler({ root: roots[parentBased[1]]() });
   process.stderr.write(`rampart preload: OTEL_TRACES_SAMPLER=${name} unknown, every trace is kept\n`);
   return undefined;
+}
+
+/**
+ * At most `perSecond` new traces a second on average, whole traces kept, whatever the load: a root
+ * span is sampled with probability p = min(1, perSecond / roots seen in the last second), and a
+ * child follows its parent. The decision is OpenTelemetry's consistent probability sampling: the
+ * trace is kept when the trace id's randomness (its last 56 bits) is at or above the rejection
+ * threshold (1 - p) * 2^56, and that threshold travels with the trace in the W3C tracestate as
+ * `ot=th:<hex>`. Every span of the trace carries it to the control plane, which counts the span as
+ * 1/p requests (its adjusted count), so request rates and latencies stay right while tracing costs
+ * only ~perSecond traces a second per replica. Under perSecond roots a second every trace is kept
+ * and no tracestate is added.
+ */
+function adaptiveSampler(sdk, perSecond) {
+  const { SamplingDecision } = sdk;
+  const api = createRequireHere()('@opentelemetry/api');
+  const { TraceState } = createRequireHere()('@opentelemetry/core');
+  let windowStart = Date.now();
+  let roots = 0;
+  let p = 1;
+  let traceState; // the tracestate for the current p (undefined when p = 1)
+  const setProbability = (next) => {
+    if (next === p) return;
+    p = next;
+    if (p >= 1) {
+      traceState = undefined;
+      return;
+    }
+    // 56-bit threshold, rounded to 52 significant bits (a double's), trailing zeros dropped.
+    const threshold = BigInt(Math.min(Math.round((1 - p) * 2 ** 52), 2 ** 52 - 1)) << 4n;
+    const th = threshold.toString(16).padStart(14, '0').replace(/0+$/, '') || '0';
+    traceState = { th, threshold, state: new TraceState().set('ot', `th:${th}`) };
+  };
+  return {
+    shouldSample(context, traceId) {
+      const parent = api.trace.getSpanContext(context);
+      if (parent && api.isSpanContextValid(parent))
+        return {
+          decision:
+            parent.traceFlags & api.TraceFlags.SAMPLED
+              ? SamplingDecision.RECORD_AND_SAMPLED
+              : SamplingDecision.NOT_RECORD,
+        };
+      const now = Date.now();
+      if (now - windowStart >= 1000) {
+        const rate = (roots * 1000) / (now - windowStart);
+        setProbability(rate <= perSecond ? 1 : perSecond / rate);
+        windowStart = now;
+        roots = 0;
+      }
+      roots++;
+      if (!traceState) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+      const randomness = BigInt(`0x${traceId.slice(18)}`);
+      return randomness >= traceState.threshold
+        ? { decision: SamplingDecision.RECORD_AND_SAMPLED, traceState: traceState.state }
+        : { decision: SamplingDecision.NOT_RECORD, traceState: traceState.state };
+    },
+    toString: () => `RampartAdaptiveSampler{${perSecond}/s}`,
+  };
+}
+
+function createRequireHere() {
+  return require('node:module').createRequire(__filename);
 }
 
 function startTracing(env, beforeSignalExit) {
