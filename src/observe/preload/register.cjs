@@ -113,6 +113,12 @@ function samplerFromEnv(sdk, env) {
  * 1/p requests (its adjusted count), so request rates and latencies stay right while tracing costs
  * only ~perSecond traces a second per replica. Under perSecond roots a second every trace is kept
  * and no tracestate is added.
+ *
+ * An incoming request is decided before any span exists (`decideIncoming`, from the HTTP
+ * instrumentation's ignore hook): one that is not traced skips the instrumentation altogether (no
+ * attributes, span or context of its own), the most of what tracing costs per request; its outgoing
+ * calls carry a `traceparent` with the sampled flag off (`untracedTraceparent`), so the services
+ * it calls skip them too and no trace starts half-way.
  */
 function adaptiveSampler(sdk, perSecond) {
   const { SamplingDecision } = sdk;
@@ -122,6 +128,7 @@ function adaptiveSampler(sdk, perSecond) {
   let roots = 0;
   let p = 1;
   let traceState; // the tracestate for the current p (undefined when p = 1)
+  let decided; // a root kept by decideIncoming, for the span about to start for it
   const setProbability = (next) => {
     if (next === p) return;
     p = next;
@@ -134,7 +141,27 @@ function adaptiveSampler(sdk, perSecond) {
     const th = threshold.toString(16).padStart(14, '0').replace(/0+$/, '') || '0';
     traceState = { th, threshold, state: new TraceState().set('ot', `th:${th}`) };
   };
+  // Counts one more root and brings p up to date.
+  const countRoot = () => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      const rate = (roots * 1000) / (now - windowStart);
+      setProbability(rate <= perSecond ? 1 : perSecond / rate);
+      windowStart = now;
+      roots = 0;
+    }
+    roots++;
+  };
   return {
+    /** Whether to trace an incoming request, from its `traceparent` header (absent: a new root). */
+    decideIncoming(traceparent) {
+      if (typeof traceparent === 'string' && TRACEPARENT.test(traceparent))
+        return (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1;
+      countRoot();
+      if (traceState && Math.random() >= p) return false;
+      decided = traceState || { state: undefined };
+      return true;
+    },
     shouldSample(context, traceId) {
       const parent = api.trace.getSpanContext(context);
       if (parent && api.isSpanContextValid(parent))
@@ -144,14 +171,15 @@ function adaptiveSampler(sdk, perSecond) {
               ? SamplingDecision.RECORD_AND_SAMPLED
               : SamplingDecision.NOT_RECORD,
         };
-      const now = Date.now();
-      if (now - windowStart >= 1000) {
-        const rate = (roots * 1000) / (now - windowStart);
-        setProbability(rate <= perSecond ? 1 : perSecond / rate);
-        windowStart = now;
-        roots = 0;
+      if (decided !== undefined) {
+        const kept = decided;
+        decided = undefined;
+        return {
+          decision: SamplingDecision.RECORD_AND_SAMPLED,
+          ...(kept.state && { traceState: kept.state }),
+        };
       }
-      roots++;
+      countRoot();
       if (!traceState) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
       const randomness = BigInt(`0x${traceId.slice(18)}`);
       return randomness >= traceState.threshold
@@ -160,6 +188,19 @@ function adaptiveSampler(sdk, perSecond) {
     },
     toString: () => `RampartAdaptiveSampler{${perSecond}/s}`,
   };
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}/;
+
+const randomHex = (chars) => {
+  let out = '';
+  while (out.length < chars) out += ((Math.random() * 2 ** 32) >>> 0).toString(16).padStart(8, '0');
+  return out.slice(0, chars);
+};
+
+/** A W3C traceparent saying "not sampled": what an untraced request passes on. */
+function untracedTraceparent() {
+  return `00-${randomHex(32)}-${randomHex(16)}-00`;
 }
 
 function createRequireHere() {
@@ -260,11 +301,35 @@ function startTracing(env, beforeSignalExit) {
     const path = (url || '').split('?')[0];
     return ignorePaths.includes(path);
   };
+  // A request that is not traced runs with tracing suppressed (the HTTP instrumentation's way for
+  // an ignored request): its calls skip the client instrumentation and tell the callee "not
+  // sampled", so the callee skips its own (adaptiveSampler).
+  const { isTracingSuppressed } = rampartRequire('@opentelemetry/core');
+  const { context: apiContext } = rampartRequire('@opentelemetry/api');
+  const untraced = () => isTracingSuppressed(apiContext.active());
+  const decideIncoming = sampler && sampler.decideIncoming;
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ignored(req.url) }),
-      new UndiciInstrumentation(),
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) =>
+          ignored(req.url) || (decideIncoming !== undefined && !decideIncoming(req.headers.traceparent)),
+        ignoreOutgoingRequestHook: (options) => {
+          if (!untraced()) return false;
+          const traceparent = untracedTraceparent();
+          if (Array.isArray(options.headers)) options.headers.push('traceparent', traceparent);
+          else options.headers = { ...options.headers, traceparent };
+          return true;
+        },
+      }),
+      new UndiciInstrumentation({
+        ignoreRequestHook: (request) => {
+          if (!untraced()) return false;
+          if (typeof request.addHeader === 'function')
+            request.addHeader('traceparent', untracedTraceparent());
+          return true;
+        },
+      }),
       new PgInstrumentation(),
     ],
   });
