@@ -513,6 +513,8 @@ async function main(): Promise<void> {
       tracing: { type: 'string', default: 'on' },
       // KEY=value,...: environment for every service (e.g. OTEL_TRACES_SAMPLER=...).
       env: { type: 'string' },
+      // service.path.to.key=value,...: config over the stack file's (e.g. gateway.batch.maxConcurrent=1).
+      config: { type: 'string' },
     },
   });
   const commonEnv: Record<string, string> = values.env
@@ -520,6 +522,14 @@ async function main(): Promise<void> {
         values.env.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
       )
     : {};
+  const serviceConfig: Record<string, Record<string, unknown>> = {};
+  for (const kv of values.config ? values.config.split(',') : []) {
+    const [path, value] = [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)];
+    const [service, ...keys] = path.split('.');
+    let node: Record<string, unknown> = (serviceConfig[service!] ??= {});
+    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+    node[keys[keys.length - 1]!] = Number.isFinite(Number(value)) ? Number(value) : value;
+  }
   const profile = values['cpu-prof'] ? profileEnv(values['cpu-prof']) : {};
   const serviceEnv = Object.fromEntries(SERVICES.map((s) => [s, { ...commonEnv, ...(profile[s] ?? {}) }]));
   const signal = abortOnInterrupt();
@@ -533,6 +543,7 @@ async function main(): Promise<void> {
     ...(values['env-prefix'] ? { environmentPrefix: values['env-prefix'] } : {}),
     ...(values.rates ? { fixedRates: values.rates.split(',').map(Number) } : {}),
     serviceEnv,
+    serviceConfig,
     tracing: values.tracing !== 'off',
     ...(values.replicas
       ? {
