@@ -45,11 +45,15 @@ const server = http.createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
 `;
 
-// Calls the next service for every request (the next one's URL in B_URL).
+// Calls the next service for every request (the next one's URL in B_URL), once it has read the
+// request's body (the call starts in the body's 'end' event, as JSON services do).
 const SERVICE_FRONT_CJS = `
 const http = require('http');
 const server = http.createServer((req, res) => {
-  http.get(process.env.B_URL + '/next', (r) => { r.resume(); r.on('end', () => res.end('ok')); });
+  req.resume();
+  req.on('end', () => {
+    http.get(process.env.B_URL + '/next', (r) => { r.resume(); r.on('end', () => res.end('ok')); });
+  });
 });
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
 `;
