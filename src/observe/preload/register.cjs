@@ -105,8 +105,8 @@ function samplerFromEnv(sdk, env) {
 
 /**
  * At most `perSecond` new traces a second on average, whole traces kept, whatever the load: a root
- * span is sampled with probability p = min(1, perSecond / roots seen in the last second), and a
- * child follows its parent. The decision is OpenTelemetry's consistent probability sampling: the
+ * span is sampled with probability p = min(1, perSecond / root rate) (the rate: see countRoot), and
+ * a child follows its parent. The decision is OpenTelemetry's consistent probability sampling: the
  * trace is kept when the trace id's randomness (its last 56 bits) is at or above the rejection
  * threshold (1 - p) * 2^56, and that threshold travels with the trace in the W3C tracestate as
  * `ot=th:<hex>`. Every span of the trace carries it to the control plane, which counts the span as
@@ -125,41 +125,49 @@ function adaptiveSampler(sdk, perSecond) {
   const api = createRequireHere()('@opentelemetry/api');
   const { TraceState } = createRequireHere()('@opentelemetry/core');
   let windowStart = Date.now();
-  let roots = 0;
-  let p = 1;
-  let traceState; // the tracestate for the current p (undefined when p = 1)
+  let roots = 0; // roots seen in the current one-second window
+  let lastRate = 0; // roots a second in the window before
   let decided; // a root kept by decideIncoming, for the span about to start for it
-  const setProbability = (next) => {
-    if (next === p) return;
-    p = next;
-    if (p >= 1) {
-      traceState = undefined;
-      return;
+  // Probabilities are powers of 2^(1/4) (19% apart), each with its threshold and tracestate made once.
+  const levels = new Map();
+  const level = (k) => {
+    let l = levels.get(k);
+    if (!l) {
+      const p = 2 ** (-k / 4);
+      // 56-bit threshold, rounded to 52 significant bits (a double's), trailing zeros dropped.
+      const threshold = BigInt(Math.min(Math.round((1 - p) * 2 ** 52), 2 ** 52 - 1)) << 4n;
+      const th = threshold.toString(16).padStart(14, '0').replace(/0+$/, '') || '0';
+      l = { p, threshold, state: new TraceState().set('ot', `th:${th}`) };
+      levels.set(k, l);
     }
-    // 56-bit threshold, rounded to 52 significant bits (a double's), trailing zeros dropped.
-    const threshold = BigInt(Math.min(Math.round((1 - p) * 2 ** 52), 2 ** 52 - 1)) << 4n;
-    const th = threshold.toString(16).padStart(14, '0').replace(/0+$/, '') || '0';
-    traceState = { th, threshold, state: new TraceState().set('ot', `th:${th}`) };
+    return l;
   };
-  // Counts one more root and brings p up to date.
+  /**
+   * Counts one more root; the level to decide it at, undefined for "keep" (p = 1). The rate is the
+   * larger of the last second's and the roots seen so far in this one, so a burst after a quiet
+   * spell is sampled from its first second on (a few traces, not a whole second of them), and
+   * under `perSecond` roots a second every trace is kept.
+   */
   const countRoot = () => {
     const now = Date.now();
     if (now - windowStart >= 1000) {
-      const rate = (roots * 1000) / (now - windowStart);
-      setProbability(rate <= perSecond ? 1 : perSecond / rate);
+      lastRate = (roots * 1000) / (now - windowStart);
       windowStart = now;
       roots = 0;
     }
     roots++;
+    const rate = Math.max(lastRate, roots);
+    if (rate <= perSecond) return undefined;
+    return level(Math.min(Math.ceil(-4 * Math.log2(perSecond / rate)), 160));
   };
   return {
     /** Whether to trace an incoming request, from its `traceparent` header (absent: a new root). */
     decideIncoming(traceparent) {
       if (typeof traceparent === 'string' && TRACEPARENT.test(traceparent))
         return (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1;
-      countRoot();
-      if (traceState && Math.random() >= p) return false;
-      decided = traceState || { state: undefined };
+      const l = countRoot();
+      if (l && Math.random() >= l.p) return false;
+      decided = l || KEEP;
       return true;
     },
     shouldSample(context, traceId) {
@@ -179,17 +187,18 @@ function adaptiveSampler(sdk, perSecond) {
           ...(kept.state && { traceState: kept.state }),
         };
       }
-      countRoot();
-      if (!traceState) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+      const l = countRoot();
+      if (!l) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
       const randomness = BigInt(`0x${traceId.slice(18)}`);
-      return randomness >= traceState.threshold
-        ? { decision: SamplingDecision.RECORD_AND_SAMPLED, traceState: traceState.state }
-        : { decision: SamplingDecision.NOT_RECORD, traceState: traceState.state };
+      return randomness >= l.threshold
+        ? { decision: SamplingDecision.RECORD_AND_SAMPLED, traceState: l.state }
+        : { decision: SamplingDecision.NOT_RECORD, traceState: l.state };
     },
     toString: () => `RampartAdaptiveSampler{${perSecond}/s}`,
   };
 }
 
+const KEEP = { state: undefined };
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}/;
 
 const randomHex = (chars) => {
