@@ -58,7 +58,7 @@ if (kind !== 'unit') {
 }
 // Unit tests run in parallel; privileged ones one file at a time (they share the host's kernel).
 function run(list, concurrency) {
-  if (list.length === 0) return { pass: 0, fail: 0, status: 0 };
+  if (list.length === 0) return { pass: 0, fail: 0, cancelled: 0, status: 0 };
   const r = spawnSync(
     process.execPath,
     ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=tap', ...list],
@@ -66,9 +66,13 @@ function run(list, concurrency) {
   );
   const out = r.stdout.toString();
   process.stdout.write(out);
-  const pass = Number(new RegExp(`^# pass (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
-  const fail = Number(new RegExp(`^# fail (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
-  return { pass, fail, status: r.status ?? 1 };
+  // The run's own totals are its last summary lines (a test may print a child run's TAP before).
+  const total = (name) => Number([...out.matchAll(new RegExp(`^# ${name} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0);
+  const pass = total('pass');
+  const fail = total('fail');
+  // Tests of a suite whose hook failed are cancelled, not failed: they count against the run too.
+  const cancelled = total('cancelled');
+  return { pass, fail, cancelled, status: r.status ?? 1 };
 }
 const unitFiles = files.filter((f) => !f.startsWith('test/privileged'));
 const privilegedFiles = files.filter((f) => f.startsWith('test/privileged'));
@@ -76,5 +80,6 @@ const a = run(unitFiles, 2);
 const b = run(privilegedFiles, 1);
 const pass = a.pass + b.pass;
 const fail = a.fail + b.fail;
-console.log(`\n${pass} passed, ${fail} failed`);
-process.exit(a.status !== 0 || b.status !== 0 || fail > 0 || pass === 0 ? 1 : 0);
+const cancelled = a.cancelled + b.cancelled;
+console.log(`\n${pass} passed, ${fail} failed${cancelled > 0 ? `, ${cancelled} cancelled` : ''}`);
+process.exit(a.status !== 0 || b.status !== 0 || fail > 0 || cancelled > 0 || pass === 0 ? 1 : 0);
