@@ -77,13 +77,14 @@ function tracesUrl(env) {
  * ratio keeps whole traces: the root decides, children follow the sampled flag it propagates.
  * Undefined for parentbased_always_on (the SDK's own default: every trace).
  */
-function samplerFromEnv(sdk, env) {
+function samplerFromEnv(sdk, env, rampartRequire) {
   const name = (env.OTEL_TRACES_SAMPLER || '').trim().toLowerCase();
   if (!name) {
     const perSecond = Number(env.RAMPART_TRACES_PER_SECOND || DEFAULT_TRACES_PER_SECOND);
     return adaptiveSampler(
       sdk,
       Number.isFinite(perSecond) && perSecond >= 0 ? perSecond : DEFAULT_TRACES_PER_SECOND,
+      rampartRequire,
     );
   }
   if (name === 'parentbased_always_on') return undefined;
@@ -120,10 +121,10 @@ function samplerFromEnv(sdk, env) {
  * calls carry a `traceparent` with the sampled flag off (`untracedTraceparent`), so the services
  * it calls skip them too and no trace starts half-way.
  */
-function adaptiveSampler(sdk, perSecond) {
+function adaptiveSampler(sdk, perSecond, rampartRequire) {
   const { SamplingDecision } = sdk;
-  const api = createRequireHere()('@opentelemetry/api');
-  const { TraceState } = createRequireHere()('@opentelemetry/core');
+  const api = rampartRequire('@opentelemetry/api');
+  const { TraceState } = rampartRequire('@opentelemetry/core');
   let windowStart = Date.now();
   let roots = 0; // roots seen in the current one-second window
   let lastRate = 0; // roots a second in the window before
@@ -261,10 +262,6 @@ function withHeader(args, name, value) {
   return out;
 }
 
-function createRequireHere() {
-  return require('node:module').createRequire(__filename);
-}
-
 function startTracing(env, beforeSignalExit) {
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
@@ -346,7 +343,7 @@ function startTracing(env, beforeSignalExit) {
         : Buffer.from(ProtobufTraceSerializer.serializeRequest(spans));
     },
   };
-  const sampler = samplerFromEnv(sdk, env);
+  const sampler = samplerFromEnv(sdk, env, rampartRequire);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes(attributes),
     spanProcessors: [processor],
