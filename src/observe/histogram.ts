@@ -63,9 +63,3 @@ export class LatencyHistogram {
     return h;
   }
 }
-
-/** Exact quantile of a list of numbers (nearest rank), or null when empty. */
-export function exactQuantile(sorted: readonly number[], q: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? null;
-}

@@ -198,16 +198,15 @@ function addSample(v: Samples, durationNs: number, weight: number, error: boolea
 }
 
 /**
- * Weighted quantile q of durations (each counted `weight` times); with weights of 1, the same as
- * histogram.ts's exactQuantile.
+ * Weighted quantile q (nearest rank) of durations, each counted `weight` times: the first duration,
+ * in order, at which the weights seen reach q of the total.
  */
 function weightedQuantile(order: readonly number[], v: Samples, total: number, q: number): number | null {
   if (order.length === 0) return null;
-  const rank = Math.max(Math.ceil(q * total - 1e-9), Math.min(total, 1e-9));
   let seen = 0;
   for (const i of order) {
     seen += v.w[i]!;
-    if (seen >= rank - 1e-9) return v.d[i]!;
+    if (seen >= q * total - 1e-9) return v.d[i]!;
   }
   return v.d[order[order.length - 1]!]!;
 }
