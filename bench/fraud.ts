@@ -494,6 +494,15 @@ function profileEnv(dir: string): Record<string, Record<string, string>> {
   );
 }
 
+/** `k=v,k2=v2` as [key, value] pairs (each split at its first `=`); none for undefined. */
+function pairs(text: string | undefined): [string, string][] {
+  if (!text) return [];
+  return text.split(',').map((kv) => {
+    const eq = kv.indexOf('=');
+    return [kv.slice(0, eq), kv.slice(eq + 1)];
+  });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -517,14 +526,9 @@ async function main(): Promise<void> {
       config: { type: 'string' },
     },
   });
-  const commonEnv: Record<string, string> = values.env
-    ? Object.fromEntries(
-        values.env.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-      )
-    : {};
+  const commonEnv: Record<string, string> = Object.fromEntries(pairs(values.env));
   const serviceConfig: Record<string, Record<string, unknown>> = {};
-  for (const kv of values.config ? values.config.split(',') : []) {
-    const [path, value] = [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)];
+  for (const [path, value] of pairs(values.config)) {
     const [service, ...keys] = path.split('.');
     let node: Record<string, unknown> = (serviceConfig[service!] ??= {});
     for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
@@ -546,11 +550,7 @@ async function main(): Promise<void> {
     serviceConfig,
     tracing: values.tracing !== 'off',
     ...(values.replicas
-      ? {
-          replicas: Object.fromEntries(
-            values.replicas.split(',').map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]),
-          ),
-        }
+      ? { replicas: Object.fromEntries(pairs(values.replicas).map(([k, v]) => [k, Number(v)])) }
       : {}),
     signal,
   });
