@@ -1,5 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { access, constants } from 'node:fs/promises';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { access, chmod, constants } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   applyEnvironmentNetwork,
   applyReplicaNetworks,
@@ -23,6 +25,30 @@ import { adoptProcess, spawnDetached, type WatchedProcess } from './process.ts';
 import type { EnvironmentNetworkSpec, ReplicaPlan, Requirement, Runtime, ServiceEndpoints } from './types.ts';
 
 export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
+
+/**
+ * Rampart's own folder: Node replicas load its preloads (tracing, the module list) and their
+ * OpenTelemetry packages from it, as the service user.
+ */
+const RAMPART_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/**
+ * The directories from `dir` up to `/` that other users may not traverse (no o+x): a checkout under
+ * /root or `mktemp -d` (0700) keeps the service user, and so every Node replica, out of it.
+ */
+export function untraversable(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    let mode = 0;
+    try {
+      mode = statSync(d).mode;
+    } catch {
+      // Unreadable even to us: reported as closed.
+    }
+    if ((mode & 0o001) === 0) out.push(d);
+    if (d === dirname(d)) return out;
+  }
+}
 
 export interface NetnsRuntime extends Runtime {
   /** Installs what `check` found missing (apt-get, useradd, sysctl); returns a fresh check. */
@@ -128,6 +154,14 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
       package: 'postgresql-15',
       fix: 'apt-get install postgresql-15',
     });
+    const closed = untraversable(RAMPART_ROOT);
+    out.push({
+      name: `rampart folder reachable by '${SERVICE_USER}'`,
+      ok: closed.length === 0,
+      detail: closed.length === 0 ? RAMPART_ROOT : `not traversable by other users: ${closed.join(', ')}`,
+      required: true,
+      fix: `chmod o+x ${closed.join(' ')} (or install Rampart outside a private directory such as /root)`,
+    });
     const user =
       process.getuid?.() === 0
         ? (await exec(['id', '-u', SERVICE_USER], { allowFailure: true }).catch(() => ({ code: 1 }))).code ===
@@ -160,6 +194,11 @@ export function createNetnsRuntime(opts: { exec: Exec }): NetnsRuntime {
         log('loading br_netfilter');
         await exec(['modprobe', 'br_netfilter'], { allowFailure: true });
         await exec(['sysctl', '-w', 'net.bridge.bridge-nf-call-iptables=1'], { allowFailure: true });
+      }
+      if (checks.some((c) => c.name.startsWith('rampart folder') && !c.ok)) {
+        const closed = untraversable(RAMPART_ROOT);
+        log(`letting other users traverse ${closed.join(', ')} (chmod o+x)`);
+        for (const d of closed) await chmod(d, statSync(d).mode | 0o001);
       }
       if (checks.some((c) => c.name.startsWith('service user') && !c.ok)) {
         log(`creating user ${SERVICE_USER}`);
