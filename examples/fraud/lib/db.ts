@@ -238,6 +238,20 @@ export async function ensureSchema(pool: pg.Pool, statements: readonly string[])
   }
 }
 
+/**
+ * Readies a freshly loaded table for queries. On PostgreSQL, `VACUUM (ANALYZE)`: besides the
+ * statistics it sets the visibility map, without which an index-only scan still visits the heap for
+ * every row, and it leaves autovacuum nothing to do, where it would otherwise scan the whole new
+ * table at a random moment under load. CockroachDB has no VACUUM (and no visibility map): there,
+ * `ANALYZE` only. VACUUM cannot run inside a transaction, so call it on the pool.
+ */
+export async function settleLoadedTable(pool: pg.Pool, table: string): Promise<void> {
+  const name = pg.escapeIdentifier(table);
+  const { rows } = await pool.query<{ version: string }>('SELECT version() AS version');
+  const cockroach = /cockroach/i.test(rows[0]?.version ?? '');
+  await pool.query(cockroach ? `ANALYZE ${name}` : `VACUUM (ANALYZE) ${name}`);
+}
+
 /** The claims that make one replica seed a table while the others wait (in each service's schema). */
 export const SEED_RUNS_TABLE = `CREATE TABLE IF NOT EXISTS seed_runs (
   name TEXT PRIMARY KEY,

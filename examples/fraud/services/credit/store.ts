@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { BureauRecord } from '../../db/bureau.ts';
-import { ensureSchema, retrying, seedOnce } from '../../lib/db.ts';
+import { ensureSchema, retrying, seedOnce, settleLoadedTable } from '../../lib/db.ts';
 import { bureauFiles } from './logic.ts';
 
 export const TABLE = `CREATE TABLE IF NOT EXISTS bureau_records (
@@ -50,7 +50,7 @@ export async function ensureBureau(pool: pg.Pool, persons: number): Promise<numb
     expected: persons,
     lines: () => bureauLines(persons),
   });
-  if (seeded > 0) await pool.query('ANALYZE bureau_records');
+  if (seeded > 0) await settleLoadedTable(pool, 'bureau_records');
   return seeded;
 }
 

@@ -4,7 +4,7 @@
  * `INCLUDE` (CockroachDB's `STORING`) and partial indexes, FILTER aggregates, COPY FROM STDIN.
  */
 import type pg from 'pg';
-import { ensureSchema, retrying, seedOnce } from '../../lib/db.ts';
+import { ensureSchema, retrying, seedOnce, settleLoadedTable } from '../../lib/db.ts';
 import {
   WINDOW_MS,
   mergeBatchPrior,
@@ -150,7 +150,7 @@ export interface SeedOptions {
   rows: () => Iterable<OrderKeys>;
   /** How many rows `rows` yields; 0 skips seeding. */
   expected: number;
-  /** Phase timings (copy, indexes, analyze) for the service log. */
+  /** Phase timings (copy, indexes, vacuum) for the service log. */
   onPhase?: (phase: string, ms: number) => void;
 }
 
@@ -179,8 +179,8 @@ export async function seedIfEmpty(pool: pg.Pool, options: SeedOptions): Promise<
   await ensureIndexes(pool);
   if (seeded > 0) {
     phase('indexes');
-    await pool.query('ANALYZE orders_history');
-    phase('analyze');
+    await settleLoadedTable(pool, 'orders_history');
+    phase('vacuum');
   }
   return { seeded, ms: Math.round(performance.now() - started) };
 }
