@@ -210,6 +210,13 @@ function serviceCpu(idle: CpuReading, busy: CpuReading, answered: number): Servi
 function verdict(r: TrafficReport, explodeP99Ms: number): { passed: boolean; why: string } {
   if (r.errors > 0) return { passed: false, why: `${r.errors} errors ${JSON.stringify(r.errorsByStatus)}` };
   if (r.skipped > 0) return { passed: false, why: `${r.skipped} orders found no free connection` };
+  // An assessment answered without a signal is a 200 but not a full assessment: the gateway sheds
+  // signals that miss their timeout before it fails requests. More than 1 in 1,000 is overload.
+  if (r.degraded > r.ok / 1000)
+    return {
+      passed: false,
+      why: `${r.degraded} answers lacked a signal ${JSON.stringify(r.degradedBySignal)}`,
+    };
   if (r.throughput < r.targetRate * 0.95)
     return { passed: false, why: `throughput ${r.throughput}/s below 95% of ${r.targetRate}/s` };
   if (r.latencyMs.p99 > explodeP99Ms)
@@ -340,7 +347,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
           benchProcessMs: client.selfMs,
         });
         log(
-          `fixed ${rate}/s: ${r.throughput}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, AUC ${r.detection.auc}, load ${round(loadavg()[0]!, 2)}`,
+          `fixed ${rate}/s: ${r.throughput}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, degraded ${r.degraded}, AUC ${r.detection.auc}, load ${round(loadavg()[0]!, 2)}`,
         );
         log(
           `  CPU ms per assessment (net of idle): ${cpu.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${netTotalMsPerAssessment}; bench process ${round(client.selfMs / Math.max(1, r.ok), 3)})`,
@@ -435,7 +442,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       };
       const r = report!;
       log(
-        `at ${half}/s: p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}; detection precision ${r.detection.precision}, recall ${r.detection.recall}, AUC ${r.detection.auc}`,
+        `at ${half}/s: p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, degraded ${r.degraded}; detection precision ${r.detection.precision}, recall ${r.detection.recall}, AUC ${r.detection.auc}`,
       );
       log(
         `CPU ms per assessment, net of idle: ${services.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${result.cpu.netTotalMsPerAssessment}; with idle ${result.cpu.totalMsPerAssessment})`,

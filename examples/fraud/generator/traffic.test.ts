@@ -10,7 +10,7 @@ describe('traffic', () => {
   const keys = new Set<string>();
 
   before(async () => {
-    // A stand-in gateway: rejects what is labelled nowhere, flags disposable-mail orders, 1 in 50 fails.
+    // A stand-in gateway: flags disposable-mail orders, 1 in 50 fails, 1 in 7 answers without velocity.
     let n = 0;
     server = http.createServer((req, res) => {
       let body = '';
@@ -31,7 +31,7 @@ describe('traffic', () => {
             assessmentId: 'x',
             decision: risky ? 'reject' : 'accept',
             score: risky ? 0.9 : 0.1,
-            reasons: [],
+            reasons: n % 7 === 0 ? ['VELOCITY_UNAVAILABLE', 'HIGH_AMOUNT'] : [],
           }),
         );
       });
@@ -62,6 +62,9 @@ describe('traffic', () => {
     assert.equal(r.ok + r.errors, 200);
     assert.equal(r.errors, 4);
     assert.deepEqual(r.errorsByStatus, { '503': 4 });
+    // Answers 7, 14, ... 196 lack velocity (none of them is a 503, those are 50, 100, ...).
+    assert.equal(r.degraded, 28);
+    assert.deepEqual(r.degradedBySignal, { velocity: 28 });
     assert.equal(r.decisions.accept + r.decisions.reject + r.decisions.review, r.ok);
     assert.ok(r.latencyMs.p50 <= r.latencyMs.p99);
     assert.ok([...keys].every((k) => k.startsWith('fk_demo_')));

@@ -77,6 +77,14 @@ export interface TrafficReport {
    */
   throughput: number;
   latencyMs: LatencySummary;
+  /**
+   * Answered assessments that lack a signal (the gateway left out a service that failed or did
+   * not answer within its timeout, reason `<SERVICE>_UNAVAILABLE`): a 200, but a weaker decision.
+   * A stack that keeps up has none; one that is overloaded sheds signals before it fails requests.
+   */
+  degraded: number;
+  /** Per signal service, the answers that lacked it. */
+  degradedBySignal: Record<string, number>;
   decisions: Record<Decision, number>;
   detection: {
     fraud: number;
@@ -131,7 +139,11 @@ interface Answer {
   error?: string;
   decision?: Decision;
   score?: number;
+  /** Signal services the gateway answered without (`<SERVICE>_UNAVAILABLE` reasons). */
+  missing?: string[];
 }
+
+const UNAVAILABLE = /^([A-Z]+)_UNAVAILABLE$/;
 
 function post(
   agent: http.Agent,
@@ -165,8 +177,19 @@ function post(
             const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
               decision?: Decision;
               score?: number;
+              reasons?: unknown[];
             };
-            resolve({ status, decision: body.decision, score: body.score });
+            const missing: string[] = [];
+            for (const r of body.reasons ?? []) {
+              const m = typeof r === 'string' ? UNAVAILABLE.exec(r) : null;
+              if (m) missing.push(m[1]!.toLowerCase());
+            }
+            resolve({
+              status,
+              decision: body.decision,
+              score: body.score,
+              ...(missing.length ? { missing } : {}),
+            });
           } catch {
             resolve({ status: 0, error: 'bad-json' });
           }
@@ -271,10 +294,16 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
   const flagged: boolean[] = [];
   const byPattern: Record<string, { n: number; f: number }> = {};
   const decisions: Record<Decision, number> = { accept: 0, review: 0, reject: 0 };
+  let degraded = 0;
+  const degradedBySignal: Record<string, number> = {};
   answers.forEach((a, i) => {
     if (!a || a.status !== 200 || a.decision === undefined) return;
     const item = orders[i]!;
     decisions[a.decision]++;
+    if (a.missing) {
+      degraded++;
+      for (const s of a.missing) degradedBySignal[s] = (degradedBySignal[s] ?? 0) + 1;
+    }
     const isFlagged = a.decision !== 'accept';
     scored.push(a.score ?? 0);
     labels.push(item.label === 'fraud' ? 1 : 0);
@@ -300,6 +329,8 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
     errorsByStatus,
     throughput: Math.round((ok / Math.max(1, sendWindowMs)) * 1000 * 10) / 10,
     latencyMs: summariseLatency(latencies),
+    degraded,
+    degradedBySignal,
     decisions,
     detection: {
       fraud: c.positives,
@@ -330,6 +361,9 @@ export function formatReport(r: TrafficReport): string {
   return [
     `sent ${r.sent} to ${r.url} in ${(r.durationMs / 1000).toFixed(1)} s (target ${r.targetRate}/s): ${r.ok} ok, ${r.errors} errors (${(r.errorRate * 100).toFixed(1)}%), ${r.skipped} skipped`,
     `throughput ${r.throughput}/s; latency ms p50 ${r.latencyMs.p50}, p95 ${r.latencyMs.p95}, p99 ${r.latencyMs.p99}, max ${r.latencyMs.max}`,
+    ...(r.degraded
+      ? [`degraded: ${r.degraded} answers lacked a signal ${JSON.stringify(r.degradedBySignal)}`]
+      : []),
     `decisions: ${r.decisions.accept} accept, ${r.decisions.review} review, ${r.decisions.reject} reject`,
     `detection (${d.fraud} fraud, ${d.legit} legit): precision ${d.precision}, recall ${d.recall}, AUC ${d.auc}`,
     ...(Object.keys(r.errorsByStatus).length
