@@ -208,9 +208,16 @@ const randomHex = (chars) => {
   return out.slice(0, chars);
 };
 
+// Ids of untraced calls: unique (a random half per process, then a counter), not random. Nothing
+// samples by them (the flag says "not sampled"), and drawing 48 random hex digits for every call
+// showed in the gateway's profile.
+const untracedPrefix = randomHex(16);
+let untracedCount = 0;
+
 /** A W3C traceparent saying "not sampled": what an untraced request passes on. */
 function untracedTraceparent() {
-  return `00-${randomHex(32)}-${randomHex(16)}-00`;
+  const n = (++untracedCount).toString(16).padStart(16, '0');
+  return `00-${untracedPrefix}${n}-${n}-00`;
 }
 
 /**
@@ -239,12 +246,34 @@ function bypassUntraced(modules, o) {
       const traced = mod[name];
       const plain = traced && traced.__original;
       if (typeof plain !== 'function') continue;
-      mod[name] = function request(...args) {
-        if (!o.untraced()) return traced.apply(this, args);
-        return plain.apply(this, withHeader(args, 'traceparent', untracedTraceparent()));
-      };
+      mod[name] =
+        name === 'request'
+          ? function request(...args) {
+              if (!o.untraced()) return traced.apply(this, args);
+              if (arrayHeaders(args))
+                return plain.apply(this, withHeader(args, 'traceparent', untracedTraceparent()));
+              // The header set on the request Node built, rather than on copies of the caller's
+              // options and headers: no allocation per call. Node renders headers at construction
+              // only for an array (handled above) or an Expect header: such a call goes without
+              // one, and its callee decides alone.
+              const req = plain.apply(this, args);
+              if (!req.headersSent && !req._header) req.setHeader('traceparent', untracedTraceparent());
+              return req;
+            }
+          : // get() ends its request before returning: the header has to be in the arguments.
+            function get(...args) {
+              if (!o.untraced()) return traced.apply(this, args);
+              return plain.apply(this, withHeader(args, 'traceparent', untracedTraceparent()));
+            };
     }
   }
+}
+
+/** Whether `http.request`'s arguments give the headers as a raw array (rendered at construction). */
+function arrayHeaders(args) {
+  const first = args[0];
+  const options = typeof first === 'string' || first instanceof URL ? args[1] : first;
+  return !!options && typeof options === 'object' && Array.isArray(options.headers);
 }
 
 /** `http.request`'s arguments ((url[, options][, cb]) or (options[, cb])) with one more header. */
