@@ -1,15 +1,22 @@
 /**
- * What injected tracing costs the fraud stack: three copies of the stack (small `test` seeds) run in
- * one daemon at once, one with every service `tracing: false` (off), one with Rampart's default
- * tracing (on: whole traces, at most 5 new a second per replica, docs/decisions/0007), one keeping
- * every trace (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`), and are measured in rotating
- * rounds (off, on, all; on, all, off; …) so all see the same machine: throughput with a fixed number of
- * requests in flight (the stack's capacity), and p99 latency at a moderate fixed rate. Beside the
- * wall-clock figures, the CPU time (user + system from /proc) per answered assessment of each
- * stack's replicas (by service, their children included) and of this process (the daemon and the
- * traffic generator), and the spans stored per assessment: on a shared machine the steadier figures.
+ * What injected tracing costs the fraud stack. One copy of the stack (small `test` seeds) is
+ * deployed in turn as each mode: every service `tracing: false` (off), Rampart's default tracing
+ * (on: whole traces, at most 5 new a second per replica, docs/decisions/0007), and every trace kept
+ * (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`); a mode change is a rolling deploy of the same
+ * environment, so every mode runs on the same namespaces, database and data, one at a time. After
+ * each deploy the stack is warmed (the new processes' JIT; a traced service has more code to
+ * compile) before it is measured: throughput with a fixed number of requests in flight (the
+ * stack's capacity), and p99 latency at a moderate fixed rate. Rounds rotate the order (off, on,
+ * all; on, all, off; ...), and the medians are compared. Beside the wall-clock figures, the CPU
+ * time (user + system from /proc) per answered assessment of the replicas (by service, their
+ * children included) and of this process (the daemon and the traffic generator), and the spans
+ * stored per assessment.
  *
- *   node --import tsx bench/observe-fraud.ts [--rounds 2] [--step 8s]
+ * Three copies of the stack side by side (how this bench ran before) differed by up to ±20% with
+ * identical settings (an A/A run): a copy's position (which ran first, whose database the page
+ * cache held) weighed as much as tracing did.
+ *
+ *   node --import tsx bench/observe-fraud.ts [--rounds 3] [--step 8s] [--warm 20s]
  *
  * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off; `all` is reported beside them.
  */
@@ -42,6 +49,10 @@ export interface ObserveFraudBenchOptions {
   saturateRate?: number;
   /** Fixed rate of the latency measurement. @default 60 */
   latencyRate?: number;
+  /** Traffic after each deploy before anything counts. @default 20 s */
+  warmMs?: number;
+  /** Rate of the warm-up traffic. @default 150 */
+  warmRate?: number;
   signal?: AbortSignal;
   /** @default 'observe-fraud'; `null` writes nothing. */
   resultName?: string | null;
@@ -125,26 +136,40 @@ export async function runObserveFraudBench(
     concurrency: opts.concurrency ?? 24,
     saturateRate: opts.saturateRate ?? 2000,
     latencyRate: opts.latencyRate ?? 60,
+    warmMs: opts.warmMs ?? 20_000,
+    warmRate: opts.warmRate ?? 150,
   };
   const log = opts.log ?? (() => undefined);
   const loadBefore = loadavg()[0]!;
   const cp = await startControlPlaneForTest({ readyTimeoutMs: 10 * 60_000 });
-  const modes: Record<Mode, { environment: string; url: string }> = {
-    off: { environment: testEnvironmentName('obf'), url: '' },
-    on: { environment: testEnvironmentName('obn'), url: '' },
-    all: { environment: testEnvironmentName('oba'), url: '' },
-  };
-  const up: string[] = [];
+  const environment = testEnvironmentName('obs');
+  const actor = { name: 'bench', via: 'bench/observe-fraud.ts' };
+  let up = false;
   try {
-    for (const [mode, m] of Object.entries(modes)) {
-      const hostPort = await freePort();
-      m.url = `http://127.0.0.1:${hostPort}`;
-      const text = fraudStackText({ environment: m.environment, hostPort, overlayFrom: 'test' });
-      const file = await cp.writeStack(stackFor(mode as Mode, text), `${mode}.yaml`);
-      log(`observe-fraud: up ${m.environment} (tracing ${mode})`);
-      up.push(m.environment);
-      await cp.daemon.controlPlane.up({ file, environment: m.environment, clientEnv: {} }, () => undefined);
-    }
+    const hostPort = await freePort();
+    const url = `http://127.0.0.1:${hostPort}`;
+    const text = fraudStackText({ environment, hostPort, overlayFrom: 'test' });
+    const files = {} as Record<Mode, string>;
+    for (const mode of MODES) files[mode] = await cp.writeStack(stackFor(mode, text), `${mode}.yaml`);
+    // Up as the last mode, so that the first round's first mode is a real deploy like every other.
+    const first = MODES[MODES.length - 1]!;
+    log(`observe-fraud: up ${environment} (tracing ${first})`);
+    up = true;
+    await cp.daemon.controlPlane.up({ file: files[first], environment, clientEnv: {} }, () => undefined);
+    let current: Mode = first;
+    const switchTo = async (mode: Mode) => {
+      if (mode === current) return;
+      const t = performance.now();
+      const { record } = await cp.daemon.delivery.deploy(
+        { file: files[mode], environment },
+        () => undefined,
+        actor,
+      );
+      if (record.outcome !== 'succeeded')
+        throw new Error(`observe-fraud: deploy of tracing ${mode} ended ${record.outcome}`);
+      current = mode;
+      log(`observe-fraud: deployed tracing ${mode} in ${Math.round(performance.now() - t)} ms`);
+    };
     const empty = (): ModeFigures => ({
       throughput: [],
       p99: [],
@@ -155,8 +180,8 @@ export async function runObserveFraudBench(
     });
     const figures: Record<Mode, ModeFigures> = { off: empty(), on: empty(), all: empty() };
     const traces = cp.daemon.observability.observe.traces;
-    // CPU of one environment's replicas (by service) and of this process, for per-assessment costs.
-    const sample = async (environment: string) => {
+    // CPU of the environment's replicas (by service) and of this process, for per-assessment costs.
+    const sample = async () => {
       const replicas = cp.daemon.controlPlane.ps({ environment }).filter((r) => r.pid !== null);
       const cpu = treeCpu(
         await processTable(),
@@ -167,12 +192,12 @@ export async function runObserveFraudBench(
       const self = process.cpuUsage();
       return { byService, daemonMs: (self.user + self.system) / 1000, spans: traces.count() };
     };
-    const measure = async (environment: string, run: () => Promise<TrafficReport>) => {
-      const before = await sample(environment);
+    const measure = async (run: () => Promise<TrafficReport>) => {
+      const before = await sample();
       const report = await run();
       // Spans still in the services' batch queues (1 s) and on their way: counted with this step.
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      const after = await sample(environment);
+      const after = await sample();
       const n = Math.max(1, report.ok);
       const byService: Record<string, number> = {};
       let stack = 0;
@@ -189,24 +214,24 @@ export async function runObserveFraudBench(
       };
       return { report, cpu };
     };
-    const traffic = (url: string, rate: number, concurrency?: number): Promise<TrafficReport> =>
+    const traffic = (rate: number, durationMs: number, concurrency?: number): Promise<TrafficReport> =>
       runTraffic({
         url,
         rate,
-        durationMs: config.stepMs,
+        durationMs,
         historyOrders: 20_000,
         ...(concurrency ? { concurrency } : {}),
         signal: opts.signal,
       });
-    // Warm both (JIT, connection pools, first spans) before anything counts.
-    for (const m of Object.values(modes)) await traffic(m.url, config.latencyRate);
     for (let round_ = 0; round_ < config.rounds; round_++) {
       // Rotate which goes first, so none always follows another's aftermath.
       const order = MODES.map((_, i) => MODES[(i + round_) % MODES.length]!);
       for (const mode of order) {
-        const { url, environment } = modes[mode];
-        const sat = await measure(environment, () => traffic(url, config.saturateRate, config.concurrency));
-        const lat = await measure(environment, () => traffic(url, config.latencyRate));
+        if (opts.signal?.aborted) throw new Error('interrupted');
+        await switchTo(mode);
+        await traffic(config.warmRate, config.warmMs);
+        const sat = await measure(() => traffic(config.saturateRate, config.stepMs, config.concurrency));
+        const lat = await measure(() => traffic(config.latencyRate, config.stepMs));
         const f = figures[mode];
         f.throughput.push(sat.report.throughput);
         f.p99.push(lat.report.latencyMs.p99);
@@ -243,10 +268,7 @@ export async function runObserveFraudBench(
     });
     const ratio = ratios(on);
     const ratioAll = ratios(all);
-    const spansStored = cp.daemon.observability.observe.traces.listTraces({
-      environment: modes.on.environment,
-      limit: 1000,
-    }).length;
+    const spansStored = cp.daemon.observability.observe.traces.count();
     const result: ObserveFraudBenchResult = {
       config,
       load: { before: loadBefore, after: loadavg()[0]! },
@@ -261,9 +283,7 @@ export async function runObserveFraudBench(
     if (opts.resultName !== null) await writeResult(opts.resultName ?? 'observe-fraud', result);
     return result;
   } finally {
-    for (const environment of up) {
-      await cp.daemon.controlPlane.down({ environment }, () => undefined).catch(() => undefined);
-    }
+    if (up) await cp.daemon.controlPlane.down({ environment }, () => undefined).catch(() => undefined);
     await cp.stop({ removeState: true });
   }
 }
@@ -308,11 +328,12 @@ export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { rounds: { type: 'string' }, step: { type: 'string' } },
+    options: { rounds: { type: 'string' }, step: { type: 'string' }, warm: { type: 'string' } },
   });
   const r = await runObserveFraudBench({
     ...(values.rounds ? { rounds: Number(values.rounds) } : {}),
     ...(values.step ? { stepMs: parseDurationMs(values.step) } : {}),
+    ...(values.warm ? { warmMs: parseDurationMs(values.warm) } : {}),
     signal: abortOnInterrupt(),
     log: (line) => console.error(line),
   });
