@@ -13,7 +13,8 @@ import {
   type FirewallApplyStrategy,
 } from './apply.ts';
 import { PRESERVED_SETS, type FirewallDelta } from './compile.ts';
-import { NftSession, type SpawnInteractive } from './nft-session.ts';
+import type { SpawnInteractive } from '../platform/exec.ts';
+import { NftSession } from './nft-session.ts';
 
 /**
  * Where a compiled firewall (compile.ts) is enforced. The contract (backend.contract.ts) is run

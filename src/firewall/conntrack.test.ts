@@ -10,10 +10,8 @@ import {
   LineSplitter,
   parseConntrackLine,
   withDefaultReceiveBuffer,
-  type SpawnStreaming,
-  type StreamingChild,
 } from './conntrack.ts';
-import { recordingExec } from '../platform/exec.ts';
+import { recordingExec, type SpawnStreaming, type StreamingChild } from '../platform/exec.ts';
 import { readFixture, SHOP_BLOCK, SHOP_VIPS } from './fixtures/shop.ts';
 import type { Flow } from './types.ts';
 

@@ -1,7 +1,12 @@
-import { spawn as nodeSpawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { ipToInt, parseCidr } from '../network/index.ts';
-import { PACKAGE_OF, realExec, type Exec } from '../platform/exec.ts';
+import {
+  PACKAGE_OF,
+  realExec,
+  realSpawnStreaming,
+  type Exec,
+  type SpawnStreaming,
+  type StreamingChild,
+} from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
 import type { Flow, Protocol } from './types.ts';
 
@@ -190,25 +195,6 @@ export function conntrackArgv(opts: { bufferBytes?: number } = {}): string[] {
     String(opts.bufferBytes ?? DEFAULT_CONNTRACK_BUFFER),
   ];
 }
-
-/**
- * The streaming counterpart of the `Exec` seam: `Exec` runs a command to completion, a flow source
- * reads a command's output for hours. Tests pass a fake that replays fixtures.
- */
-export interface StreamingChild {
-  stdout: Readable;
-  stderr: Readable;
-  kill(signal?: NodeJS.Signals): boolean;
-  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
-  once(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
-}
-export type SpawnStreaming = (argv: readonly string[]) => StreamingChild;
-
-export const realSpawnStreaming: SpawnStreaming = (argv) => {
-  const [file, ...args] = argv;
-  if (file === undefined) throw new TypeError('spawn: empty argv');
-  return nodeSpawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-};
 
 export interface FlowSourceStats {
   /** Event lines conntrack printed. */

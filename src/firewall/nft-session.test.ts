@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { NFT_SESSION_ARGV, NftSession, type InteractiveChild } from './nft-session.ts';
+import type { InteractiveChild } from '../platform/exec.ts';
+import { NFT_SESSION_ARGV, NftSession } from './nft-session.ts';
 
 /** A scripted `nft -j -i`: answers each stdin line with `answer(line)` (stdout) or an error (stderr). */
 function fakeNft(answer: (line: string) => { out?: string; err?: string } | 'hang') {

@@ -1,32 +1,10 @@
-import { spawn as nodeSpawn } from 'node:child_process';
-import type { Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
 import { RampartError } from '../platform/errors.ts';
-import { PACKAGE_OF } from '../platform/exec.ts';
-
-/**
- * The interactive counterpart of the `Exec` seam: `Exec` runs a command to completion, a session
- * writes commands to one long-lived child's stdin and reads its answers. Tests pass a fake.
- */
-export interface InteractiveChild {
-  stdin: Writable;
-  stdout: Readable;
-  stderr: Readable;
-  kill(signal?: NodeJS.Signals): boolean;
-  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
-  once(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
-}
-export type SpawnInteractive = (argv: readonly string[]) => InteractiveChild;
-
-export const realSpawnInteractive: SpawnInteractive = (argv) => {
-  const [file, ...args] = argv;
-  if (file === undefined) throw new TypeError('spawn: empty argv');
-  const child = nodeSpawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  // An idle session never keeps the daemon (or a test) alive: a pending command's timer does.
-  child.unref();
-  for (const s of [child.stdin, child.stdout, child.stderr]) (s as Partial<Socket> | null)?.unref?.();
-  return child;
-};
+import {
+  PACKAGE_OF,
+  realSpawnInteractive,
+  type InteractiveChild,
+  type SpawnInteractive,
+} from '../platform/exec.ts';
 
 /** `nft -j -i`: one JSON document per line on stdout for a listing, `Error: …` on stderr for a failure. */
 export const NFT_SESSION_ARGV: readonly string[] = ['nft', '-j', '-i'];

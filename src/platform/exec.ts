@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { RampartError } from './errors.ts';
 
 export interface ExecOptions {
@@ -21,6 +23,9 @@ export interface ExecResult {
 /**
  * The one seam through which Rampart runs `ip`, `nft`, `conntrack`, `initdb`, `useradd`… It is
  * injected everywhere, so unit tests can record the exact argv and the errors can name the binary.
+ * Two long-lived kinds sit beside it in this module: `SpawnStreaming` (a command whose output is
+ * read for hours: `conntrack -E`) and `SpawnInteractive` (commands written to one child's stdin:
+ * `nft -j -i`). Service replicas are the runtime's business (src/runtime/process.ts).
  */
 export type Exec = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 
@@ -99,3 +104,46 @@ export function recordingExec(
   exec.calls = calls;
   return exec;
 }
+
+/**
+ * The streaming counterpart of `Exec`: `Exec` runs a command to completion, a flow source reads a
+ * command's output for hours. Tests pass a fake that replays fixtures.
+ */
+export interface StreamingChild {
+  stdout: Readable;
+  stderr: Readable;
+  kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
+}
+export type SpawnStreaming = (argv: readonly string[]) => StreamingChild;
+
+export const realSpawnStreaming: SpawnStreaming = (argv) => {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new TypeError('spawn: empty argv');
+  return spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+};
+
+/**
+ * The interactive counterpart of `Exec`: a session writes commands to one long-lived child's stdin
+ * and reads its answers. Tests pass a fake.
+ */
+export interface InteractiveChild {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
+}
+export type SpawnInteractive = (argv: readonly string[]) => InteractiveChild;
+
+export const realSpawnInteractive: SpawnInteractive = (argv) => {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new TypeError('spawn: empty argv');
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // An idle session never keeps the daemon (or a test) alive: a pending command's timer does.
+  child.unref();
+  for (const s of [child.stdin, child.stdout, child.stderr]) (s as Partial<Socket> | null)?.unref?.();
+  return child;
+};
