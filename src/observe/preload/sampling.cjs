@@ -1,0 +1,138 @@
+/* global process, module */
+'use strict';
+/** Sampling of the tracing preload (register.cjs): the OTEL_TRACES_SAMPLER choices and Rampart's adaptive default. */
+
+// New traces a replica starts per second by default (RAMPART_TRACES_PER_SECOND; see adaptiveSampler).
+const DEFAULT_TRACES_PER_SECOND = 5;
+
+/**
+ * The standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG; unset, Rampart's adaptive sampler. A
+ * ratio keeps whole traces: the root decides, children follow the sampled flag it propagates.
+ * Undefined for parentbased_always_on (the SDK's own default: every trace).
+ */
+function samplerFromEnv(sdk, env, rampartRequire) {
+  const name = (env.OTEL_TRACES_SAMPLER || '').trim().toLowerCase();
+  if (!name) {
+    const perSecond = Number(env.RAMPART_TRACES_PER_SECOND || DEFAULT_TRACES_PER_SECOND);
+    return adaptiveSampler(
+      sdk,
+      Number.isFinite(perSecond) && perSecond >= 0 ? perSecond : DEFAULT_TRACES_PER_SECOND,
+      rampartRequire,
+    );
+  }
+  if (name === 'parentbased_always_on') return undefined;
+  const arg = Number(env.OTEL_TRACES_SAMPLER_ARG);
+  const ratio = () =>
+    new sdk.TraceIdRatioBasedSampler(Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1);
+  const roots = {
+    always_on: () => new sdk.AlwaysOnSampler(),
+    always_off: () => new sdk.AlwaysOffSampler(),
+    traceidratio: ratio,
+  };
+  if (roots[name]) return roots[name]();
+  const parentBased = /^parentbased_(.+)$/.exec(name);
+  if (parentBased && roots[parentBased[1]])
+    return new sdk.ParentBasedSampler({ root: roots[parentBased[1]]() });
+  process.stderr.write(`rampart preload: OTEL_TRACES_SAMPLER=${name} unknown, every trace is kept\n`);
+  return undefined;
+}
+
+/**
+ * At most `perSecond` new traces a second on average, whole traces kept, whatever the load: a root
+ * span is sampled with probability p = min(1, perSecond / root rate) (the rate: see countRoot), and
+ * a child follows its parent. The decision is OpenTelemetry's consistent probability sampling: the
+ * trace is kept when the trace id's randomness (its last 56 bits) is at or above the rejection
+ * threshold (1 - p) * 2^56, and that threshold travels with the trace in the W3C tracestate as
+ * `ot=th:<hex>`. Every span of the trace carries it to the control plane, which counts the span as
+ * 1/p requests (its adjusted count), so request rates and latencies stay right while tracing costs
+ * only ~perSecond traces a second per replica. Under perSecond roots a second every trace is kept
+ * and no tracestate is added.
+ *
+ * An incoming request is decided before any span exists (`decideIncoming`, from the HTTP
+ * instrumentation's ignore hook): one that is not traced skips the instrumentation altogether (no
+ * attributes, span or context of its own), the most of what tracing costs per request; its outgoing
+ * calls carry a `traceparent` with the sampled flag off (`untracedTraceparent`), so the services
+ * it calls skip them too and no trace starts half-way.
+ */
+function adaptiveSampler(sdk, perSecond, rampartRequire) {
+  const { SamplingDecision } = sdk;
+  const api = rampartRequire('@opentelemetry/api');
+  const { TraceState } = rampartRequire('@opentelemetry/core');
+  let windowStart = Date.now();
+  let roots = 0; // roots seen in the current one-second window
+  let lastRate = 0; // roots a second in the window before
+  let decided; // a root kept by decideIncoming, for the span about to start for it
+  // Probabilities are powers of 2^(1/4) (19% apart), each with its threshold and tracestate made once.
+  const levels = new Map();
+  const level = (k) => {
+    let l = levels.get(k);
+    if (!l) {
+      const p = 2 ** (-k / 4);
+      // 56-bit threshold, rounded to 52 significant bits (a double's), trailing zeros dropped.
+      const threshold = BigInt(Math.min(Math.round((1 - p) * 2 ** 52), 2 ** 52 - 1)) << 4n;
+      const th = threshold.toString(16).padStart(14, '0').replace(/0+$/, '') || '0';
+      l = { p, threshold, state: new TraceState().set('ot', `th:${th}`) };
+      levels.set(k, l);
+    }
+    return l;
+  };
+  /**
+   * Counts one more root; the level to decide it at, undefined for "keep" (p = 1). The rate is the
+   * larger of the last second's and the roots seen so far in this one, so a burst after a quiet
+   * spell is sampled from its first second on (a few traces, not a whole second of them), and
+   * under `perSecond` roots a second every trace is kept.
+   */
+  const countRoot = () => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      lastRate = (roots * 1000) / (now - windowStart);
+      windowStart = now;
+      roots = 0;
+    }
+    roots++;
+    const rate = Math.max(lastRate, roots);
+    if (rate <= perSecond) return undefined;
+    return level(Math.min(Math.ceil(-4 * Math.log2(perSecond / rate)), 160));
+  };
+  return {
+    /** Whether to trace an incoming request, from its `traceparent` header (absent: a new root). */
+    decideIncoming(traceparent) {
+      if (typeof traceparent === 'string' && TRACEPARENT.test(traceparent))
+        return (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1;
+      const l = countRoot();
+      if (l && Math.random() >= l.p) return false;
+      decided = l || KEEP;
+      return true;
+    },
+    shouldSample(context, traceId) {
+      const parent = api.trace.getSpanContext(context);
+      if (parent && api.isSpanContextValid(parent))
+        return {
+          decision:
+            parent.traceFlags & api.TraceFlags.SAMPLED
+              ? SamplingDecision.RECORD_AND_SAMPLED
+              : SamplingDecision.NOT_RECORD,
+        };
+      if (decided !== undefined) {
+        const kept = decided;
+        decided = undefined;
+        return {
+          decision: SamplingDecision.RECORD_AND_SAMPLED,
+          ...(kept.state && { traceState: kept.state }),
+        };
+      }
+      const l = countRoot();
+      if (!l) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+      const randomness = BigInt(`0x${traceId.slice(18)}`);
+      return randomness >= l.threshold
+        ? { decision: SamplingDecision.RECORD_AND_SAMPLED, traceState: l.state }
+        : { decision: SamplingDecision.NOT_RECORD, traceState: l.state };
+    },
+    toString: () => `RampartAdaptiveSampler{${perSecond}/s}`,
+  };
+}
+
+const KEEP = { state: undefined };
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}/;
+
+module.exports = { samplerFromEnv, DEFAULT_TRACES_PER_SECOND };
