@@ -426,7 +426,7 @@ function processCost(env: NodeJS.ProcessEnv): ProcessCost {
   return { startupMs: o.up, cpuMs: (o.cpu.user + o.cpu.system) / 1000, rssMb: o.rss / 2 ** 20 };
 }
 
-function benchPreload(runs: number, dir: string): ObserveBenchResult['preload'] {
+function benchPreload(runs: number): ObserveBenchResult['preload'] {
   const base = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   const traced = {
     ...base,
@@ -436,7 +436,6 @@ function benchPreload(runs: number, dir: string): ObserveBenchResult['preload'] 
       environment: 'bench',
       namespace: 'default',
       replica: 0,
-      modulesFile: join(dir, 'modules.json'),
     }),
   };
   const a: ProcessCost[] = [];
@@ -471,7 +470,7 @@ export async function runObserveBench(opts: ObserveBenchOptions = {}): Promise<O
     log(`observe: otlp: ${otlp.spansPerSecond} spans/s (${otlp.spansPerCpuSecond} per CPU second)`);
     const { logs, search } = await benchLogs(opts.lines ?? 1_000_000, dir, opts.searchRuns ?? 30, log);
     log(`observe: search over ${search.lines} lines: p50 ${search.p50Ms} ms, p99 ${search.p99Ms} ms`);
-    const preload = benchPreload(5, dir);
+    const preload = benchPreload(5);
     log(
       `observe: preload adds ${preload.addedStartupMs} ms startup, ${preload.addedCpuMs} ms CPU, ${preload.addedRssMb} MB`,
     );

@@ -11,7 +11,6 @@ describe('preload environment', () => {
       environment: 'prod',
       namespace: 'default',
       replica: 1,
-      modulesFile: '/var/lib/rampart/observe/modules/prod-gateway-1.json',
       headers: { authorization: 'Bearer a b' },
       nodeOptions: '--max-old-space-size=256',
       ignorePaths: ['/healthz', '/ready'],
@@ -26,7 +25,6 @@ describe('preload environment', () => {
       RAMPART_ENVIRONMENT: 'prod',
       RAMPART_NAMESPACE: 'default',
       RAMPART_REPLICA: '1',
-      RAMPART_MODULES_FILE: '/var/lib/rampart/observe/modules/prod-gateway-1.json',
       RAMPART_TRACE_IGNORE_PATHS: '/healthz,/ready',
       OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20a%20b',
     });

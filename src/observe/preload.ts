@@ -12,8 +12,6 @@ export interface PreloadOptions {
   environment: string;
   namespace: string;
   replica: number | string;
-  /** Where the preload writes the modules the replica loaded (JSON, refreshed every 30 s and at exit). */
-  modulesFile?: string;
   /** Sent with every export, e.g. `{ authorization: 'Bearer …' }`. */
   headers?: Record<string, string>;
   /** The service's own NODE_OPTIONS, kept after the preload. */
@@ -42,7 +40,6 @@ export function preloadEnvironment(o: PreloadOptions): Record<string, string> {
     RAMPART_NAMESPACE: o.namespace,
     RAMPART_REPLICA: String(o.replica),
   };
-  if (o.modulesFile) env.RAMPART_MODULES_FILE = o.modulesFile;
   if (o.ignorePaths && o.ignorePaths.length > 0) env.RAMPART_TRACE_IGNORE_PATHS = o.ignorePaths.join(',');
   if (o.headers && Object.keys(o.headers).length > 0) {
     env.OTEL_EXPORTER_OTLP_HEADERS = Object.entries(o.headers)

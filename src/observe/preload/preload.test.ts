@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -85,7 +85,6 @@ function startService(
       environment: 'test',
       namespace: 'default',
       replica: 0,
-      modulesFile: join(dir, `${service}.modules.json`),
       ignorePaths: ['/healthz'],
     }),
     ...extraEnv,
@@ -268,25 +267,5 @@ describe('tracing preload', () => {
         requests !== undefined && Math.abs(requests - total) < total * 0.2,
         `${what}: ${requests} requests, ${total} sent`,
       );
-  });
-
-  it('GIVEN RAMPART_MODULES_FILE WHEN a replica ran THEN its loaded modules and packages are listed', () => {
-    const a = JSON.parse(readFileSync(join(dir, 'gateway.modules.json'), 'utf8')) as {
-      service: string;
-      packages: { name: string; version: string; rampart: boolean }[];
-      modules: { path: string; package: string | null; rampart: boolean }[];
-    };
-    assert.equal(a.service, 'gateway');
-    assert.ok(a.modules.some((m) => m.path === join(dir, 'a.cjs') && !m.rampart));
-    const pg = a.packages.find((p) => p.name === 'pg');
-    assert.match(pg?.version ?? '', /^8\./);
-    assert.ok(a.packages.some((p) => p.name === '@opentelemetry/sdk-trace-node' && p.rampart));
-    const b = JSON.parse(readFileSync(join(dir, 'scoring.modules.json'), 'utf8')) as {
-      modules: { path: string }[];
-    };
-    assert.ok(
-      b.modules.some((m) => m.path === join(dir, 'b.mjs')),
-      'ES modules are listed too',
-    );
   });
 });

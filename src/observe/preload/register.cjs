@@ -7,9 +7,8 @@
  *   NODE_OPTIONS="--require /abs/path/to/register.cjs"
  *   OTEL_EXPORTER_OTLP_ENDPOINT=http://<control plane>:<port>   (the preload appends /v1/traces)
  *   RAMPART_SERVICE, RAMPART_ENVIRONMENT, RAMPART_NAMESPACE, RAMPART_REPLICA[, RAMPART_REPLICA_ID]
- *   RAMPART_MODULES_FILE=/path/modules.json                     (optional: modules loaded, issue 7)
  *   RAMPART_TRACE_IGNORE_PATHS=/healthz,/readyz                  (optional: no spans for these)
- *   RAMPART_TRACING=off                                          (opt-out, modules still recorded)
+ *   RAMPART_TRACING=off                                          (opt-out)
  *
  * CommonJS on purpose: `--require` runs it before the service's entry point whether that is CommonJS
  * or ESM. Everything is loaded from Rampart's own node_modules (resolved from this file, never from
@@ -30,22 +29,15 @@
 const { samplerFromEnv } = require('./sampling.cjs');
 const { bypassUntraced, untracedTraceparent } = require('./untraced.cjs');
 const { sendSync } = require('./exit-send.cjs');
-const { recordModules } = require('./modules.cjs');
 
 const KEY = Symbol.for('rampart.preload');
-// Worker threads run NODE_OPTIONS' --require too, Node's own module-hooks thread included (which
-// the module list below starts): instrument the main thread only.
+// Worker threads run NODE_OPTIONS' --require too, Node's own module-hooks thread included:
+// instrument the main thread only.
 if (!globalThis[KEY] && require('node:worker_threads').isMainThread) {
   globalThis[KEY] = true;
   const env = process.env;
-  let writeModules = () => undefined;
   try {
-    if (env.RAMPART_MODULES_FILE) writeModules = recordModules(env.RAMPART_MODULES_FILE);
-  } catch (e) {
-    process.stderr.write(`rampart preload: module list disabled: ${e && e.message}\n`);
-  }
-  try {
-    if (env.RAMPART_TRACING !== 'off' && env.OTEL_SDK_DISABLED !== 'true') startTracing(env, writeModules);
+    if (env.RAMPART_TRACING !== 'off' && env.OTEL_SDK_DISABLED !== 'true') startTracing(env);
   } catch (e) {
     process.stderr.write(`rampart preload: tracing disabled: ${e && e.message}\n`);
   }
@@ -75,7 +67,7 @@ function tracesUrl(env) {
   return `${base.replace(/\/+$/, '')}/v1/traces`;
 }
 
-function startTracing(env, beforeSignalExit) {
+function startTracing(env) {
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
   const sdk = rampartRequire('@opentelemetry/sdk-trace-node');
@@ -252,7 +244,6 @@ function startTracing(env, beforeSignalExit) {
         if (serviceHandles) return;
         // Death by signal runs no 'exit' listeners: do their work here.
         sendPendingNow();
-        beforeSignalExit();
         process.removeListener(signal, onSignal);
         process.kill(process.pid, signal); // the default action, as if we had never listened
       });
