@@ -283,7 +283,14 @@ export async function runObserveFraudBench(
     if (opts.resultName !== null) await writeResult(opts.resultName ?? 'observe-fraud', result);
     return result;
   } finally {
-    if (up) await cp.daemon.controlPlane.down({ environment }, () => undefined).catch(() => undefined);
+    if (up)
+      await cp.daemon.controlPlane
+        .down({ environment }, () => undefined)
+        // Said, not thrown over the run's own error: a failed down leaves the environment's
+        // ownership marker in /run/rampart/environments (`rampart down -e <env>` clears it).
+        .catch((error: unknown) =>
+          log(`observe-fraud: down ${environment} failed: ${(error as Error).message ?? String(error)}`),
+        );
     await cp.stop({ removeState: true });
   }
 }
