@@ -128,13 +128,8 @@ export const realSpawnStreaming: SpawnStreaming = (argv) => {
  * The interactive counterpart of `Exec`: a session writes commands to one long-lived child's stdin
  * and reads its answers. Tests pass a fake.
  */
-export interface InteractiveChild {
+export interface InteractiveChild extends StreamingChild {
   stdin: Writable;
-  stdout: Readable;
-  stderr: Readable;
-  kill(signal?: NodeJS.Signals): boolean;
-  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
-  once(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
 }
 export type SpawnInteractive = (argv: readonly string[]) => InteractiveChild;
 

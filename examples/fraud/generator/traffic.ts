@@ -16,6 +16,7 @@ import { isIPv4 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Decision, Order } from '../lib/types.ts';
+import { unavailableSource } from '../model/features.ts';
 import { auc, confusion } from '../model/logistic.ts';
 import { MERCHANT_BY_ID } from './data.ts';
 import { createWorld, orderStream, takeOrders, type LabelledOrder } from './orders.ts';
@@ -143,8 +144,6 @@ interface Answer {
   missing?: string[];
 }
 
-const UNAVAILABLE = /^([A-Z]+)_UNAVAILABLE$/;
-
 function post(
   agent: http.Agent,
   target: URL,
@@ -181,8 +180,8 @@ function post(
             };
             const missing: string[] = [];
             for (const r of body.reasons ?? []) {
-              const m = typeof r === 'string' ? UNAVAILABLE.exec(r) : null;
-              if (m) missing.push(m[1]!.toLowerCase());
+              const source = unavailableSource(r);
+              if (source) missing.push(source);
             }
             resolve({
               status,

@@ -236,3 +236,10 @@ export const REASON_CODES: Readonly<Record<FeatureName, string>> = {
 export function unavailableReason(source: Exclude<SignalSource, 'order'>): string {
   return `${source.toUpperCase()}_UNAVAILABLE`;
 }
+
+/** The signal service an `unavailableReason` code names (`VELOCITY_UNAVAILABLE` -> `velocity`), if it is one. */
+export function unavailableSource(reason: unknown): string | undefined {
+  if (typeof reason !== 'string' || !reason.endsWith(UNAVAILABLE_SUFFIX)) return undefined;
+  return reason.slice(0, -UNAVAILABLE_SUFFIX.length).toLowerCase() || undefined;
+}
+const UNAVAILABLE_SUFFIX = '_UNAVAILABLE';

@@ -26,10 +26,6 @@
  * Any failure here disables tracing for the process and never breaks the service. Only the main
  * thread is instrumented (spans of worker threads are not recorded).
  */
-const { samplerFromEnv } = require('./sampling.cjs');
-const { bypassUntraced, untracedTraceparent } = require('./untraced.cjs');
-const { sendSync } = require('./exit-send.cjs');
-
 const KEY = Symbol.for('rampart.preload');
 // Worker threads run NODE_OPTIONS' --require too, Node's own module-hooks thread included:
 // instrument the main thread only.
@@ -68,6 +64,10 @@ function tracesUrl(env) {
 }
 
 function startTracing(env) {
+  // Here, not at the top: worker threads and opted-out services run this file too.
+  const { samplerFromEnv } = require('./sampling.cjs');
+  const { bypassUntraced, untracedTraceparent } = require('./untraced.cjs');
+  const { sendSync } = require('./exit-send.cjs');
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
   const sdk = rampartRequire('@opentelemetry/sdk-trace-node');
