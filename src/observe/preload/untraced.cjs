@@ -1,20 +1,15 @@
-/* global URL, module */
+/* global require, URL, module */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
 'use strict';
 /**
  * What an untraced request costs with the preload loaded: as little as possible. Its calls carry a
  * not-sampled traceparent, and it goes around the HTTP instrumentation's wrappers (register.cjs).
  */
 
-const randomHex = (chars) => {
-  let out = '';
-  while (out.length < chars) out += ((Math.random() * 2 ** 32) >>> 0).toString(16).padStart(8, '0');
-  return out.slice(0, chars);
-};
-
 // Ids of untraced calls: unique (a random half per process, then a counter), not random. Nothing
 // samples by them (the flag says "not sampled"), and drawing 48 random hex digits for every call
 // showed in the gateway's profile.
-const untracedPrefix = randomHex(16);
+const untracedPrefix = require('node:crypto').randomBytes(8).toString('hex');
 let untracedCount = 0;
 
 /** A W3C traceparent saying "not sampled": what an untraced request passes on. */
