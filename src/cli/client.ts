@@ -76,7 +76,13 @@ export class ApiClient {
         }
       }
     } catch (error) {
-      if ((error as Error).name !== 'AbortError') throw error;
+      if ((error as Error).name === 'AbortError' || opts.signal?.aborted) return;
+      if (error instanceof SyntaxError) throw error;
+      // undici says only "terminated": the daemon stopped or restarted, or the connection broke.
+      throw new RampartError(
+        'RAMPART_E_DAEMON_UNREACHABLE',
+        `the Rampart daemon at ${this.url} ended ${method} ${path} early: ${(error as Error).message}`,
+      );
     }
   }
 

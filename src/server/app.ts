@@ -1,7 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { RampartError, isRampartError } from '../platform/errors.ts';
 import { systemClock } from '../platform/clock.ts';
 import { TokenRegistry, registerAuth } from './auth.ts';
+import { endOpenStreams } from './ndjson.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import type { DeliveryService } from './delivery.ts';
@@ -46,6 +47,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     return reply.code(500).send({ error: new RampartError('RAMPART_E_INTERNAL', fe.message).toJSON() });
   });
 
+  app.addHook('preClose', async () => endOpenStreams(app));
   app.get('/v1/healthz', { config: { public: true } }, async () => ({ ok: true }));
   // Each capability mounts its routes here, in one visible list.
   registerStackRoutes(app, opts.controlPlane);
@@ -56,24 +58,6 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   registerVulnRoutes(app, opts.controlPlane, opts.vuln);
   if (opts.delivery) registerDeliveryRoutes(app, opts.delivery);
   return app;
-}
-
-/** Streams newline-delimited JSON; the reply is taken over from fastify. */
-export function ndjson(reply: FastifyReply): { send(obj: unknown): void; end(): void; closed(): boolean } {
-  reply.hijack();
-  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-  let closed = false;
-  reply.raw.on('close', () => (closed = true));
-  return {
-    send: (obj) => {
-      if (!closed) reply.raw.write(`${JSON.stringify(obj)}\n`);
-    },
-    end: () => {
-      if (!closed) reply.raw.end();
-      closed = true;
-    },
-    closed: () => closed,
-  };
 }
 
 export function errorBody(error: unknown): {

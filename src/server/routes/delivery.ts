@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { errorBody, ndjson } from '../app.ts';
+import { errorBody } from '../app.ts';
+import { ndjson } from '../ndjson.ts';
 import type { Actor, DeliveryService } from '../delivery.ts';
 import { envName, parse } from './validate.ts';
 

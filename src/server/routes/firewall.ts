@@ -7,7 +7,7 @@ import {
   renderPoliciesYaml,
   renderReplayReport,
 } from '../../firewall/index.ts';
-import { ndjson } from '../app.ts';
+import { ndjson } from '../ndjson.ts';
 import type { ControlPlane } from '../control-plane.ts';
 import { parse } from './validate.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { RampartError } from '../../platform/errors.ts';
-import { ndjson } from '../app.ts';
+import { ndjson } from '../ndjson.ts';
 import type { ControlPlane } from '../control-plane.ts';
 
 const LogsQuery = z.object({

@@ -24,6 +24,7 @@ import {
 } from '../../observe/index.ts';
 import { parseDuration } from '../../platform/clock.ts';
 import { RampartError, isRampartError } from '../../platform/errors.ts';
+import { ndjson } from '../ndjson.ts';
 import { parse } from './validate.ts';
 
 export interface ObserveRouteDeps {
@@ -95,24 +96,6 @@ const LogsQuery = z.object({
   limit: z.coerce.number().int().positive().max(10_000).optional(),
   follow: z.enum(['true', 'false']).optional(),
 });
-
-function ndjson(reply: FastifyReply): { send(obj: unknown): void; end(): void } {
-  reply.hijack();
-  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-  // A follow with no match yet must still answer: clients wait for the headers.
-  reply.raw.flushHeaders();
-  let closed = false;
-  reply.raw.on('close', () => (closed = true));
-  return {
-    send: (obj) => {
-      if (!closed) reply.raw.write(`${JSON.stringify(obj)}\n`);
-    },
-    end: () => {
-      if (!closed) reply.raw.end();
-      closed = true;
-    },
-  };
-}
 
 /**
  * Observability routes: the OTLP/HTTP receiver (`POST /v1/traces`, `/v1/logs`, `/v1/metrics`), the

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { errorBody, ndjson } from '../app.ts';
+import { errorBody } from '../app.ts';
+import { ndjson } from '../ndjson.ts';
 import type { ControlPlane } from '../control-plane.ts';
 import { envName, parse } from './validate.ts';
 
