@@ -1,5 +1,6 @@
 // The API's shapes as the dashboard reads them (src/server/routes/*.ts). Declared here rather than
 // imported: browser code must not pull server modules (and their node:* imports) into its build.
+// src/server/web-types.check.ts keeps it in step: `tsc -p .` fails when the server's shapes drift.
 
 export type Role = 'admin' | 'operator' | 'viewer' | 'deployer';
 export interface WhoAmI {
@@ -19,7 +20,8 @@ export interface Replica {
   healthy: boolean;
   health: string;
   addresses: Record<string, string>;
-  vip: string | undefined;
+  /** Absent when the service has no VIP (the server's `undefined`, dropped by JSON). */
+  vip?: string;
   pid: number | null;
   restarts: number;
   netns: string;
@@ -129,7 +131,7 @@ export interface Alert {
 export interface StoredPolicy {
   namespace: string;
   name: string;
-  source: string;
+  source: { kind: 'file'; file: string } | { kind: 'api' };
   appliedAt: number;
   policy: {
     metadata: { name: string; namespace: string; annotations?: Record<string, string> };
@@ -193,8 +195,7 @@ export interface LogLine {
   replica?: string | number | null;
   stream?: string | null;
   level?: string | null;
-  message?: string;
-  line?: string;
+  message: string;
   traceId?: string | null;
 }
 

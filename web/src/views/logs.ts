@@ -58,11 +58,11 @@ export const logsView: View = {
           { class: 'svc' },
           `${l.service}${l.replica !== undefined && l.replica !== null ? `-${l.replica}` : ''}`,
         ),
-        h('span', { class: 'msg' }, l.message ?? l.line ?? ''),
+        h('span', { class: 'msg' }, l.message),
       );
     const append = (l: LogLine, top = false) => {
       const q = queryInput.value.trim().toLowerCase();
-      if (useJournal && q && !(l.message ?? '').toLowerCase().includes(q)) return;
+      if (useJournal && q && !l.message.toLowerCase().includes(q)) return;
       const el = lineEl(l);
       if (top) out.prepend(el);
       else out.append(el);

@@ -639,10 +639,7 @@ async function nodeExtras(n: GraphNode, ctx: ViewContext): Promise<Node[]> {
         'pre',
         { class: 'log small' },
         logs.value
-          .map(
-            (l) =>
-              `${new Date(l.time).toISOString().slice(11, 19)} ${l.replica ?? ''} ${l.message ?? l.line ?? ''}\n`,
-          )
+          .map((l) => `${new Date(l.time).toISOString().slice(11, 19)} ${l.replica ?? ''} ${l.message}\n`)
           .join('') || '(no lines)',
       ),
     );
