@@ -87,6 +87,12 @@ const BENCHMARKS: readonly Benchmark[] = [
           baseline: r.baseline.downMedianMs,
           ratio: r.ratio.down,
         }),
+        withGoal({
+          measure: `up ${size} to healthy, tracing injected (Rampart's default), median ms`,
+          rampart: r.rampartTraced.upMedianMs,
+          baseline: r.baseline.upMedianMs,
+          ratio: r.ratioTraced.up,
+        }),
       ];
     },
   },

@@ -2,8 +2,11 @@
  * What does isolation cost at start-up? The time for `up` to bring 10 services x 2 replicas to
  * healthy, each replica in its own network namespace on the app bridge behind an nftables VIP,
  * against the same 20 processes started without namespaces (plain `node svc.mjs` on distinct
- * ports of the host), probed by the same health check at the same cadence. Rounds alternate which
- * side goes first so drift (page cache, CPU frequency) favours neither. Also times `down` against
+ * ports of the host), probed by the same health check at the same cadence. The goal's side runs the
+ * services with `tracing: false`, so both start the same processes and the ratio is what isolation
+ * costs; a third side runs Rampart's default, the OpenTelemetry SDK preloaded into every Node
+ * service (~0.2-0.3 s of CPU per process here), reported beside it. Rounds rotate which side goes
+ * first so drift (page cache, CPU frequency) favours none. Also times `down` against
  * killing the plain processes, counts CPU time (steadier than wall time on a shared host), and
  * traces every subprocess the daemon runs, so a miss can be explained from the JSON alone. Writes
  * bench/results/up.json.
@@ -102,10 +105,18 @@ export interface UpBenchResult {
     baselinePollMs: number;
     rounds: number;
   };
+  /**
+   * The services opted out of injected tracing (`tracing: false`): the same 20 processes as the
+   * baseline, so the ratio is what isolation costs.
+   */
   rampart: { upMedianMs: number; downMedianMs: number; cpuMedianMs: number; rounds: RampartRound[] };
+  /** Rampart's default: every Node service starts with the OpenTelemetry SDK preloaded. */
+  rampartTraced: { upMedianMs: number; downMedianMs: number; cpuMedianMs: number; rounds: RampartRound[] };
   baseline: { upMedianMs: number; downMedianMs: number; cpuMedianMs: number; rounds: BaselineRound[] };
   /** rampart / baseline of the medians; the goal for up is <= 1.5. */
   ratio: { up: number; down: number; cpu: number };
+  /** rampartTraced / baseline: isolation plus loading the tracing SDK in every process. */
+  ratioTraced: { up: number; down: number; cpu: number };
 }
 
 const SVC_DIR = fileURLToPath(new URL('../test/fixtures/foundation', import.meta.url));
@@ -113,7 +124,13 @@ const SVC_FILE = join(SVC_DIR, 'svc.mjs');
 const READY_TIMEOUT_MS = 30_000;
 const PROBE_TIMEOUT_MS = 1000;
 
-export function benchStack(opts: { services: number; replicas: number; healthIntervalMs: number }): string {
+export function benchStack(opts: {
+  services: number;
+  replicas: number;
+  healthIntervalMs: number;
+  /** @default true (Rampart's default) */
+  tracing?: boolean;
+}): string {
   const lines = ['version: 1', 'name: bench', 'services:'];
   for (let i = 0; i < opts.services; i++) {
     lines.push(
@@ -124,6 +141,7 @@ export function benchStack(opts: { services: number; replicas: number; healthInt
       '    ports: [{ name: http, port: 8080 }]',
       '    networks: [app]',
       `    health: { http: { path: /healthz, port: http }, interval: ${opts.healthIntervalMs}ms, timeout: ${PROBE_TIMEOUT_MS}ms }`,
+      ...(opts.tracing === false ? ['    tracing: false'] : []),
     );
   }
   return `${lines.join('\n')}\n`;
@@ -228,12 +246,13 @@ async function baselineRound(
 interface BenchDaemon {
   daemon: RunningDaemon;
   exec: ReturnType<typeof tracingExec>;
-  stackFile: string;
+  /** The stack with `tracing: false` on every service, and as is (Rampart's default). */
+  stackFiles: { untraced: string; traced: string };
   close(): Promise<void>;
 }
 
 /** Like `startControlPlaneForTest`, with a tracing Exec so the report can say where time goes. */
-async function startBenchDaemon(stackText: string): Promise<BenchDaemon> {
+async function startBenchDaemon(stacks: { untraced: string; traced: string }): Promise<BenchDaemon> {
   const stateDir = await mkdtemp(join(tmpdir(), 'rampart-bench-'));
   // The service user must traverse it to reach its log folder.
   await chmod(stateDir, 0o711);
@@ -244,12 +263,16 @@ async function startBenchDaemon(stackText: string): Promise<BenchDaemon> {
       readyTimeoutMs: READY_TIMEOUT_MS,
     });
     await mkdir(join(stateDir, 'stacks'), { mode: 0o755 });
-    const stackFile = join(stateDir, 'stacks', 'rampart.yaml');
-    await writeFile(stackFile, stackText);
+    const stackFiles = {
+      untraced: join(stateDir, 'stacks', 'untraced.yaml'),
+      traced: join(stateDir, 'stacks', 'rampart.yaml'),
+    };
+    await writeFile(stackFiles.untraced, stacks.untraced);
+    await writeFile(stackFiles.traced, stacks.traced);
     return {
       daemon,
       exec,
-      stackFile,
+      stackFiles,
       async close() {
         await daemon.close();
         await rm(stateDir, { recursive: true, force: true });
@@ -261,7 +284,7 @@ async function startBenchDaemon(stackText: string): Promise<BenchDaemon> {
   }
 }
 
-async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartRound> {
+async function rampartRound(index: number, bench: BenchDaemon, stackFile: string): Promise<RampartRound> {
   const cp = bench.daemon.controlPlane;
   const environment = testEnvironmentName('b');
   const events: EventRecord[] = [];
@@ -274,7 +297,7 @@ async function rampartRound(index: number, bench: BenchDaemon): Promise<RampartR
   try {
     const cpu0 = cpuTimes();
     const t0 = performance.now();
-    await cp.up({ file: bench.stackFile, environment, clientEnv: {} }, (message) =>
+    await cp.up({ file: stackFile, environment, clientEnv: {} }, (message) =>
       progress.push({ at: performance.now() - t0, message }),
     );
     upMs = since(t0);
@@ -336,8 +359,12 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
     startPeriodMs: 0,
   };
   const count = services * replicas;
-  const bench = await startBenchDaemon(benchStack({ services, replicas, healthIntervalMs }));
+  const bench = await startBenchDaemon({
+    untraced: benchStack({ services, replicas, healthIntervalMs, tracing: false }),
+    traced: benchStack({ services, replicas, healthIntervalMs }),
+  });
   const rampart: RampartRound[] = [];
+  const rampartTraced: RampartRound[] = [];
   const baseline: BaselineRound[] = [];
   try {
     log(
@@ -345,11 +372,13 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
     );
     await baselineRound(0, { count, check, pollMs: baselinePollMs });
     opts.signal?.throwIfAborted();
-    await rampartRound(0, bench);
+    await rampartRound(0, bench, bench.stackFiles.untraced);
+    await rampartRound(0, bench, bench.stackFiles.traced);
+    const sides = ['baseline', 'rampart', 'traced'] as const;
     for (let n = 1; n <= rounds; n++) {
       opts.signal?.throwIfAborted();
-      // Alternate which side goes first, so drift over time does not favour one of them.
-      const order = n % 2 ? (['baseline', 'rampart'] as const) : (['rampart', 'baseline'] as const);
+      // Rotate which side goes first, so drift over time does not favour one of them.
+      const order = sides.map((_, i) => sides[(i + n) % sides.length]!);
       for (const side of order) {
         if (side === 'baseline') {
           const r = await baselineRound(n, { count, check, pollMs: baselinePollMs });
@@ -358,10 +387,11 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
             `  round ${n} baseline: up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpu.totalMs} ms (${r.cpu.childrenMs} in children)`,
           );
         } else {
-          const r = await rampartRound(n, bench);
-          rampart.push(r);
+          const traced = side === 'traced';
+          const r = await rampartRound(n, bench, bench.stackFiles[traced ? 'traced' : 'untraced']);
+          (traced ? rampartTraced : rampart).push(r);
           log(
-            `  round ${n} rampart:  up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpu.totalMs} ms (${r.cpu.childrenMs} in children; network ${r.timeline.networkReadyMs} ms, last spawn ${r.timeline.lastSpawnedMs} ms, ` +
+            `  round ${n} ${traced ? 'rampart, tracing injected' : 'rampart'}:  up ${r.upMs} ms, down ${r.downMs} ms, CPU ${r.cpu.totalMs} ms (${r.cpu.childrenMs} in children; network ${r.timeline.networkReadyMs} ms, last spawn ${r.timeline.lastSpawnedMs} ms, ` +
               `${r.exec.calls} exec calls, busy ${r.exec.busyMs} ms, peak ${r.exec.peakConcurrency} at once)`,
           );
         }
@@ -371,27 +401,27 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
     await bench.close();
   }
 
-  const upR = median(rampart.map((r) => r.upMs));
-  const upB = median(baseline.map((r) => r.upMs));
-  const downR = median(rampart.map((r) => r.downMs));
-  const downB = median(baseline.map((r) => r.downMs));
-  const cpuR = median(rampart.map((r) => r.cpu.totalMs));
-  const cpuB = median(baseline.map((r) => r.cpu.totalMs));
+  const medians = <R extends { upMs: number; downMs: number; cpu: CpuTime }>(rs: R[]) => ({
+    upMedianMs: round(median(rs.map((r) => r.upMs))),
+    downMedianMs: round(median(rs.map((r) => r.downMs))),
+    cpuMedianMs: round(median(rs.map((r) => r.cpu.totalMs))),
+    rounds: rs,
+  });
+  const base = medians(baseline);
+  const ratioOf = (side: { upMedianMs: number; downMedianMs: number; cpuMedianMs: number }) => ({
+    up: round(side.upMedianMs / base.upMedianMs, 2),
+    down: round(side.downMedianMs / base.downMedianMs, 2),
+    cpu: round(side.cpuMedianMs / base.cpuMedianMs, 2),
+  });
+  const untracedSide = medians(rampart);
+  const tracedSide = medians(rampartTraced);
   const result: UpBenchResult = {
     config: { services, replicas, healthIntervalMs, baselinePollMs, rounds },
-    rampart: {
-      upMedianMs: round(upR),
-      downMedianMs: round(downR),
-      cpuMedianMs: round(cpuR),
-      rounds: rampart,
-    },
-    baseline: {
-      upMedianMs: round(upB),
-      downMedianMs: round(downB),
-      cpuMedianMs: round(cpuB),
-      rounds: baseline,
-    },
-    ratio: { up: round(upR / upB, 2), down: round(downR / downB, 2), cpu: round(cpuR / cpuB, 2) },
+    rampart: untracedSide,
+    rampartTraced: tracedSide,
+    baseline: base,
+    ratio: ratioOf(untracedSide),
+    ratioTraced: ratioOf(tracedSide),
   };
   if (opts.resultName !== null) await writeResult(opts.resultName ?? 'up', result);
   printTable(
@@ -413,6 +443,18 @@ export async function runUpBench(opts: UpBenchOptions = {}): Promise<UpBenchResu
         rampart: result.rampart.cpuMedianMs,
         baseline: result.baseline.cpuMedianMs,
         ratio: result.ratio.cpu,
+      },
+      {
+        measure: `up ${services}x${replicas}, tracing injected (ms)`,
+        rampart: result.rampartTraced.upMedianMs,
+        baseline: result.baseline.upMedianMs,
+        ratio: result.ratioTraced.up,
+      },
+      {
+        measure: 'CPU, up through down, tracing injected (ms)',
+        rampart: result.rampartTraced.cpuMedianMs,
+        baseline: result.baseline.cpuMedianMs,
+        ratio: result.ratioTraced.cpu,
       },
     ],
     log,
