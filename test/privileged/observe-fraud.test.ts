@@ -146,6 +146,38 @@ describe('observability on the fraud stack', { timeout: 240_000 }, () => {
     assert.match(waterfall, /gateway/);
   });
 
+  it('GIVEN a burst that makes the gateway batch its calls WHEN the traces are read THEN each assessment trace has one span of every service it called, and none of another assessment', async () => {
+    const since = new Date().toISOString();
+    // Fast enough that calls coalesce into batch requests (lib/batch.ts) at the gateway and at the
+    // database services; each sampled assessment's calls must still travel on their own.
+    const report = await runTraffic({ url: gatewayUrl, rate: 200, durationMs: 3000, historyOrders: 20_000 });
+    assert.ok(report.ok > 300, JSON.stringify(report.errorsByStatus));
+    const called = ['identity', 'geo', 'payment', 'velocity', 'scoring', 'decision', 'audit'];
+    const bad: string[] = [];
+    const checked = await eventually('whole assessment traces', async () => {
+      const { traces } = await api<{ traces: TraceSummary[] }>('/v1/observe/traces', {
+        environment: env,
+        service: 'gateway',
+        since,
+        limit: '1000',
+      });
+      const assessments = traces.filter((t) => t.rootService === 'gateway' && t.rootOperation === 'POST');
+      bad.length = 0;
+      for (const t of assessments) {
+        const { spans } = await api<{ spans: SpanRecord[] }>(`/v1/observe/traces/${t.traceId}`);
+        const servers = (service: string) =>
+          spans.filter((s) => s.service === service && s.kind === 'server').length;
+        const wrong = called.filter((service) => servers(service) !== 1);
+        if (servers('gateway') !== 1 || wrong.length > 0)
+          bad.push(`${t.traceId}: ${called.map((c) => `${c} ${servers(c)}`).join(', ')}`);
+      }
+      return assessments.length >= 5 && bad.length === 0 ? assessments.length : undefined;
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}; traces not whole: ${bad.length}\n${bad.slice(0, 5).join('\n')}`);
+    });
+    assert.ok(checked >= 5, `${checked} assessment traces`);
+  });
+
   it('GIVEN the replicas’ output WHEN the logs are searched THEN gateway lines come back, parsed', async () => {
     const lines = await eventually('gateway log lines', async () => {
       const found = await api<StoredLog[]>('/v1/observe/logs', {

@@ -1,5 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { context, trace, TraceFlags } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { coalesce, settleEach, type Settled } from './batch.ts';
 
 /** A batch runner that records its batches and answers when `release()` is called. */
@@ -93,6 +96,74 @@ describe('coalesce', () => {
     const results = await Promise.allSettled([call(1), call(2)]);
     assert.deepEqual(results[0], { status: 'fulfilled', value: 1 });
     assert.match((results[1] as PromiseRejectedResult).reason.message, /1 results for 2 items/);
+  });
+});
+
+describe('coalesce and tracing', () => {
+  it('GIVEN calls of which some must go alone WHEN they arrive together THEN each of those is a batch of its own and the rest still batch, in order', async () => {
+    const g = gated((n: number) => ({ ok: true, value: n }));
+    const lone = new Set([2, 5]);
+    let next = 0;
+    const order = [1, 2, 3, 4, 5, 6];
+    const call = coalesce(g.run, { maxConcurrent: 4, alone: () => lone.has(order[next++]!) });
+    const answers = Promise.all(order.map((n) => call(n)));
+    await tick();
+    assert.deepEqual(g.batches, [[1, 3, 4, 6], [2], [5]]);
+    g.release();
+    g.release();
+    g.release();
+    assert.deepEqual(await answers, order);
+  });
+
+  it('GIVEN calls from different async contexts WHEN batched THEN the batch runs in the context of its first item', async () => {
+    const als = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    const call = coalesce(
+      async (items: string[]) => {
+        seen.push(als.getStore());
+        return items.map((value): Settled<string> => ({ ok: true, value }));
+      },
+      { maxConcurrent: 1, alone: (() => als.getStore() === 'traced') as () => boolean },
+    );
+    const answers = Promise.all([
+      als.run('a', () => call('a1')),
+      als.run('traced', () => call('t1')),
+      als.run('b', () => call('b1')),
+    ]);
+    assert.deepEqual(await answers, ['a1', 't1', 'b1']);
+    // First the untraced pair, in the context of its first item; then the traced call on its own.
+    assert.deepEqual(seen, ['a', 'traced']);
+  });
+
+  it('GIVEN the OpenTelemetry API with a context manager WHEN calls come from a sampled and an unsampled span THEN the sampled one goes alone, in its own trace', async () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      const spanIn = (traceId: string, sampled: boolean) =>
+        trace.setSpanContext(context.active(), {
+          traceId,
+          spanId: '00f067aa0ba902b7',
+          traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        });
+      const batches: { items: string[]; traceId: string | undefined }[] = [];
+      const call = coalesce(async (items: string[]) => {
+        batches.push({ items, traceId: trace.getActiveSpan()?.spanContext().traceId });
+        return items.map((value): Settled<string> => ({ ok: true, value }));
+      });
+      const sampled = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const unsampled = '0af7651916cd43dd8448eb211c80319c';
+      await Promise.all([
+        context.with(spanIn(unsampled, false), () => call('u1')),
+        context.with(spanIn(sampled, true), () => call('s1')),
+        context.with(spanIn(unsampled, false), () => call('u2')),
+      ]);
+      assert.deepEqual(batches, [
+        { items: ['u1', 'u2'], traceId: unsampled },
+        { items: ['s1'], traceId: sampled },
+      ]);
+    } finally {
+      context.disable();
+    }
   });
 });
 

@@ -8,7 +8,15 @@
  *
  * Used by the gateway for its calls to the other services (one HTTP request carries many
  * assessments' calls) and by the database services (one statement stores or checks many orders).
+ *
+ * Tracing: a batch runs in the async context of its first item, so its request or statement
+ * belongs to that item's trace (or to none). An item of a sampled trace never shares a batch
+ * (`alone`): another assessment's request would carry it, and its trace would lose the callee's
+ * spans while that one gained them. Sampled items are few (the sampler keeps a handful of traces a
+ * second), so they cost little batching.
  */
+import { AsyncResource } from 'node:async_hooks';
+import { inSampledTrace } from './trace.ts';
 
 /** One item's outcome: a value, or the error that item alone failed with. */
 export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
@@ -18,6 +26,11 @@ export interface CoalescerOptions {
   maxBatch?: number;
   /** Most batches running at once; further items wait for one to finish. @default 1 */
   maxConcurrent?: number;
+  /**
+   * Asked at each call, in the caller's context: true sends the item in a batch of its own.
+   * @default inSampledTrace (the item belongs to a trace being recorded)
+   */
+  alone?: () => boolean;
 }
 
 export interface Coalescer<I, O> {
@@ -38,19 +51,39 @@ export function coalesce<I, O>(
 ): Coalescer<I, O> {
   const maxBatch = Math.max(1, options.maxBatch ?? 64);
   const maxConcurrent = Math.max(1, options.maxConcurrent ?? 1);
-  let queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  const alone = options.alone ?? inSampledTrace;
+  interface Entry {
+    item: I;
+    resolve: (o: O) => void;
+    reject: (e: unknown) => void;
+    alone: boolean;
+    /** Runs a function in the async context of the call (its trace, if any). */
+    inContext: <R>(fn: () => R) => R;
+  }
+  let queue: Entry[] = [];
   let running = 0;
   let scheduled = false;
+
+  /** The next batch, in arrival order: the first item alone if it must be, else up to maxBatch others. */
+  const take = (): Entry[] => {
+    if (queue[0]!.alone) return queue.splice(0, 1);
+    if (queue.length <= maxBatch && !queue.some((e) => e.alone)) return queue.splice(0);
+    const batch: Entry[] = [];
+    const rest: Entry[] = [];
+    for (const e of queue) (batch.length < maxBatch && !e.alone ? batch : rest).push(e);
+    queue = rest;
+    return batch;
+  };
 
   const flush = (): void => {
     scheduled = false;
     while (queue.length > 0 && running < maxConcurrent) {
-      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
-      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+      const batch = take();
       running++;
       let outcomes: Promise<Settled<O>[]>;
       try {
-        outcomes = runBatch(batch.map((e) => e.item));
+        const items = batch.map((e) => e.item);
+        outcomes = batch[0]!.inContext(() => runBatch(items));
       } catch (error) {
         outcomes = Promise.reject(error);
       }
@@ -87,7 +120,13 @@ export function coalesce<I, O>(
 
   const call = ((item: I) =>
     new Promise<O>((resolve, reject) => {
-      queue.push({ item, resolve, reject });
+      queue.push({
+        item,
+        resolve,
+        reject,
+        alone: alone(),
+        inContext: AsyncResource.bind(<R>(fn: () => R): R => fn()),
+      });
       schedule();
     })) as Coalescer<I, O>;
   Object.defineProperties(call, {
