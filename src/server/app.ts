@@ -44,7 +44,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const e = new RampartError('RAMPART_E_BAD_REQUEST', fe.message);
       return reply.code(400).send({ error: e.toJSON() });
     }
-    return reply.code(500).send({ error: new RampartError('RAMPART_E_INTERNAL', fe.message).toJSON() });
+    return reply.code(500).send({ error: errorBody(error) });
   });
 
   app.addHook('preClose', async () => endOpenStreams(app));
@@ -67,5 +67,9 @@ export function errorBody(error: unknown): {
   details?: unknown;
 } {
   if (isRampartError(error)) return error.toJSON();
+  // The hint sends the user to the daemon log: the stack must be there.
+  process.stderr.write(
+    `${new Date().toISOString()} internal error: ${(error as Error)?.stack ?? String(error)}\n`,
+  );
   return new RampartError('RAMPART_E_INTERNAL', (error as Error).message).toJSON();
 }
