@@ -12,8 +12,9 @@
  * Tracing: a batch runs in the async context of its first item, so its request or statement
  * belongs to that item's trace (or to none). An item of a sampled trace never shares a batch
  * (`alone`): another assessment's request would carry it, and its trace would lose the callee's
- * spans while that one gained them. Sampled items are few (the sampler keeps a handful of traces a
- * second), so they cost little batching.
+ * spans while that one gained them. It leaves at once, outside the `maxConcurrent` slots: sampled
+ * items are few (the sampler keeps a handful of traces a second), and one holding a slot would
+ * take that share of a saturated service's batch throughput.
  */
 import { AsyncResource } from 'node:async_hooks';
 import { inSampledTrace } from './trace.ts';
@@ -27,8 +28,8 @@ export interface CoalescerOptions {
   /** Most batches running at once; further items wait for one to finish. @default 1 */
   maxConcurrent?: number;
   /**
-   * Asked at each call, in the caller's context: true sends the item in a batch of its own.
-   * @default inSampledTrace (the item belongs to a trace being recorded)
+   * Asked at each call, in the caller's context: true sends the item at once in a batch of its
+   * own, outside the maxConcurrent slots. @default inSampledTrace (a trace being recorded)
    */
   alone?: () => boolean;
 }
@@ -56,7 +57,6 @@ export function coalesce<I, O>(
     item: I;
     resolve: (o: O) => void;
     reject: (e: unknown) => void;
-    alone: boolean;
     /** Runs a function in the async context of the call (its trace, if any). */
     inContext: <R>(fn: () => R) => R;
   }
@@ -64,49 +64,45 @@ export function coalesce<I, O>(
   let running = 0;
   let scheduled = false;
 
-  /** The next batch, in arrival order: the first item alone if it must be, else up to maxBatch others. */
-  const take = (): Entry[] => {
-    if (queue[0]!.alone) return queue.splice(0, 1);
-    if (queue.length <= maxBatch && !queue.some((e) => e.alone)) return queue.splice(0);
-    const batch: Entry[] = [];
-    const rest: Entry[] = [];
-    for (const e of queue) (batch.length < maxBatch && !e.alone ? batch : rest).push(e);
-    queue = rest;
-    return batch;
+  /** Runs one batch and settles its items; `slot`: it holds one of the maxConcurrent slots. */
+  const dispatch = (batch: Entry[], slot: boolean): void => {
+    if (slot) running++;
+    let outcomes: Promise<Settled<O>[]>;
+    try {
+      const items = batch.map((e) => e.item);
+      outcomes = batch[0]!.inContext(() => runBatch(items));
+    } catch (error) {
+      outcomes = Promise.reject(error);
+    }
+    // The slot is freed before the callers hear back, so the next batch is on its way first.
+    const done = (): void => {
+      if (!slot) return;
+      running--;
+      schedule();
+    };
+    outcomes.then(
+      (results) => {
+        done();
+        batch.forEach((e, i) => {
+          const r = results[i];
+          if (!r) e.reject(new Error(`batch answered ${results.length} results for ${batch.length} items`));
+          else if (r.ok) e.resolve(r.value);
+          else e.reject(r.error);
+        });
+      },
+      (error: unknown) => {
+        done();
+        for (const e of batch) e.reject(error);
+      },
+    );
   };
 
   const flush = (): void => {
     scheduled = false;
     while (queue.length > 0 && running < maxConcurrent) {
-      const batch = take();
-      running++;
-      let outcomes: Promise<Settled<O>[]>;
-      try {
-        const items = batch.map((e) => e.item);
-        outcomes = batch[0]!.inContext(() => runBatch(items));
-      } catch (error) {
-        outcomes = Promise.reject(error);
-      }
-      // The slot is freed before the callers hear back, so the next batch is on its way first.
-      const done = (): void => {
-        running--;
-        schedule();
-      };
-      outcomes.then(
-        (results) => {
-          done();
-          batch.forEach((e, i) => {
-            const r = results[i];
-            if (!r) e.reject(new Error(`batch answered ${results.length} results for ${batch.length} items`));
-            else if (r.ok) e.resolve(r.value);
-            else e.reject(r.error);
-          });
-        },
-        (error: unknown) => {
-          done();
-          for (const e of batch) e.reject(error);
-        },
-      );
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+      dispatch(batch, true);
     }
   };
 
@@ -120,14 +116,20 @@ export function coalesce<I, O>(
 
   const call = ((item: I) =>
     new Promise<O>((resolve, reject) => {
-      queue.push({
+      const entry: Entry = {
         item,
         resolve,
         reject,
-        alone: alone(),
         inContext: AsyncResource.bind(<R>(fn: () => R): R => fn()),
-      });
-      schedule();
+      };
+      // A call that must go alone leaves at once, beside the batches: it neither waits for nor
+      // holds one of their slots (sampled calls are few; holding a slot for one call would cut a
+      // saturated service's batch throughput by the share of time that call takes).
+      if (alone()) dispatch([entry], false);
+      else {
+        queue.push(entry);
+        schedule();
+      }
     })) as Coalescer<I, O>;
   Object.defineProperties(call, {
     queued: { get: () => queue.length },
