@@ -105,7 +105,7 @@ describe('coalesce and tracing', () => {
     const lone = new Set([2, 5]);
     let next = 0;
     const order = [1, 2, 3, 4, 5, 6];
-    const call = coalesce(g.run, { maxConcurrent: 1, alone: () => lone.has(order[next++]!) });
+    const call = coalesce(g.run, { maxConcurrent: 1, sampled: () => lone.has(order[next++]!) });
     const answers = Promise.all(order.map((n) => call(n)));
     assert.deepEqual(g.batches, [[2], [5]]);
     await tick();
@@ -126,7 +126,7 @@ describe('coalesce and tracing', () => {
         seen.push(als.getStore());
         return items.map((value): Settled<string> => ({ ok: true, value }));
       },
-      { maxConcurrent: 1, alone: (() => als.getStore() === 'traced') as () => boolean },
+      { maxConcurrent: 1, sampled: () => als.getStore() === 'traced' },
     );
     const answers = Promise.all([
       als.run('a', () => call('a1')),
@@ -136,6 +136,28 @@ describe('coalesce and tracing', () => {
     assert.deepEqual(await answers, ['a1', 't1', 'b1']);
     // The traced call at once on its own; the untraced pair in the context of its first item.
     assert.deepEqual(seen, ['traced', 'a']);
+  });
+
+  it("GIVEN sampled items that lead WHEN they arrive with others THEN they batch as usual and the batch runs in the first sampled one's context", async () => {
+    const als = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    const batches: string[][] = [];
+    const call = coalesce(
+      async (items: string[]) => {
+        seen.push(als.getStore());
+        batches.push(items);
+        return items.map((value): Settled<string> => ({ ok: true, value }));
+      },
+      { sampled: () => als.getStore()?.startsWith('traced') ?? false, traced: 'lead' },
+    );
+    const answers = await Promise.all([
+      als.run('a', () => call('a1')),
+      als.run('traced-1', () => call('t1')),
+      als.run('traced-2', () => call('t2')),
+    ]);
+    assert.deepEqual(answers, ['a1', 't1', 't2']);
+    assert.deepEqual(batches, [['a1', 't1', 't2']]);
+    assert.deepEqual(seen, ['traced-1']);
   });
 
   it('GIVEN the OpenTelemetry API with a context manager WHEN calls come from a sampled and an unsampled span THEN the sampled one goes alone, in its own trace', async () => {

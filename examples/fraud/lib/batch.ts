@@ -9,12 +9,17 @@
  * Used by the gateway for its calls to the other services (one HTTP request carries many
  * assessments' calls) and by the database services (one statement stores or checks many orders).
  *
- * Tracing: a batch runs in the async context of its first item, so its request or statement
- * belongs to that item's trace (or to none). An item of a sampled trace never shares a batch
- * (`alone`): another assessment's request would carry it, and its trace would lose the callee's
- * spans while that one gained them. It leaves at once, outside the `maxConcurrent` slots: sampled
- * items are few (the sampler keeps a handful of traces a second), and one holding a slot would
- * take that share of a saturated service's batch throughput.
+ * Tracing: a batch runs in the async context of one of its items, so its request or statement
+ * belongs to that item's trace (or to none). How an item of a sampled trace travels (`traced`):
+ * - `alone` (the gateway's calls to other services): never in a shared batch, where another
+ *   assessment's request would carry it and its trace would lose the callee's spans while that one
+ *   gained them. It leaves at once, outside the `maxConcurrent` slots: sampled items are few (a
+ *   handful of traces a second), and one holding a slot would take that share of a saturated
+ *   service's batch throughput.
+ * - `lead` (the database services' statements): batched as any other, the batch running in the
+ *   context of its first sampled item, so that trace shows the statement that served it. Going
+ *   alone would cost a statement (and for audit a WAL flush) per traced item; a second sampled
+ *   item of the same batch goes without the statement's span.
  */
 import { AsyncResource } from 'node:async_hooks';
 import { inSampledTrace } from './trace.ts';
@@ -27,11 +32,10 @@ export interface CoalescerOptions {
   maxBatch?: number;
   /** Most batches running at once; further items wait for one to finish. @default 1 */
   maxConcurrent?: number;
-  /**
-   * Asked at each call, in the caller's context: true sends the item at once in a batch of its
-   * own, outside the maxConcurrent slots. @default inSampledTrace (a trace being recorded)
-   */
-  alone?: () => boolean;
+  /** Asked at each call, in the caller's context. @default inSampledTrace (a trace being recorded) */
+  sampled?: () => boolean;
+  /** How a sampled item travels (see above). @default 'alone' */
+  traced?: 'alone' | 'lead';
 }
 
 export interface Coalescer<I, O> {
@@ -52,11 +56,13 @@ export function coalesce<I, O>(
 ): Coalescer<I, O> {
   const maxBatch = Math.max(1, options.maxBatch ?? 64);
   const maxConcurrent = Math.max(1, options.maxConcurrent ?? 1);
-  const alone = options.alone ?? inSampledTrace;
+  const sampled = options.sampled ?? inSampledTrace;
+  const alone = (options.traced ?? 'alone') === 'alone';
   interface Entry {
     item: I;
     resolve: (o: O) => void;
     reject: (e: unknown) => void;
+    sampled: boolean;
     /** Runs a function in the async context of the call (its trace, if any). */
     inContext: <R>(fn: () => R) => R;
   }
@@ -70,7 +76,8 @@ export function coalesce<I, O>(
     let outcomes: Promise<Settled<O>[]>;
     try {
       const items = batch.map((e) => e.item);
-      outcomes = batch[0]!.inContext(() => runBatch(items));
+      const lead = batch.find((e) => e.sampled) ?? batch[0]!;
+      outcomes = lead.inContext(() => runBatch(items));
     } catch (error) {
       outcomes = Promise.reject(error);
     }
@@ -120,12 +127,13 @@ export function coalesce<I, O>(
         item,
         resolve,
         reject,
+        sampled: sampled(),
         inContext: AsyncResource.bind(<R>(fn: () => R): R => fn()),
       };
       // A call that must go alone leaves at once, beside the batches: it neither waits for nor
       // holds one of their slots (sampled calls are few; holding a slot for one call would cut a
       // saturated service's batch throughput by the share of time that call takes).
-      if (alone()) dispatch([entry], false);
+      if (alone && entry.sampled) dispatch([entry], false);
       else {
         queue.push(entry);
         schedule();

@@ -18,7 +18,10 @@ const config = resolveNumbers(
 const pool = createPool({ max: config.pool.max, applicationName: 'audit' });
 // Group commit: assessments that arrive while a write is in flight are stored together by the
 // next one, one statement and one WAL flush for all of them; each caller still waits for its row.
-const store = coalesce((items: NewAssessment[]) => insertAssessments(pool, items), config.batch);
+const store = coalesce((items: NewAssessment[]) => insertAssessments(pool, items), {
+  ...config.batch,
+  traced: 'lead',
+});
 let ready = false;
 
 /** Runs a parser, turning its FieldError into a field-level 400 (and any request before the tables exist into 503). */
