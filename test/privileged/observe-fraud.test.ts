@@ -146,7 +146,7 @@ describe('observability on the fraud stack', { timeout: 240_000 }, () => {
     assert.match(waterfall, /gateway/);
   });
 
-  it('GIVEN a burst that makes the gateway batch its calls WHEN the traces are read THEN each assessment trace has one span of every service it called, and none of another assessment', async () => {
+  it('GIVEN a burst that makes the gateway batch its calls WHEN the traces are read THEN each assessment trace has the spans of every service it called and no more', async () => {
     const since = new Date().toISOString();
     // Fast enough that calls coalesce into batch requests (lib/batch.ts) at the gateway and at the
     // database services; each sampled assessment's calls must still travel on their own.
@@ -167,8 +167,13 @@ describe('observability on the fraud stack', { timeout: 240_000 }, () => {
         const { spans } = await api<{ spans: SpanRecord[] }>(`/v1/observe/traces/${t.traceId}`);
         const servers = (service: string) =>
           spans.filter((s) => s.service === service && s.kind === 'server').length;
-        const wrong = called.filter((service) => servers(service) !== 1);
-        if (servers('gateway') !== 1 || wrong.length > 0)
+        // One each; two when the gateway sent a call again because a kept-alive socket was reset
+        // (client.ts, once). Before the fix, calls carried by other assessments' batch requests
+        // left services out (0) and brought in strangers' (up to 37 spans in one trace).
+        const wrong = called.filter((service) => servers(service) < 1 || servers(service) > 2);
+        // The gateway, the services it always calls, credit for an order paid later, one retry.
+        const allServers = spans.filter((x) => x.kind === 'server').length;
+        if (servers('gateway') !== 1 || wrong.length > 0 || allServers > called.length + 3)
           bad.push(`${t.traceId}: ${called.map((c) => `${c} ${servers(c)}`).join(', ')}`);
       }
       return assessments.length >= 5 && bad.length === 0 ? assessments.length : undefined;
