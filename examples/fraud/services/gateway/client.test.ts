@@ -115,3 +115,39 @@ describe('batchingClient', () => {
     assert.deepEqual(await slow, { doubled: 2 });
   });
 });
+
+describe('postJson on pooled sockets', () => {
+  it('GIVEN several pooled sockets to a replica that closes them all WHEN a call is sent THEN it is resent until a fresh connection answers', async () => {
+    // A stopping replica: every connection opened before `stopping` is destroyed as soon as it
+    // carries a request (what the kernel does to a socket a closing server had not read from).
+    const { createServer } = await import('node:http');
+    let stopping = false;
+    const old = new WeakSet<object>();
+    let answered = 0;
+    const replica = createServer((req, res) => {
+      if (stopping && old.has(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
+      // Slow enough that the warm-up calls below hold one socket each.
+      setTimeout(() => {
+        answered++;
+        res.end(JSON.stringify({ ok: true }));
+      }, 30);
+    });
+    replica.on('connection', (s) => {
+      if (!stopping) old.add(s);
+    });
+    await new Promise<void>((r) => replica.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(replica.address() as AddressInfo).port}/x`;
+      await Promise.all([1, 2, 3, 4].map(() => postJson(url, {}, 2000)));
+      stopping = true;
+      assert.deepEqual(await postJson(url, {}, 2000), { ok: true });
+      assert.equal(answered, 5);
+    } finally {
+      replica.closeAllConnections();
+      replica.close();
+    }
+  });
+});

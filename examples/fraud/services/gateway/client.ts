@@ -64,6 +64,9 @@ const agent = new http.Agent({
   lookup: cachedLookup,
 } as http.AgentOptions);
 
+/** Most resends of one call after reused sockets failed: the pool's size, plus a fresh one. */
+const MAX_RESENDS = 129;
+
 /**
  * Host, port and path of a URL, parsed once: `http.request(url)` parses the string with `new URL`
  * on every call, and the gateway POSTs to the same few URLs thousands of times a second.
@@ -89,7 +92,7 @@ function request<T>(
   url: string,
   body: unknown,
   timeoutMs: number,
-  retried = false,
+  resends = 0,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -143,9 +146,12 @@ function request<T>(
       clearTimeout(timer);
       // A kept-alive socket that the upstream closed as this request was written (a replica
       // stopping after a rolling update drained it): the request never reached it, so it is sent
-      // once more on a fresh connection (Node's `request.reusedSocket` advice).
-      if (!retried && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
-        request<T>(method, url, body, timeoutMs, true).then(resolve, reject);
+      // again (Node's `request.reusedSocket` advice). The agent may hand out another pooled socket
+      // to the same stopping replica, closed at the same moment, so this repeats while the failed
+      // socket was a reused one: each failure removes one from the pool, and a fresh connection
+      // goes through the VIP to a replica that serves. Bounded by the pool's size.
+      if (resends < MAX_RESENDS && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+        request<T>(method, url, body, timeoutMs, resends + 1).then(resolve, reject);
         return;
       }
       reject({
