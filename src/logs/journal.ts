@@ -34,13 +34,26 @@ export interface LogQuery {
 const journalOf = (s: LogSource): string => s.stdoutFile.replace(/\.out\.log$/, '.journal.jsonl');
 const offsetsOf = (s: LogSource): string => s.stdoutFile.replace(/\.out\.log$/, '.offsets.json');
 
+interface Offsets {
+  stdout: number;
+  stderr: number;
+}
+
+interface Watched {
+  source: LogSource;
+  timer: NodeJS.Timeout;
+  busy: boolean;
+  /** Read from the offsets file at the first poll, then kept here and written when they move. */
+  offsets?: Offsets;
+}
+
 /**
  * Replicas write plain stdout/stderr files (no pipe to the daemon, so a daemon restart cannot break
  * them). The journal tails those files and appends each line with the time it was seen to a JSONL
  * journal, remembering its offsets so a restarted daemon resumes where it stopped.
  */
 export class LogJournal {
-  private readonly sources = new Map<string, { source: LogSource; timer: NodeJS.Timeout; busy: boolean }>();
+  private readonly sources = new Map<string, Watched>();
   private readonly listeners = new Set<(line: LogLine) => void>();
 
   constructor(private readonly opts: { clock: Clock; pollMs?: number }) {}
@@ -48,7 +61,7 @@ export class LogJournal {
   watch(source: LogSource): void {
     const key = journalOf(source);
     if (this.sources.has(key)) return;
-    const entry = {
+    const entry: Watched = {
       source,
       busy: false,
       timer: setInterval(() => void this.poll(key), this.opts.pollMs ?? 200),
@@ -103,15 +116,19 @@ export class LogJournal {
     entry.busy = true;
     try {
       const s = entry.source;
-      const offsets = await readFile(offsetsOf(s), 'utf8').then(
-        (t) => JSON.parse(t) as { stdout: number; stderr: number },
+      // Every 200 ms for every replica: a quiet poll is two stat calls, nothing is opened or written.
+      entry.offsets ??= await readFile(offsetsOf(s), 'utf8').then(
+        (t) => JSON.parse(t) as Offsets,
         () => ({ stdout: 0, stderr: 0 }),
       );
+      const before = entry.offsets;
+      // Moved on a copy: a failed append leaves the lines to be read again.
+      const offsets = { ...before };
       const out: LogLine[] = [];
       for (const stream of ['stdout', 'stderr'] as const) {
         const file = stream === 'stdout' ? s.stdoutFile : s.stderrFile;
-        if (!existsSync(file)) continue;
-        const size = statSync(file).size;
+        const size = statSync(file, { throwIfNoEntry: false })?.size;
+        if (size === undefined) continue;
         // A file smaller than our offset was truncated or replaced: start over.
         if (size < offsets[stream]) offsets[stream] = 0;
         if (size === offsets[stream]) continue;
@@ -138,7 +155,10 @@ export class LogJournal {
         await appendFile(journalOf(s), out.map((l) => JSON.stringify(l)).join('\n') + '\n');
         for (const line of out) for (const l of this.listeners) l(line);
       }
-      await writeFile(offsetsOf(s), JSON.stringify(offsets));
+      if (offsets.stdout !== before.stdout || offsets.stderr !== before.stderr) {
+        await writeFile(offsetsOf(s), JSON.stringify(offsets));
+        entry.offsets = offsets;
+      }
     } catch {
       // A replica's files can vanish under us during `down`; the next poll or nothing.
     } finally {
