@@ -3,6 +3,11 @@ import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { coalesce, settleEach, type Settled } from './batch.ts';
 
 /** A batch runner that records its batches and answers when `release()` is called. */
@@ -187,6 +192,74 @@ describe('coalesce and tracing', () => {
         { items: ['u1', 'u2'], traceId: unsampled },
       ]);
     } finally {
+      context.disable();
+    }
+  });
+});
+
+describe('coalesce and tracing with a tracer', () => {
+  it('GIVEN two sampled items in one lead batch WHEN it runs THEN the lead runs it in its trace and the other gets a linked span in its own', async () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    trace.setGlobalTracerProvider(provider);
+    try {
+      const tracer = provider.getTracer('test');
+      const ran: (string | undefined)[] = [];
+      const call = coalesce(
+        async (items: string[]) => {
+          ran.push(trace.getActiveSpan()?.spanContext().traceId);
+          if (items.includes('bad')) throw new Error('statement failed');
+          return items.map((value): Settled<string> => ({ ok: true, value }));
+        },
+        { traced: 'lead', name: 'check' },
+      );
+      // Three requests: two of sampled traces, one not (a non-recording span, as the SDK makes).
+      const inSpan = (name: string, sampled: boolean, item: string) => {
+        const span = sampled
+          ? tracer.startSpan(name)
+          : trace.wrapSpanContext({
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: '00f067aa0ba902b7',
+              traceFlags: TraceFlags.NONE,
+            });
+        return {
+          span,
+          answer: context.with(trace.setSpan(context.active(), span), () => call(item)),
+        };
+      };
+      const first = inSpan('request-1', true, 'a');
+      const plain = inSpan('request-x', false, 'x');
+      const second = inSpan('request-2', true, 'b');
+      assert.deepEqual(await Promise.all([first.answer, plain.answer, second.answer]), ['a', 'x', 'b']);
+      const leadTrace = first.span.spanContext().traceId;
+      assert.deepEqual(ran, [leadTrace]);
+      const spans = exporter.getFinishedSpans();
+      assert.equal(spans.length, 1);
+      const [batched] = spans;
+      assert.equal(batched!.name, 'check (batched)');
+      assert.equal(batched!.spanContext().traceId, second.span.spanContext().traceId);
+      assert.equal(batched!.parentSpanContext?.spanId, second.span.spanContext().spanId);
+      assert.deepEqual(
+        batched!.links.map((l) => l.context.spanId),
+        [first.span.spanContext().spanId],
+      );
+      assert.equal(batched!.attributes['rampart.batch.size'], 3);
+
+      // A failed batch: the follower's span says so.
+      exporter.reset();
+      const failing = [inSpan('r3', true, 'bad'), inSpan('r4', true, 'c')];
+      await Promise.allSettled(failing.map((f) => f.answer));
+      const [errored] = exporter.getFinishedSpans();
+      assert.equal(errored?.status.code, 2);
+      assert.match(errored?.status.message ?? '', /statement failed/);
+      // One sampled item alone: no extra span.
+      exporter.reset();
+      await inSpan('r5', true, 'd').answer;
+      assert.equal(exporter.getFinishedSpans().length, 0);
+    } finally {
+      trace.disable();
       context.disable();
     }
   });

@@ -18,11 +18,16 @@
  *   service's batch throughput.
  * - `lead` (the database services' statements): batched as any other, the batch running in the
  *   context of its first sampled item, so that trace shows the statement that served it. Going
- *   alone would cost a statement (and for audit a WAL flush) per traced item; a second sampled
- *   item of the same batch goes without the statement's span.
+ *   alone would cost a statement (and for audit a WAL flush) per traced item. Every other sampled
+ *   item of the batch gets a span of its own for the batch's run (`<name> (batched)`), linked to
+ *   the lead's span, so its trace still shows where the time went and which trace holds the
+ *   statement.
  */
 import { AsyncResource } from 'node:async_hooks';
+import { SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
 import { inSampledTrace } from './trace.ts';
+
+const tracer = trace.getTracer('fraud-batch');
 
 /** One item's outcome: a value, or the error that item alone failed with. */
 export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
@@ -36,6 +41,8 @@ export interface CoalescerOptions {
   sampled?: () => boolean;
   /** How a sampled item travels (see above). @default 'alone' */
   traced?: 'alone' | 'lead';
+  /** What the batch does, for the span of a sampled item that does not lead (`lead` only). @default 'batch' */
+  name?: string;
 }
 
 export interface Coalescer<I, O> {
@@ -58,6 +65,7 @@ export function coalesce<I, O>(
   const maxConcurrent = Math.max(1, options.maxConcurrent ?? 1);
   const sampled = options.sampled ?? inSampledTrace;
   const alone = (options.traced ?? 'alone') === 'alone';
+  const spanName = `${options.name ?? 'batch'} (batched)`;
   interface Entry {
     item: I;
     resolve: (o: O) => void;
@@ -70,16 +78,50 @@ export function coalesce<I, O>(
   let running = 0;
   let scheduled = false;
 
+  /**
+   * Spans for the sampled items that do not lead a batch, each in its own trace: the batch's run,
+   * linked to the lead's span (whose trace holds the statement). Called in the lead's context.
+   */
+  const followerSpans = (batch: readonly Entry[], lead: Entry, size: number): Span[] | undefined => {
+    const leadSpan = trace.getActiveSpan()?.spanContext();
+    const links: Link[] = leadSpan ? [{ context: leadSpan }] : [];
+    const spans: Span[] = [];
+    for (const e of batch) {
+      if (e === lead || !e.sampled) continue;
+      spans.push(
+        e.scope.runInAsyncScope(() =>
+          tracer.startSpan(spanName, { links, attributes: { 'rampart.batch.size': size } }),
+        ),
+      );
+    }
+    return spans.length > 0 ? spans : undefined;
+  };
+
   /** Runs one batch and settles its items; `slot`: it holds one of the maxConcurrent slots. */
   const dispatch = (batch: Entry[], slot: boolean): void => {
     if (slot) running++;
     let outcomes: Promise<Settled<O>[]>;
+    const lead = batch.find((e) => e.sampled) ?? batch[0]!;
+    let followers: Span[] | undefined;
     try {
       const items = batch.map((e) => e.item);
-      const lead = batch.find((e) => e.sampled) ?? batch[0]!;
-      outcomes = lead.scope.runInAsyncScope(runBatch, undefined, items);
+      outcomes = lead.scope.runInAsyncScope(() => {
+        if (lead.sampled && batch.length > 1) followers = followerSpans(batch, lead, items.length);
+        return runBatch(items);
+      });
     } catch (error) {
       outcomes = Promise.reject(error);
+    }
+    if (followers) {
+      const spans = followers;
+      outcomes.then(
+        () => spans.forEach((s) => s.end()),
+        (error: unknown) =>
+          spans.forEach((s) => {
+            s.setStatus({ code: SpanStatusCode.ERROR, message: String((error as Error)?.message ?? error) });
+            s.end();
+          }),
+      );
     }
     // The slot is freed before the callers hear back, so the next batch is on its way first.
     const done = (): void => {

@@ -21,6 +21,7 @@ const pool = createPool({ max: config.pool.max, applicationName: 'audit' });
 const store = coalesce((items: NewAssessment[]) => insertAssessments(pool, items), {
   ...config.batch,
   traced: 'lead',
+  name: 'audit-insert',
 });
 let ready = false;
 

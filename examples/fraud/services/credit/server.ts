@@ -22,7 +22,7 @@ let ready = false;
 const lookup = coalesce(
   async (keys: string[]): Promise<Settled<BureauRecord | null>[]> =>
     (await findRecords(pool, keys)).map((value) => ({ ok: true, value })),
-  { maxBatch: 64, maxConcurrent: 2, traced: 'lead' },
+  { maxBatch: 64, maxConcurrent: 2, traced: 'lead', name: 'credit-records' },
 );
 
 interface CreditRequest {

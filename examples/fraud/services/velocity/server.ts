@@ -31,7 +31,7 @@ let ready = false;
 const check = coalesce(
   async (batch: OrderKeys[]): Promise<Settled<OrderAggregates>[]> =>
     (await checkAndRecordMany(pool, batch)).map((value) => ({ ok: true, value })),
-  { ...config.batch, traced: 'lead' },
+  { ...config.batch, traced: 'lead', name: 'velocity-check' },
 );
 
 // The fields velocity reads; the gateway validated the rest. The first one wrong is reported.
