@@ -377,7 +377,15 @@ export class EnvironmentController {
     await Promise.all([...this.running.values()].map((r) => r.supervisor.stop()));
     await Promise.all(this.writes.values());
     // Everything at once: the environment is going away, so no per-replica load-balancer updates.
-    await runtime.removeReplicas([...this.running.values()].map((r) => r.plan));
+    try {
+      await runtime.removeReplicas([...this.running.values()].map((r) => r.plan));
+    } catch (error) {
+      // Not fatal: removing the environment below takes every namespace, link and rule of its
+      // replicas with it. Only a failure there leaves the environment recorded, for another `down`.
+      progress(
+        `removing the replicas one by one failed (${(error as Error).message}); removing the whole environment`,
+      );
+    }
     this.running.clear();
     this.provisioned.clear();
     progress('removing networks and load balancer');

@@ -146,4 +146,48 @@ describe('control plane HTTP API (in memory, fake runtime)', () => {
     assert.deepEqual(await store.listDeployments(), []);
     assert.deepEqual(await store.listReplicas('prod'), []);
   });
+
+  const post = async (url: string, payload: object) =>
+    ndjsonLines((await app.inject({ method: 'POST', url, headers: auth, payload })).body);
+
+  it('GIVEN removing the replicas fails WHEN down THEN the whole environment is removed anyway and down succeeds', async () => {
+    assert.equal(
+      (await post('/v1/up', { file: join(dir, 'good.yaml'), environment: 'stage' })).at(-1)!.type,
+      'done',
+    );
+    runtime.removeReplicas = async () => {
+      throw new Error('ip: Device or resource busy');
+    };
+    try {
+      const lines = await post('/v1/down', { environment: 'stage' });
+      assert.equal(lines.at(-1)!.type, 'done', JSON.stringify(lines.at(-1)));
+      assert.ok(lines.some((l) => /one by one failed \(ip: Device or resource busy\)/.test(l.message ?? '')));
+    } finally {
+      delete (runtime as Partial<FakeRuntime>).removeReplicas;
+    }
+    assert.equal(runtime.environments.has('stage'), false);
+    assert.equal([...runtime.replicas.keys()].filter((k) => k.startsWith('stage/')).length, 0);
+    assert.deepEqual(await store.listReplicas('stage'), []);
+  });
+
+  it('GIVEN removing the environment fails WHEN down THEN it is still recorded, and a second down removes it', async () => {
+    assert.equal(
+      (await post('/v1/up', { file: join(dir, 'good.yaml'), environment: 'stage' })).at(-1)!.type,
+      'done',
+    );
+    runtime.destroyEnvironment = async () => {
+      throw new Error('nft: busy');
+    };
+    try {
+      const failed = (await post('/v1/down', { environment: 'stage' })).at(-1)!;
+      assert.equal(failed.type, 'error');
+      assert.match(failed.error.message, /nft: busy/);
+      assert.equal((await store.listDeployments()).length, 1);
+    } finally {
+      delete (runtime as Partial<FakeRuntime>).destroyEnvironment;
+    }
+    assert.equal((await post('/v1/down', { environment: 'stage' })).at(-1)!.type, 'done');
+    assert.equal(runtime.environments.has('stage'), false);
+    assert.deepEqual(await store.listDeployments(), []);
+  });
 });

@@ -299,13 +299,32 @@ export class ControlPlane {
       if (!controller) await c.adopt();
       for (const r of c.replicas()) await this.journal.unwatch(r.plan);
       await c.down(progress);
-      for (const w of this.watchers) await w.environmentRemoved(req.environment);
-      await this.firewall(req.environment).destroy();
+      // The environment is gone from the kernel and the store: what follows is bookkeeping around
+      // it, each step tried even when an earlier one failed, and the failures reported together.
+      const failed: string[] = [];
+      const attempt = async (what: string, step: () => unknown): Promise<void> => {
+        try {
+          await step();
+        } catch (error) {
+          failed.push(`${what}: ${(error as Error).message}`);
+        }
+      };
+      for (const w of this.watchers)
+        await attempt('forgetting it', () => w.environmentRemoved(req.environment));
+      await attempt('removing its firewall', () => this.firewall(req.environment).destroy());
       this.firewalls.delete(req.environment);
       this.controllers.delete(req.environment);
       // Like `docker compose down` removing containers: the replicas' output goes with them.
-      await rm(join(this.opts.logDir, req.environment), { recursive: true, force: true });
+      await attempt('removing its logs', () =>
+        rm(join(this.opts.logDir, req.environment), { recursive: true, force: true }),
+      );
       this.opts.ownership.release(req.environment);
+      if (failed.length > 0)
+        throw new RampartError(
+          'RAMPART_E_EXEC_FAILED',
+          `environment ${req.environment} is down (its replicas, networks and records are gone), but ${failed.join('; ')}; \`rampart down\` again sweeps what is left`,
+          { failed },
+        );
     });
   }
 
