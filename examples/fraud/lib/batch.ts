@@ -11,17 +11,22 @@
  *
  * Tracing: a batch runs in the async context of one of its items, so its request or statement
  * belongs to that item's trace (or to none). How an item of a sampled trace travels (`traced`):
- * - `alone` (the gateway's calls to other services): never in a shared batch, where another
- *   assessment's request would carry it and its trace would lose the callee's spans while that one
+ * - `alone` (a runner that cannot carry a trace per item): never in a shared batch, where another
+ *   item's request would carry it and its trace would lose the callee's spans while that one
  *   gained them. It leaves at once, outside the `maxConcurrent` slots: sampled items are few (a
  *   handful of traces a second), and one holding a slot would take that share of a saturated
- *   service's batch throughput.
+ *   service's batch throughput. But each is a request of its own: the gateway used this until
+ *   session 7, and each traced assessment then cost 7-8 requests more, each as costly as a batch.
  * - `lead` (the database services' statements): batched as any other, the batch running in the
  *   context of its first sampled item, so that trace shows the statement that served it. Going
  *   alone would cost a statement (and for audit a WAL flush) per traced item. Every other sampled
  *   item of the batch gets a span of its own for the batch's run (`<name> (batched)`), linked to
  *   the lead's span, so its trace still shows where the time went and which trace holds the
  *   statement.
+ * - `carried` (the gateway's calls to other services): batched as any other; the batch runs in its
+ *   first item's context and `runBatch` carries each sampled item's trace itself (a batch request
+ *   of several calls belongs to no trace, and each call's trace headers travel inside it, see
+ *   gateway/client.ts). A batch of one is that item's own request.
  */
 import { AsyncResource } from 'node:async_hooks';
 import { SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
@@ -40,7 +45,7 @@ export interface CoalescerOptions {
   /** Asked at each call, in the caller's context. @default inSampledTrace (a trace being recorded) */
   sampled?: () => boolean;
   /** How a sampled item travels (see above). @default 'alone' */
-  traced?: 'alone' | 'lead';
+  traced?: 'alone' | 'lead' | 'carried';
   /** What the batch does, for the span of a sampled item that does not lead (`lead` only). @default 'batch' */
   name?: string;
 }
@@ -64,7 +69,8 @@ export function coalesce<I, O>(
   const maxBatch = Math.max(1, options.maxBatch ?? 64);
   const maxConcurrent = Math.max(1, options.maxConcurrent ?? 1);
   const sampled = options.sampled ?? inSampledTrace;
-  const alone = (options.traced ?? 'alone') === 'alone';
+  const traced = options.traced ?? 'alone';
+  const alone = traced === 'alone';
   const spanName = `${options.name ?? 'batch'} (batched)`;
   interface Entry {
     item: I;
@@ -101,12 +107,13 @@ export function coalesce<I, O>(
   const dispatch = (batch: Entry[], slot: boolean): void => {
     if (slot) running++;
     let outcomes: Promise<Settled<O>[]>;
-    const lead = batch.find((e) => e.sampled) ?? batch[0]!;
+    const lead = (traced !== 'carried' && batch.find((e) => e.sampled)) || batch[0]!;
     let followers: Span[] | undefined;
     try {
       const items = batch.map((e) => e.item);
       outcomes = lead.scope.runInAsyncScope(() => {
-        if (lead.sampled && batch.length > 1) followers = followerSpans(batch, lead, items.length);
+        if (traced === 'lead' && lead.sampled && batch.length > 1)
+          followers = followerSpans(batch, lead, items.length);
         return runBatch(items);
       });
     } catch (error) {

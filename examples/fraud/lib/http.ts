@@ -4,6 +4,7 @@
  * (`http://identity:8080`), resolved by the platform.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { inCarriedCall, type TraceCarrier } from './trace.ts';
 
 export interface HttpError extends Error {
   status: number;
@@ -121,10 +122,14 @@ export interface ServeOptions {
 /** The path of the batch endpoint every service has (see `serve`). */
 export const BATCH_PATH = '/batch';
 
-/** One call inside a batch request: a POST route of the service and its JSON body. */
+/**
+ * One call inside a batch request: a POST route of the service and its JSON body, and the headers
+ * of its trace when its trace is sampled (the batch request itself belongs to no trace).
+ */
 export interface BatchCall {
   path: string;
   body: unknown;
+  trace?: TraceCarrier;
 }
 
 /** One call's answer inside a batch response: what the route would have answered on its own. */
@@ -183,10 +188,20 @@ async function runBatch(
     requests.map((call: Partial<BatchCall> | null) =>
       typeof call?.path !== 'string' || call.path === BATCH_PATH
         ? { status: 400, body: { error: 'invalid batch call', field: 'path' } }
-        : dispatch(opts, 'POST', call.path, empty, headers, () => Promise.resolve(call.body)),
+        : inCarriedCall(carrierOf(call.trace), call.path, () =>
+            dispatch(opts, 'POST', call.path!, empty, headers, () => Promise.resolve(call.body)),
+          ),
     ),
   );
   return { responses };
+}
+
+/** A call's trace headers, if it has well-formed ones (anything else is ignored, not refused). */
+function carrierOf(value: unknown): TraceCarrier | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { traceparent, tracestate } = value as Record<string, unknown>;
+  if (typeof traceparent !== 'string') return undefined;
+  return typeof tracestate === 'string' ? { traceparent, tracestate } : { traceparent };
 }
 
 export function serve(opts: ServeOptions): http.Server {

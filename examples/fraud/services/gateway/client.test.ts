@@ -151,3 +151,92 @@ describe('postJson on pooled sockets', () => {
     }
   });
 });
+
+describe('batchingClient and tracing', () => {
+  it('GIVEN a sampled call batched with others WHEN sent THEN its trace travels in the batch body and the upstream runs it in a server span of that trace, while the request belongs to none', async () => {
+    const { context, propagation, trace, TraceFlags } = await import('@opentelemetry/api');
+    const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+    const { W3CTraceContextPropagator } = await import('@opentelemetry/core');
+    const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } =
+      await import('@opentelemetry/sdk-trace-base');
+    const { serve } = await import('../../lib/http.ts');
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    trace.setGlobalTracerProvider(provider);
+    const ranIn: Record<string, string | undefined> = {};
+    const bodies: unknown[] = [];
+    const upstream = serve({
+      name: 'traced-upstream',
+      port: 0,
+      routes: [
+        {
+          method: 'POST',
+          path: '/echo',
+          handler: async ({ body }) => {
+            const n = (body as { n: string }).n;
+            ranIn[n] = trace.getActiveSpan()?.spanContext().traceId;
+            await new Promise((r) => setTimeout(r, 15));
+            return { n };
+          },
+        },
+      ],
+    });
+    upstream.prependListener('request', (req: http.IncomingMessage) => {
+      if (req.url !== '/batch') return;
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+    });
+    if (!upstream.listening) await new Promise((r) => upstream.once('listening', r));
+    try {
+      const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+      const tracer = provider.getTracer('test');
+      const call = batchingClient(url, { maxConcurrent: 1 });
+      const unsampled = trace.wrapSpanContext({
+        traceId: '0af7651916cd43dd8448eb211c80319c',
+        spanId: '00f067aa0ba902b7',
+        traceFlags: TraceFlags.NONE,
+      });
+      const assessment = tracer.startSpan('assessment');
+      const inSpan = (span: typeof assessment, n: string) =>
+        context.with(trace.setSpan(context.active(), span), () => call('/echo', { n }, 2000));
+      // Calls made in one turn leave together as one batch.
+      await Promise.all([inSpan(unsampled, 'u1'), inSpan(assessment, 's1'), inSpan(unsampled, 'u2')]);
+      assessment.end();
+
+      assert.equal(bodies.length, 1);
+      const calls = (bodies[0] as { requests: { body: { n: string }; trace?: { traceparent: string } }[] })
+        .requests;
+      assert.deepEqual(
+        calls.map((c) => [c.body.n, c.trace !== undefined]),
+        [
+          ['u1', false],
+          ['s1', true],
+          ['u2', false],
+        ],
+      );
+      const traceId = assessment.spanContext().traceId;
+      assert.equal(ranIn.s1, traceId);
+      assert.notEqual(ranIn.u1, traceId);
+      const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+      const client = spans.find((s) => s.kind === 2 /* CLIENT */);
+      const server = spans.find((s) => s.kind === 1 /* SERVER */);
+      assert.equal(client?.name, 'POST /echo');
+      assert.equal(client?.parentSpanContext?.spanId, assessment.spanContext().spanId);
+      assert.equal(server?.name, 'POST /echo');
+      assert.equal(server?.parentSpanContext?.spanId, client?.spanContext().spanId);
+      assert.equal(server?.attributes['http.response.status_code'], 200);
+      assert.equal(client?.attributes['http.response.status_code'], 200);
+      // Only the assessment's own spans are in its trace: the batch request made none there.
+      assert.equal(spans.length, 3);
+    } finally {
+      upstream.closeAllConnections();
+      upstream.close();
+      trace.disable();
+      propagation.disable();
+      context.disable();
+    }
+  });
+});

@@ -13,11 +13,13 @@
  *   fixed cost of an exchange (two wake-ups, veth, bridge, nftables, HTTP framing) is what limits
  *   the stack; batching shares it between assessments exactly when the load is high.
  */
+import { context, type Context } from '@opentelemetry/api';
 import dns from 'node:dns';
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { coalesce, type Settled } from '../../lib/batch.ts';
 import { BATCH_PATH, type BatchAnswer, type BatchCall } from '../../lib/http.ts';
+import { endCall, inSampledTrace, startCarriedCall, untraced } from '../../lib/trace.ts';
 
 export interface UpstreamFailure {
   status: number;
@@ -184,6 +186,8 @@ export type BatchingClient = <T>(path: string, body: unknown, timeoutMs: number)
 
 interface PendingCall extends BatchCall {
   timeoutMs: number;
+  /** The caller's context when its trace is sampled: a batch request carries its trace for it. */
+  traceContext?: Context;
 }
 
 function failure(status: number, body: unknown, message: string): UpstreamFailure {
@@ -209,15 +213,41 @@ export function batchingClient(baseUrl: string, options: BatchingOptions = {}): 
         );
       }
       const timeoutMs = Math.max(...calls.map((c) => c.timeoutMs));
-      const answer = await request<{ responses?: BatchAnswer[] }>(
-        'POST',
-        batchUrl,
-        { requests: calls.map((c) => ({ path: c.path, body: c.body })) },
-        timeoutMs,
+      // A sampled call gets its client span here, and its trace travels in the batch body to the
+      // callee, which runs the call in a server span of that trace (lib/http.ts). The request
+      // itself is untraced: it carries several assessments' calls, and belongs to none of them.
+      const spans = calls.map((c) =>
+        c.traceContext
+          ? startCarriedCall(c.traceContext, `POST ${c.path}`, `${baseUrl}${c.path}`)
+          : undefined,
       );
+      let answer: { responses?: BatchAnswer[] } | undefined;
+      try {
+        answer = await untraced(() =>
+          request<{ responses?: BatchAnswer[] }>(
+            'POST',
+            batchUrl,
+            {
+              requests: calls.map((c, i) => {
+                const carrier = spans[i]?.carrier;
+                return carrier
+                  ? { path: c.path, body: c.body, trace: carrier }
+                  : { path: c.path, body: c.body };
+              }),
+            },
+            timeoutMs,
+          ),
+        );
+      } catch (error) {
+        for (const s of spans)
+          if (s) endCall(s.span, (error as UpstreamFailure).status, (error as UpstreamFailure).message);
+        throw error;
+      }
       const responses = answer?.responses ?? [];
       return calls.map((c, i): Settled<unknown> => {
         const r = responses[i];
+        const span = spans[i]?.span;
+        if (span) endCall(span, r?.status);
         if (!r)
           return { ok: false, error: failure(502, undefined, `POST ${batchUrl}: no answer for call ${i}`) };
         if (r.status >= 400)
@@ -225,7 +255,11 @@ export function batchingClient(baseUrl: string, options: BatchingOptions = {}): 
         return { ok: true, value: r.body };
       });
     },
-    { maxBatch: options.maxBatch ?? 64, maxConcurrent: options.maxConcurrent ?? 2 },
+    {
+      maxBatch: options.maxBatch ?? 64,
+      maxConcurrent: options.maxConcurrent ?? 2,
+      traced: 'carried',
+    },
   );
   return <T>(path: string, body: unknown, timeoutMs: number): Promise<T> =>
     new Promise<T>((resolve, reject) => {
@@ -241,7 +275,11 @@ export function batchingClient(baseUrl: string, options: BatchingOptions = {}): 
           ),
         timeoutMs,
       );
-      send({ path, body, timeoutMs }).then(
+      send(
+        inSampledTrace()
+          ? { path, body, timeoutMs, traceContext: context.active() }
+          : { path, body, timeoutMs },
+      ).then(
         (value) => {
           clearTimeout(timer);
           resolve(value as T);

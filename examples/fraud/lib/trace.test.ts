@@ -1,0 +1,27 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { isTracingSuppressed } from '@opentelemetry/core';
+import { inCarriedCall, untraced } from './trace.ts';
+
+describe('trace helpers', () => {
+  it("GIVEN untraced WHEN code runs in it THEN the SDK's own check sees tracing suppressed", () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    try {
+      assert.equal(isTracingSuppressed(context.active()), false);
+      assert.equal(
+        untraced(() => isTracingSuppressed(context.active())),
+        true,
+      );
+    } finally {
+      context.disable();
+    }
+  });
+
+  it('GIVEN a call without a sampled trace WHEN run as carried THEN it runs as it is', async () => {
+    const notSampled = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00' };
+    for (const carrier of [undefined, {}, notSampled])
+      assert.deepEqual(await inCarriedCall(carrier, '/x', async () => ({ status: 201 })), { status: 201 });
+  });
+});
