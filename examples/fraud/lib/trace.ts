@@ -71,11 +71,12 @@ export function endCall(span: Span, status: number | undefined, message?: string
  * in a server span of that trace (so its own calls and statements belong to it), which ends with
  * the call's status. Without a sampled trace in the headers, `fn` runs as it is.
  */
-export async function inCarriedCall<R extends { status: number }>(
+export function inCarriedCall<R extends { status: number }>(
   carrier: TraceCarrier | undefined,
   path: string,
   fn: () => Promise<R>,
 ): Promise<R> {
+  // Not an async function: most calls carry no trace and go straight through, no promise added.
   if (!carrier || typeof carrier.traceparent !== 'string') return fn();
   const parent = propagation.extract(ROOT_CONTEXT, carrier);
   const remote = trace.getSpanContext(parent);
