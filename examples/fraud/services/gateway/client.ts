@@ -58,16 +58,19 @@ export const cachedLookup: LookupFunction = (hostname, options, callback) => {
   });
 };
 
+/** Sockets kept per upstream. */
+const POOL_SIZE = 128;
+
 const agent = new http.Agent({
   keepAlive: true,
-  maxSockets: 128,
-  maxFreeSockets: 128,
+  maxSockets: POOL_SIZE,
+  maxFreeSockets: POOL_SIZE,
   scheduling: 'lifo',
   lookup: cachedLookup,
 } as http.AgentOptions);
 
 /** Most resends of one call after reused sockets failed: the pool's size, plus a fresh one. */
-const MAX_RESENDS = 129;
+const MAX_RESENDS = POOL_SIZE + 1;
 
 /**
  * Host, port and path of a URL, parsed once: `http.request(url)` parses the string with `new URL`
