@@ -1,5 +1,6 @@
 import type { Exec } from '../platform/exec.ts';
 import { RampartError } from '../platform/errors.ts';
+import { attempts, type FailedStep } from '../platform/attempts.ts';
 import {
   BRIDGE_PREFIX,
   LINK_ALIAS_PREFIX,
@@ -38,7 +39,7 @@ export interface CleanupOptions {
 
 export interface CleanupReport {
   removed: string[];
-  failed: { object: string; error: string }[];
+  failed: FailedStep[];
 }
 
 const envOfAlias = (alias: string | undefined): string | undefined =>
@@ -91,14 +92,10 @@ async function removeSelected(
 ): Promise<CleanupReport> {
   const fs = options.fs ?? realNetworkFs;
   const etc = options.etcNetnsDir ?? ETC_NETNS_DIR;
-  const report: CleanupReport = { removed: [], failed: [] };
+  const steps = attempts();
+  const report: CleanupReport = { removed: [], failed: steps.failed };
   const attempt = async (object: string, action: () => Promise<unknown>): Promise<void> => {
-    try {
-      await action();
-      report.removed.push(object);
-    } catch (e) {
-      report.failed.push({ object, error: e instanceof Error ? e.message : String(e) });
-    }
+    if (await steps.attempt(object, action)) report.removed.push(object);
   };
   // Links first: deleting a veth's host end destroys the pair now, whereas a namespace is torn
   // down asynchronously (and not at all while a process still runs in it). Bridges last.

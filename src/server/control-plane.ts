@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
+import { attempts } from '../platform/attempts.ts';
 import {
   EnvironmentController,
   type ControllerOptions,
@@ -301,14 +302,7 @@ export class ControlPlane {
       await c.down(progress);
       // The environment is gone from the kernel and the store: what follows is bookkeeping around
       // it, each step tried even when an earlier one failed, and the failures reported together.
-      const failed: string[] = [];
-      const attempt = async (what: string, step: () => unknown): Promise<void> => {
-        try {
-          await step();
-        } catch (error) {
-          failed.push(`${what}: ${(error as Error).message}`);
-        }
-      };
+      const { attempt, failed } = attempts();
       for (const w of this.watchers)
         await attempt('forgetting it', () => w.environmentRemoved(req.environment));
       await attempt('removing its firewall', () => this.firewall(req.environment).destroy());
@@ -322,7 +316,7 @@ export class ControlPlane {
       if (failed.length > 0)
         throw new RampartError(
           'RAMPART_E_EXEC_FAILED',
-          `environment ${req.environment} is down (its replicas, networks and records are gone), but ${failed.join('; ')}; \`rampart down\` again sweeps what is left`,
+          `environment ${req.environment} is down (its replicas, networks and records are gone), but ${failed.map((f) => `${f.object}: ${f.error}`).join('; ')}; \`rampart down\` again sweeps what is left`,
           { failed },
         );
     });

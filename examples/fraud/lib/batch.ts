@@ -119,26 +119,20 @@ export function coalesce<I, O>(
     } catch (error) {
       outcomes = Promise.reject(error);
     }
-    if (followers) {
-      const spans = followers;
-      outcomes.then(
-        () => spans.forEach((s) => s.end()),
-        (error: unknown) =>
-          spans.forEach((s) => {
-            s.setStatus({ code: SpanStatusCode.ERROR, message: String((error as Error)?.message ?? error) });
-            s.end();
-          }),
-      );
-    }
     // The slot is freed before the callers hear back, so the next batch is on its way first.
-    const done = (): void => {
+    const done = (failed: boolean, error?: unknown): void => {
+      for (const s of followers ?? []) {
+        if (failed)
+          s.setStatus({ code: SpanStatusCode.ERROR, message: String((error as Error)?.message ?? error) });
+        s.end();
+      }
       if (!slot) return;
       running--;
       schedule();
     };
     outcomes.then(
       (results) => {
-        done();
+        done(false);
         batch.forEach((e, i) => {
           const r = results[i];
           if (!r) e.reject(new Error(`batch answered ${results.length} results for ${batch.length} items`));
@@ -147,7 +141,7 @@ export function coalesce<I, O>(
         });
       },
       (error: unknown) => {
-        done();
+        done(true, error);
         for (const e of batch) e.reject(error);
       },
     );
@@ -176,7 +170,8 @@ export function coalesce<I, O>(
         item,
         resolve,
         reject,
-        sampled: sampled(),
+        // `carried`: the runner carries each item's trace itself and asks on its own.
+        sampled: traced !== 'carried' && sampled(),
         // Not `AsyncResource.bind`: on Node 20 each bind wraps two deprecation shims (DEP0172),
         // ~17 µs a call against ~0.2 µs for a resource, on a path taken several times per request.
         scope: new AsyncResource('fraud.coalesce'),
