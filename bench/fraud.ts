@@ -4,7 +4,7 @@
  * fraud on a held-out generated set. Writes bench/results/fraud.json.
  *
  *   node --import tsx bench/fraud.ts [--history 1000000] [--persons 200000] [--start 50] [--step 10s]
- *                                    [--measure 30s] [--skip-model] [--env-prefix bf]
+ *                                    [--measure 30s] [--warmup 60s] [--skip-model] [--env-prefix bf]
  *                                    [--rates 150,300] [--replicas gateway=1] [--cpu-prof <dir>]
  *
  * `--rates` skips the ramp and measures CPU per service at those rates only (writes no result);
@@ -22,6 +22,8 @@
  * 4. Measure: p50/p99 at 50% of the sustained rate for `measureMs`, with the CPU time each service
  *    (all its replicas and their children, PostgreSQL's backends included) spent per assessment,
  *    raw and net of the idle baseline, and the 1-minute load average (other work on the machine).
+ * 5. Floor: once the stack is down, the same call graph with do-nothing services as plain
+ *    processes on loopback (bench/call-graph.ts), at the same rate with the same generator.
  *
  * About 4-5 minutes with the defaults (the 1M-order seed takes ~30-60 s of `up`).
  * Needs root. Measures and reports; never asserts on speed.
@@ -41,6 +43,7 @@ import {
 import { evaluate, heldOutDataset, type Evaluation } from '../examples/fraud/model/train.ts';
 import type { WeightsFile } from '../examples/fraud/services/scoring/logic.ts';
 import { freePort } from '../src/testing/postgres.ts';
+import { runCallGraph } from './call-graph.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import {
   abortOnInterrupt,
@@ -59,6 +62,8 @@ export interface FraudBenchOptions {
   historyOrders?: number;
   /** Credit bureau size (`credit.seed.persons`). @default 200_000 */
   bureauPersons?: number;
+  /** Traffic at 100/s before anything is measured. @default 60_000 */
+  warmupMs?: number;
   /** First ramp rate, assessments/s. @default 50 */
   startRate?: number;
   /** Each ramp step multiplies the rate by this. @default 1.25 */
@@ -88,6 +93,8 @@ export interface FraudBenchOptions {
   replicas?: Readonly<Record<string, number>>;
   /** Prefix of the generated environment name (parallel runs on one host need distinct ones). @default 'bf' */
   environmentPrefix?: string;
+  /** Measure the call graph alone at the half rate too (`floor`). @default true */
+  floor?: boolean;
   /** Config per service merged over the stack file's (e.g. `{ gateway: { idempotency: { lookupFirst: false } } }`). */
   serviceConfig?: Readonly<Record<string, Record<string, unknown>>>;
   signal?: AbortSignal;
@@ -122,6 +129,7 @@ export interface FraudBenchResult {
       | 'fixedRates'
       | 'serviceEnv'
       | 'replicas'
+      | 'floor'
     >
   > & {
     serviceConfig: Readonly<Record<string, Record<string, unknown>>>;
@@ -140,6 +148,16 @@ export interface FraudBenchResult {
   }[];
   sustainedRate: number;
   atHalf: TrafficReport | null;
+  /**
+   * The same call graph with do-nothing services as plain processes (bench/call-graph.ts), at the
+   * same half rate after the stack is down: the floor this machine puts under the fraud figures.
+   */
+  floor: {
+    rate: number;
+    latencyMs: TrafficReport['latencyMs'];
+    errors: number;
+    cpuMsPerAssessment: number;
+  } | null;
   /** With `fixedRates`: each rate's run and the CPU per service during it. */
   fixed?: {
     rate: number;
@@ -229,6 +247,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
   const config = {
     historyOrders: opts.historyOrders ?? 1_000_000,
     bureauPersons: opts.bureauPersons ?? 200_000,
+    warmupMs: opts.warmupMs ?? 60_000,
     startRate: opts.startRate ?? 50,
     rampFactor: opts.rampFactor ?? 1.25,
     maxRate: opts.maxRate ?? 3000,
@@ -267,6 +286,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     ramp: [],
     sustainedRate: 0,
     atHalf: null,
+    floor: null,
     load: { before: round(loadavg()[0]!, 2), atHalf: null },
     cpu: { services: [], benchProcessMs: 0, totalMsPerAssessment: 0, netTotalMsPerAssessment: 0 },
     goals: {
@@ -298,11 +318,14 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     result.up.replicas = cp.daemon.controlPlane.ps({ environment }).length;
     log(`up in ${round(result.up.ms / 1000)} s (${result.up.replicas} replicas)`);
 
-    // Warm up (JIT, connection pools, PostgreSQL's caches) at a rate any working stack takes.
+    // Warm up (JIT, connection pools, PostgreSQL's caches) at a rate any working stack takes. A
+    // freshly seeded stack takes minutes to settle: at 80/s its p99 fell from 480 ms in the first
+    // 10 s to ~110 ms after 30 s and ~40 ms after 3 minutes (2026-11-26). With 5 s of warm-up
+    // the ramp's first steps measured that, and one run stopped at 79/s over a single late signal.
     await runTraffic({
       url,
-      rate: Math.min(50, config.startRate),
-      durationMs: 5_000,
+      rate: 100,
+      durationMs: config.warmupMs,
       historyOrders: config.historyOrders,
       signal: opts.signal,
     });
@@ -455,6 +478,23 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       await cp.stop({ removeState: true });
     }
   }
+  if (result.atHalf && !opts.fixedRates && opts.floor !== false && !opts.signal?.aborted) {
+    const [run] = await runCallGraph({
+      rates: [result.atHalf.targetRate],
+      gatewayWorkers: opts.replicas?.gateway ?? 1,
+      measureMs: config.measureMs,
+      historyOrders: config.historyOrders,
+      signal: opts.signal,
+      log,
+    });
+    if (run)
+      result.floor = {
+        rate: run.rate,
+        latencyMs: run.report.latencyMs,
+        errors: run.report.errors,
+        cpuMsPerAssessment: run.cpuMsPerAssessment,
+      };
+  }
   if (opts.resultName !== null) await writeResult(opts.resultName ?? 'fraud', result);
   return result;
 }
@@ -517,6 +557,7 @@ async function main(): Promise<void> {
       persons: { type: 'string' },
       step: { type: 'string' },
       measure: { type: 'string' },
+      warmup: { type: 'string' },
       start: { type: 'string' },
       'skip-model': { type: 'boolean', default: false },
       'env-prefix': { type: 'string' },
@@ -549,6 +590,7 @@ async function main(): Promise<void> {
     ...(values.persons ? { bureauPersons: Number(values.persons) } : {}),
     ...(values.step ? { stepMs: parseDurationMs(values.step) } : {}),
     ...(values.measure ? { measureMs: parseDurationMs(values.measure) } : {}),
+    ...(values.warmup ? { warmupMs: parseDurationMs(values.warmup) } : {}),
     ...(values.start ? { startRate: Number(values.start) } : {}),
     skipModel: values['skip-model'],
     ...(values['env-prefix'] ? { environmentPrefix: values['env-prefix'] } : {}),

@@ -160,6 +160,23 @@ const BENCHMARKS: readonly Benchmark[] = [
             ratio: r.atHalf.latencyMs.p50 / 50,
           }),
         );
+        // Baseline: the same call graph with do-nothing services, no Rampart, at the same rate.
+        if (r.floor) {
+          rows.push(
+            withGoal({
+              measure: `fraud p99 ms at ${Math.round(r.floor.rate)}/s vs call graph alone`,
+              rampart: r.atHalf.latencyMs.p99,
+              baseline: r.floor.latencyMs.p99,
+              ratio: r.atHalf.latencyMs.p99 / Math.max(0.001, r.floor.latencyMs.p99),
+            }),
+            withGoal({
+              measure: 'fraud CPU ms/assessment at half rate vs call graph alone',
+              rampart: r.cpu.totalMsPerAssessment,
+              baseline: r.floor.cpuMsPerAssessment,
+              ratio: r.cpu.totalMsPerAssessment / Math.max(0.001, r.floor.cpuMsPerAssessment),
+            }),
+          );
+        }
       }
       if (r.model.heldOut) {
         rows.push(

@@ -8,7 +8,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { coalesce, settleEach, type Settled } from './batch.ts';
+import { admissionWindow, coalesce, settleEach, type Settled } from './batch.ts';
 
 /** A batch runner that records its batches and answers when `release()` is called. */
 function gated<I, O>(answer: (item: I) => Settled<O>) {
@@ -274,5 +274,28 @@ describe('settleEach', () => {
     assert.deepEqual(out[0], { ok: true, value: 10 });
     assert.equal(out[1]!.ok, false);
     assert.deepEqual(out[2], { ok: true, value: 30 });
+  });
+});
+
+describe('admissionWindow', () => {
+  it('GIVEN callers arriving within the window WHEN it closes THEN all go in one turn, and the next caller opens a new window', async () => {
+    const admit = admissionWindow(30);
+    const order: string[] = [];
+    const started = performance.now();
+    const first = admit().then(() => {
+      order.push('first');
+      setImmediate(() => order.push('next turn'));
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    const second = admit().then(() => order.push('second'));
+    await Promise.all([first, second]);
+    const waited = performance.now() - started;
+    assert.ok(waited >= 28, `waited ${waited} ms`);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(order, ['first', 'second', 'next turn']);
+
+    const t = performance.now();
+    await admit();
+    assert.ok(performance.now() - t >= 28, 'a caller after the release waits for a window of its own');
   });
 });

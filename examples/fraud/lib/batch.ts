@@ -206,3 +206,26 @@ export async function settleEach<I, O>(
     ),
   );
 }
+
+/**
+ * Holds callers for `ms` from the first one and lets them all go in one turn of the event loop,
+ * so that their work starts together and their calls share batches at every stage after it (the
+ * coalescers above only join calls made while earlier ones are in flight; callers that arrive a
+ * millisecond apart would otherwise each start a stage of their own).
+ */
+export function admissionWindow(ms: number): () => Promise<void> {
+  let waiting: (() => void)[] | undefined;
+  const release = (): void => {
+    const w = waiting ?? [];
+    waiting = undefined;
+    for (const resolve of w) resolve();
+  };
+  return () =>
+    new Promise<void>((resolve) => {
+      if (waiting) waiting.push(resolve);
+      else {
+        waiting = [resolve];
+        setTimeout(release, ms);
+      }
+    });
+}

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { httpError, log, serve, type RequestContext } from '../../lib/http.ts';
 import type { Assessment } from '../../lib/types.ts';
 import { merchantRegistry, RateLimiter, type MerchantConfig } from './auth.ts';
+import { admissionWindow } from '../../lib/batch.ts';
 import { batchingClient, getJson, isUpstreamFailure, postJson } from './client.ts';
 import { answerOf, assess, type Upstreams } from './pipeline.ts';
 import { validateOrder } from './validate.ts';
@@ -33,11 +34,12 @@ const conf = require('rc')('gateway', {
   maxInFlight: 256,
   idempotency: { lookupFirst: true },
   // Calls to each upstream coalesce into batch requests while earlier ones are in flight
-  // (client.ts); maxBatch 1 turns batching off.
-  batch: { maxBatch: 64, maxConcurrent: 2 },
+  // (client.ts); maxBatch 1 turns batching off. windowMs: while other assessments are in flight,
+  // a new one waits this long for more to start with it (0: it starts at once).
+  batch: { maxBatch: 64, maxConcurrent: 2, windowMs: 0 },
 }) as {
   idempotency: { lookupFirst: unknown };
-  batch: { maxBatch: unknown; maxConcurrent: unknown };
+  batch: { maxBatch: unknown; maxConcurrent: unknown; windowMs: unknown };
   maxInFlight: unknown;
   merchants: Record<string, unknown>;
   defaultRateLimit: { perSecond: unknown; burst: unknown };
@@ -104,6 +106,8 @@ async function orNotFound<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
+const windowMs = Number(conf.batch.windowMs);
+const admit = windowMs > 0 ? admissionWindow(windowMs) : undefined;
 const batching = {
   maxBatch: Number(conf.batch.maxBatch),
   maxConcurrent: Number(conf.batch.maxConcurrent),
@@ -193,6 +197,8 @@ serve({
         }
         inFlight++;
         try {
+          // Only while other assessments are in flight: alone, there is nobody to wait for.
+          if (admit && inFlight > 1) await admit();
           return await assess(up, checked.order, { onUnavailable: noteFailure, lookupFirst });
         } finally {
           inFlight--;
