@@ -44,16 +44,21 @@ export interface CallGraphOptions {
   log?: (line: string) => void;
 }
 
-function start(args: string[]): Promise<ChildProcess> {
+/** Forks one service into `children` (so it is stopped whatever happens) and waits for its "ready". */
+function start(args: string[], children: ChildProcess[]): Promise<ChildProcess> {
+  const child = fork(SERVICE, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.push(child);
   return new Promise((resolve, reject) => {
-    const child = fork(SERVICE, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const timer = setTimeout(() => reject(new Error(`call-graph ${args[0]} not ready in 10 s`)), 10_000);
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`call-graph ${args[0]} exited (${code})`)));
-    child.once('message', () => {
+    const settle = (error?: Error): void => {
       clearTimeout(timer);
-      resolve(child);
-    });
+      child.off('error', settle).off('exit', exited).off('message', ready);
+      if (error) reject(error);
+      else resolve(child);
+    };
+    const exited = (code: number | null): void => settle(new Error(`call-graph ${args[0]} exited (${code})`));
+    const ready = (): void => settle();
+    const timer = setTimeout(() => settle(new Error(`call-graph ${args[0]} not ready in 10 s`)), 10_000);
+    child.on('error', settle).on('exit', exited).on('message', ready);
   });
 }
 
@@ -68,11 +73,12 @@ export async function runCallGraph(opts: CallGraphOptions): Promise<CallGraphRun
     for (const _ of LEAVES) {
       const port = await freePort();
       ports.push(port);
-      children.push(await start(['leaf', String(port)]));
+      await start(['leaf', String(port)], children);
     }
     const gatewayPort = await freePort();
-    children.push(
-      await start(['gateway', String(gatewayPort), String(opts.gatewayWorkers ?? 1), ports.join(',')]),
+    await start(
+      ['gateway', String(gatewayPort), String(opts.gatewayWorkers ?? 1), ports.join(',')],
+      children,
     );
     const url = `http://127.0.0.1:${gatewayPort}`;
     const pids = children.map((c) => c.pid!);

@@ -276,6 +276,8 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
   const model = { version: weights.version, trainedAuc: weights.metrics.auc, heldOut, evalMs: since(t) };
 
   // 2. The stack.
+  // The stack's gateway replicas, for the call graph alone to run as many gateway processes.
+  let gatewayReplicas = 1;
   const cp = await startControlPlaneForTest({ readyTimeoutMs: 20 * 60_000, tracing: config.tracing });
   const environment = testEnvironmentName(opts.environmentPrefix ?? 'bf');
   const hostPort = await freePort();
@@ -333,6 +335,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     await new Promise((r) => setTimeout(r, 2000));
     // The idle baseline (health checks, timers, PostgreSQL's background work), to subtract.
     const replicas = cp.daemon.controlPlane.ps({ environment });
+    gatewayReplicas = replicas.filter((r) => r.service === 'gateway').length;
     const idle = await cpuByService(replicas, () => new Promise((r) => setTimeout(r, 10_000)));
 
     if (opts.fixedRates && opts.fixedRates.length > 0) {
@@ -492,7 +495,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
   if (result.atHalf && !opts.fixedRates && opts.floor !== false && !opts.signal?.aborted) {
     const [run] = await runCallGraph({
       rates: [result.atHalf.targetRate],
-      gatewayWorkers: opts.replicas?.gateway ?? 1,
+      gatewayWorkers: gatewayReplicas,
       measureMs: config.measureMs,
       historyOrders: config.historyOrders,
       signal: opts.signal,

@@ -8,10 +8,10 @@
  * Every request carries `x-api-key`; config holds only the keys' SHA-256 (`gateway_merchants__<id>__apiKeyHash`).
  */
 import { createRequire } from 'node:module';
+import { admissionWindow } from '../../lib/batch.ts';
 import { httpError, log, serve, type RequestContext } from '../../lib/http.ts';
 import type { Assessment } from '../../lib/types.ts';
 import { merchantRegistry, RateLimiter, type MerchantConfig } from './auth.ts';
-import { admissionWindow } from '../../lib/batch.ts';
 import { batchingClient, getJson, isUpstreamFailure, postJson } from './client.ts';
 import { answerOf, assess, type Upstreams } from './pipeline.ts';
 import { validateOrder } from './validate.ts';
