@@ -50,6 +50,7 @@ import {
   abortOnInterrupt,
   cpuSince,
   cpuTimes,
+  machineBusy,
   privilegeProblem,
   processTable,
   round,
@@ -170,6 +171,11 @@ export interface FraudBenchResult {
   }[];
   /** 1-minute load average before the stack came up and after the run at half rate. */
   load: { before: number; atHalf: number | null };
+  /**
+   * Share of the machine's CPU time (all cores, kernel included) that was busy during the run at
+   * half rate: how much room the stack, its database, the daemon and the traffic client left.
+   */
+  machineBusyAtHalf: number | null;
   cpu: {
     services: ServiceCpu[];
     /** This process: the in-process control plane (health checks, firewall learning) and the traffic client. */
@@ -291,6 +297,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     atHalf: null,
     floor: null,
     load: { before: round(loadavg()[0]!, 2), atHalf: null },
+    machineBusyAtHalf: null,
     cpu: { services: [], benchProcessMs: 0, totalMsPerAssessment: 0, netTotalMsPerAssessment: 0 },
     goals: {
       sustainedAtLeast500: false,
@@ -452,16 +459,19 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       );
       const client0 = cpuTimes();
       let report: TrafficReport | undefined;
-      const busy = await cpuByService(replicas, async () => {
-        report = await runTraffic({
-          url,
-          rate: half,
-          durationMs: config.measureMs,
-          orders,
-          concurrency: 512,
-          signal: opts.signal,
-        });
-      });
+      const { result: busy, busy: machine } = await machineBusy(() =>
+        cpuByService(replicas, async () => {
+          report = await runTraffic({
+            url,
+            rate: half,
+            durationMs: config.measureMs,
+            orders,
+            concurrency: 512,
+            signal: opts.signal,
+          });
+        }),
+      );
+      result.machineBusyAtHalf = machine;
       const client = cpuSince(client0);
       result.atHalf = report!;
       result.load.atHalf = round(loadavg()[0]!, 2);
@@ -482,7 +492,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         `at ${half}/s: p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, degraded ${r.degraded}; detection precision ${r.detection.precision}, recall ${r.detection.recall}, AUC ${r.detection.auc}`,
       );
       log(
-        `CPU ms per assessment, net of idle: ${services.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${result.cpu.netTotalMsPerAssessment}; with idle ${result.cpu.totalMsPerAssessment})`,
+        `CPU ms per assessment, net of idle: ${services.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${result.cpu.netTotalMsPerAssessment}; with idle ${result.cpu.totalMsPerAssessment}); machine ${Math.round(machine * 100)}% busy`,
       );
     }
   } finally {

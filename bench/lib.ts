@@ -64,6 +64,33 @@ export function cpuSince(start: { selfMs: number; childrenMs: number }): {
   return { totalMs: round(selfMs + childrenMs), selfMs: round(selfMs), childrenMs: round(childrenMs) };
 }
 
+/**
+ * The machine's CPU time so far from /proc/stat's first line, in USER_HZ ticks: `busy` is everything
+ * but idle and iowait (user, nice, system, irq, softirq, steal), so the kernel's share of the
+ * network path and the database count too. Guest time is already inside user and nice.
+ */
+export function parseProcStatCpu(text: string): { busy: number; total: number } {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) throw new Error("/proc/stat: no 'cpu' line");
+  const fields = line.trim().split(/\s+/);
+  // Older kernels have fewer columns: a missing one counts as 0.
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = Array.from(
+    { length: 8 },
+    (_, i) => Number(fields[i + 1]) || 0,
+  ) as [number, number, number, number, number, number, number, number];
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/** How busy the whole machine was while `run` ran: 0 (idle) to 1 (every CPU busy all the time). */
+export async function machineBusy<T>(run: () => Promise<T>): Promise<{ result: T; busy: number }> {
+  const before = parseProcStatCpu(readFileSync('/proc/stat', 'utf8'));
+  const result = await run();
+  const after = parseProcStatCpu(readFileSync('/proc/stat', 'utf8'));
+  const total = after.total - before.total;
+  return { result, busy: total > 0 ? round((after.busy - before.busy) / total, 3) : 0 };
+}
+
 export interface MachineInfo {
   node: string;
   kernel: string;

@@ -160,23 +160,45 @@ const BENCHMARKS: readonly Benchmark[] = [
             ratio: r.atHalf.latencyMs.p50 / 50,
           }),
         );
-        // Baseline: the same call graph with do-nothing services, no Rampart, at the same rate.
-        if (r.floor) {
+        if (r.machineBusyAtHalf !== null)
           rows.push(
             withGoal({
-              measure: `fraud p99 ms at ${Math.round(r.floor.rate)}/s vs call graph alone`,
-              rampart: r.atHalf.latencyMs.p99,
-              baseline: r.floor.latencyMs.p99,
-              ratio: r.atHalf.latencyMs.p99 / Math.max(0.001, r.floor.latencyMs.p99),
-            }),
-            withGoal({
-              measure: 'fraud CPU ms/assessment at half rate vs call graph alone',
-              rampart: r.cpu.totalMsPerAssessment,
-              baseline: r.floor.cpuMsPerAssessment,
-              ratio: r.cpu.totalMsPerAssessment / Math.max(0.001, r.floor.cpuMsPerAssessment),
+              measure: 'fraud machine CPU busy at half rate, % (vs all of it)',
+              rampart: Math.round(r.machineBusyAtHalf * 100),
+              baseline: 100,
+              ratio: r.machineBusyAtHalf,
             }),
           );
-        }
+      }
+      // How far the p99 goal is: the fastest ramp step that met it (10 s steps, so a rough figure).
+      const under50 = r.ramp.filter((s) => s.report.errors === 0 && s.report.latencyMs.p99 < 50);
+      if (under50.length > 0) {
+        const best = Math.max(...under50.map((s) => s.rate));
+        rows.push(
+          withGoal({
+            measure: 'fraud highest ramp rate with p99 < 50 ms, assessments/s (vs 500)',
+            rampart: best,
+            baseline: 500,
+            ratio: best / 500,
+          }),
+        );
+      }
+      // Baseline: the same call graph with do-nothing services, no Rampart, at the same rate.
+      if (r.atHalf && r.floor) {
+        rows.push(
+          withGoal({
+            measure: `fraud p99 ms at ${Math.round(r.floor.rate)}/s vs call graph alone`,
+            rampart: r.atHalf.latencyMs.p99,
+            baseline: r.floor.latencyMs.p99,
+            ratio: r.atHalf.latencyMs.p99 / Math.max(0.001, r.floor.latencyMs.p99),
+          }),
+          withGoal({
+            measure: 'fraud CPU ms/assessment at half rate vs call graph alone',
+            rampart: r.cpu.totalMsPerAssessment,
+            baseline: r.floor.cpuMsPerAssessment,
+            ratio: r.cpu.totalMsPerAssessment / Math.max(0.001, r.floor.cpuMsPerAssessment),
+          }),
+        );
       }
       if (r.model.heldOut) {
         rows.push(

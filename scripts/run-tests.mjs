@@ -18,7 +18,7 @@ function walk(dir) {
   }
   return out;
 }
-const unit = [...walk('src'), ...walk('test/integration'), ...walk('examples')].sort();
+const unit = [...walk('src'), ...walk('test/integration'), ...walk('examples'), ...walk('bench')].sort();
 const privileged = walk('test/privileged').sort();
 let files = kind === 'unit' ? unit : kind === 'privileged' ? privileged : [...unit, ...privileged];
 if (files.length === 0) {

@@ -183,6 +183,13 @@ describe('tracing preload', () => {
       spans.map((s) => `${s.service}/${s.kind}/${s.operation}`).join(', '),
     );
     assert.equal(gatewayServer.parentSpanId, null);
+    // The server span's HTTP attributes (stable semantic conventions), its status at the close.
+    assert.equal(gatewayServer.operation, 'GET');
+    assert.equal(gatewayServer.attributes['http.request.method'], 'GET');
+    assert.equal(gatewayServer.attributes['url.path'], '/assess');
+    assert.equal(gatewayServer.attributes['server.port'], a.port);
+    assert.equal(gatewayServer.attributes['http.response.status_code'], 200);
+    assert.equal(gatewayServer.status, 'unset');
     const fetchSpan = gatewayClients.find((s) => s.spanId === scoringServer.parentSpanId);
     assert.ok(fetchSpan, 'the ESM server span is a child of the CommonJS fetch span');
     assert.equal(fetchSpan.parentSpanId, gatewayServer.spanId);
