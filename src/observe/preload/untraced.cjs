@@ -52,10 +52,14 @@ function bypassUntraced(modules, o) {
                 return plain.apply(this, withHeader(args, 'traceparent', untracedTraceparent()));
               // The header set on the request Node built, rather than on copies of the caller's
               // options and headers: no allocation per call. Node renders headers at construction
-              // only for an array (handled above) or an Expect header: such a call goes without
-              // one, and its callee decides alone.
+              // only for an array (handled above) or an Expect header, and then refuses setHeader
+              // (ERR_HTTP_HEADERS_SENT): such a call goes without one, and its callee decides alone.
               const req = plain.apply(this, args);
-              if (!req.headersSent && !req._header) req.setHeader('traceparent', untracedTraceparent());
+              try {
+                req.setHeader('traceparent', untracedTraceparent());
+              } catch {
+                // Headers already rendered: see above.
+              }
               return req;
             }
           : // get() ends its request before returning: the header has to be in the arguments.
