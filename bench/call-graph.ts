@@ -20,7 +20,7 @@ import {
   type TrafficReport,
 } from '../examples/fraud/generator/traffic.ts';
 import { freePort } from '../src/testing/postgres.ts';
-import { processTable, round, treeCpu } from './lib.ts';
+import { cpuByService, round } from './lib.ts';
 
 const SERVICE = fileURLToPath(new URL('./fixtures/call-graph-service.mjs', import.meta.url));
 const LEAVES = ['identity', 'geo', 'payment', 'velocity', 'credit', 'scoring', 'decision', 'audit'];
@@ -96,17 +96,22 @@ export async function runCallGraph(opts: CallGraphOptions): Promise<CallGraphRun
     for (const rate of opts.rates) {
       if (opts.signal?.aborted) break;
       const orders = trafficOrders({ historyOrders }, Math.ceil((rate * measureMs) / 1000));
-      const before = treeCpu(await processTable(), pids);
-      const report = await runTraffic({
-        url,
-        rate,
-        durationMs: measureMs,
-        orders,
-        concurrency: 512,
-        signal: opts.signal,
-      });
-      const after = treeCpu(await processTable(), pids);
-      const cpuMs = pids.reduce((sum, pid) => sum + (after.get(pid) ?? 0) - (before.get(pid) ?? 0), 0);
+      let answered: TrafficReport | undefined;
+      const cpu = await cpuByService(
+        pids.map((pid) => ({ service: 'call-graph', pid })),
+        async () => {
+          answered = await runTraffic({
+            url,
+            rate,
+            durationMs: measureMs,
+            orders,
+            concurrency: 512,
+            signal: opts.signal,
+          });
+        },
+      );
+      const report = answered!;
+      const cpuMs = cpu.ms.get('call-graph')?.cpuMs ?? 0;
       const cpuMsPerAssessment = round(cpuMs / Math.max(1, report.ok), 3);
       runs.push({ rate, report, cpuMsPerAssessment });
       log(

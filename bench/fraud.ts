@@ -48,14 +48,13 @@ import { runCallGraph } from './call-graph.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import {
   abortOnInterrupt,
+  cpuByService,
   cpuSince,
   cpuTimes,
   machineBusy,
   privilegeProblem,
-  processTable,
   round,
   since,
-  treeCpu,
   writeResult,
 } from './lib.ts';
 
@@ -191,27 +190,6 @@ export interface FraudBenchResult {
 }
 
 const WEIGHTS_FILE = fileURLToPath(new URL('../examples/fraud/model/weights.v1.json', import.meta.url));
-
-async function cpuByService(
-  replicas: readonly { service: string; pid: number | null }[],
-  during: () => Promise<void>,
-): Promise<{ ms: Map<string, { replicas: number; cpuMs: number }>; wallMs: number }> {
-  const pids = replicas.filter((r) => r.pid !== null).map((r) => r.pid!);
-  const before = treeCpu(await processTable(), pids);
-  const t = performance.now();
-  await during();
-  const wallMs = performance.now() - t;
-  const after = treeCpu(await processTable(), pids);
-  const ms = new Map<string, { replicas: number; cpuMs: number }>();
-  for (const r of replicas) {
-    if (r.pid === null) continue;
-    const e = ms.get(r.service) ?? { replicas: 0, cpuMs: 0 };
-    e.replicas++;
-    e.cpuMs += (after.get(r.pid) ?? 0) - (before.get(r.pid) ?? 0);
-    ms.set(r.service, e);
-  }
-  return { ms, wallMs };
-}
 
 type CpuReading = Awaited<ReturnType<typeof cpuByService>>;
 

@@ -315,3 +315,28 @@ export function treeCpu(
   }
   return out;
 }
+
+/**
+ * CPU ms each service's replicas (their whole process trees, see treeCpu) spent while `during`
+ * ran, and its wall time. A replica without a pid counts for nothing.
+ */
+export async function cpuByService(
+  replicas: readonly { service: string; pid: number | null }[],
+  during: () => Promise<void>,
+): Promise<{ ms: Map<string, { replicas: number; cpuMs: number }>; wallMs: number }> {
+  const pids = replicas.filter((r) => r.pid !== null).map((r) => r.pid!);
+  const before = treeCpu(await processTable(), pids);
+  const t = performance.now();
+  await during();
+  const wallMs = performance.now() - t;
+  const after = treeCpu(await processTable(), pids);
+  const ms = new Map<string, { replicas: number; cpuMs: number }>();
+  for (const r of replicas) {
+    if (r.pid === null) continue;
+    const e = ms.get(r.service) ?? { replicas: 0, cpuMs: 0 };
+    e.replicas++;
+    e.cpuMs += (after.get(r.pid) ?? 0) - (before.get(r.pid) ?? 0);
+    ms.set(r.service, e);
+  }
+  return { ms, wallMs };
+}
