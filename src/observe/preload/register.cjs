@@ -13,7 +13,7 @@
  * CommonJS on purpose: `--require` runs it before the service's entry point whether that is CommonJS
  * or ESM. Everything is loaded from Rampart's own node_modules (resolved from this file, never from
  * the service), so a service needs no OpenTelemetry package and its own copies cannot interfere.
- * HTTP server/client, fetch (undici) and pg are instrumented; spans leave through a
+ * HTTP server/client (Rampart's own spans, http.cjs), fetch (undici) and pg are instrumented; spans leave through a
  * BatchSpanProcessor as OTLP/protobuf. No resource detector runs (no cloud metadata probes).
  * Sampling keeps whole traces: by default a replica starts at most RAMPART_TRACES_PER_SECOND (5)
  * new traces a second on average (adaptive probability, see adaptiveSampler), children follow their
@@ -66,7 +66,7 @@ function tracesUrl(env) {
 function startTracing(env) {
   // Here, not at the top: worker threads and opted-out services run this file too.
   const { samplerFromEnv } = require('./sampling.cjs');
-  const { bypassUntraced, untracedTraceparent } = require('./untraced.cjs');
+  const { untracedTraceparent } = require('./untraced.cjs');
   const { sendSync } = require('./exit-send.cjs');
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
@@ -77,7 +77,6 @@ function startTracing(env) {
   // The OTLP exporter's own protobuf serializer (resolved next to the exporter Rampart ships).
   const { ProtobufTraceSerializer } = createRequire(exporterPath)('@opentelemetry/otlp-transformer');
   const { registerInstrumentations } = rampartRequire('@opentelemetry/instrumentation');
-  const { HttpInstrumentation } = rampartRequire('@opentelemetry/instrumentation-http');
   const { UndiciInstrumentation } = rampartRequire('@opentelemetry/instrumentation-undici');
   const { PgInstrumentation } = rampartRequire('@opentelemetry/instrumentation-pg');
 
@@ -154,7 +153,7 @@ function startTracing(env) {
     spanProcessors: [processor],
     ...(sampler && { sampler }),
   });
-  // Our own instance: an untraced request enters its context imperatively (bypassUntraced).
+  // Our own instance: a request enters its context imperatively, for its connection (http.cjs).
   const { AsyncLocalStorageContextManager } = rampartRequire('@opentelemetry/context-async-hooks');
   const contextManager = new AsyncLocalStorageContextManager().enable();
   provider.register({ contextManager });
@@ -164,30 +163,14 @@ function startTracing(env) {
     const path = (url || '').split('?')[0];
     return ignorePaths.includes(path);
   };
-  // A request that is not traced runs with tracing suppressed (the HTTP instrumentation's way for
-  // an ignored request): its calls skip the client instrumentation and tell the callee "not
-  // sampled", so the callee skips its own (adaptiveSampler).
+  // A request that is not traced runs with tracing suppressed: its calls make no spans and tell
+  // the callee "not sampled", so the callee skips its own (adaptiveSampler, http.cjs).
   const { isTracingSuppressed, suppressTracing } = rampartRequire('@opentelemetry/core');
-  const { context: apiContext, ROOT_CONTEXT } = rampartRequire('@opentelemetry/api');
-  const untraced = () => isTracingSuppressed(apiContext.active());
-  const decideIncoming = sampler && sampler.decideIncoming;
-  // Requests bypassUntraced already decided to trace (the instrumentation must not decide again).
-  const DECIDED = Symbol('rampart.traced');
+  const api = rampartRequire('@opentelemetry/api');
+  const untraced = () => isTracingSuppressed(api.context.active());
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
-      new HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) =>
-          req[DECIDED] !== true &&
-          (ignored(req.url) || (decideIncoming !== undefined && !decideIncoming(req.headers.traceparent))),
-        ignoreOutgoingRequestHook: (options) => {
-          if (!untraced()) return false;
-          const traceparent = untracedTraceparent();
-          if (Array.isArray(options.headers)) options.headers.push('traceparent', traceparent);
-          else options.headers = { ...options.headers, traceparent };
-          return true;
-        },
-      }),
       new UndiciInstrumentation({
         ignoreRequestHook: (request) => {
           if (!untraced()) return false;
@@ -199,22 +182,20 @@ function startTracing(env) {
       new PgInstrumentation(),
     ],
   });
+  // HTTP server and client spans: Rampart's own (http.cjs), which add nothing to Node's objects.
   // ESM services import `node:http` as named bindings, which are copies: patch the CommonJS module
-  // now (requiring it runs the instrumentation hook) and copy the patched functions into the ESM
-  // bindings. pg is CommonJS, and Node loads it through require even from ESM: it is hooked as is.
-  const modules = [require('node:http'), require('node:https')];
-  if (decideIncoming !== undefined) {
-    const suppressed = suppressTracing(ROOT_CONTEXT);
-    bypassUntraced(modules, {
-      traced(req) {
-        if (ignored(req.url) || !decideIncoming(req.headers.traceparent)) return false;
-        req[DECIDED] = true;
-        return true;
-      },
-      untraced,
-      enter: (traced) => contextManager.attach(traced ? ROOT_CONTEXT : suppressed),
-    });
-  }
+  // now and copy the patched functions into the ESM bindings. pg is CommonJS, and Node loads it
+  // through require even from ESM: it is hooked as is.
+  const { instrumentHttp } = require('./http.cjs');
+  instrumentHttp([require('node:http'), require('node:https')], {
+    api,
+    tracer: provider.getTracer('@rampart/http'),
+    isSuppressed: isTracingSuppressed,
+    suppressed: suppressTracing(api.ROOT_CONTEXT),
+    enter: (ctx) => contextManager.attach(ctx),
+    ignored,
+    decideIncoming: sampler && sampler.decideIncoming,
+  });
   require('node:module').syncBuiltinESMExports();
 
   // At most timeoutMs, and no longer than the flush takes (a pending timer would delay the exit).
