@@ -11,15 +11,15 @@ import type {
   FirewallManager,
   FirewallMode,
   StoredPolicy,
-  renderCoverage,
 } from '../firewall/index.ts';
 import type { DeployOutcome } from '../delivery/index.ts';
 import type { NodeKind, Observability } from '../observe/index.ts';
 import type { RampartError } from '../platform/errors.ts';
-import type { ResolvedStack } from '../stack/index.ts';
-import type { ResolvedVulnConfig, VulnManager } from '../vuln/index.ts';
 import type { errorBody } from './app.ts';
 import type { Principal, Role } from './auth.ts';
+import type { environmentInfo } from './routes/dashboard.ts';
+import type { firewallState, policyAnswer } from './routes/firewall.ts';
+import type { findingsAnswer } from './routes/vuln.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { DeliveryService } from './delivery.ts';
 
@@ -45,21 +45,13 @@ type ServiceMapNode = ServiceMap['nodes'][number];
 type ServiceMapEdge = ServiceMap['edges'][number];
 // GET /v1/dashboard/flows: the firewall's learned edges (firewall Edge, not observe's FlowEdge).
 type FlowEdge = Item<FirewallManager['learnedEdges']>;
-// GET /v1/firewall builds its answer inline (routes/firewall.ts) from these.
-type FirewallState = {
-  modes: ReturnType<FirewallManager['getModes']>;
-  coverage: Answer<FirewallManager['coverage']>;
-  coverageText: ReturnType<typeof renderCoverage>;
-  rules: Answer<FirewallManager['rules']>;
-};
+// GET /v1/firewall (routes/firewall.ts).
+type FirewallState = Answer<typeof firewallState>;
 type RuleUsage = FirewallState['rules'][number];
 // GET /v1/alerts.
 type Alert = Item<FirewallManager['alerts']>;
-// GET /v1/policies maps each stored policy to this (routes/firewall.ts).
-type PolicyAnswer = Pick<StoredPolicy, 'source' | 'appliedAt' | 'policy'> & {
-  namespace: StoredPolicy['policy']['metadata']['namespace'];
-  name: StoredPolicy['policy']['metadata']['name'];
-};
+// GET /v1/policies lists each stored policy as this (routes/firewall.ts).
+type PolicyAnswer = ReturnType<typeof policyAnswer>;
 // GET /v1/compliance.
 type Compliance = Answer<FirewallManager['compliance']>;
 type ServiceCompliance = Compliance['services'][number];
@@ -73,38 +65,12 @@ type TraceSummary = Item<Observability['traces']['listTraces']>;
 type Span = Item<Observability['traces']['getTrace']>;
 // GET /v1/environments/:env/history.
 type DeployRecord = Item<DeliveryService['history']>;
-// GET /v1/dashboard/environments builds its answer inline (routes/dashboard.ts): this restates
-// that literal's type from the values it reads.
-type Deployment = Item<ControlPlane['store']['listDeployments']>;
-type StackService = ResolvedStack['services'][number];
-type ServiceRelease = {
-  service: string;
-  release: NonNullable<StackService['release']>['id'] | null;
-  replicas: StackService['replicas'];
-  running: number;
-  healthy: number;
-};
-type EnvironmentInfo = {
-  name: Deployment['environment'];
-  stack: ResolvedStack['name'];
-  file: Deployment['stackFile'];
-  createdAt: Deployment['createdAt'];
-  updatedAt: Deployment['updatedAt'];
-  source: { from?: string; overlay?: string; portOffset?: number } | null;
-  services: ServiceRelease[];
-};
-// GET /v1/vuln/findings builds its answer inline (routes/vuln.ts) from these.
-type FindingRecord = Item<VulnManager['findings']>;
-type FindingsAnswer = {
-  findings: FindingRecord[];
-  releases: ReturnType<VulnManager['releaseStatus']>;
-  advisories: {
-    source: NonNullable<ResolvedVulnConfig['advisoryPath']> | null;
-    count: VulnManager['advisoryCount'];
-    problems: VulnManager['problems'];
-  };
-  error?: NonNullable<VulnManager['lastError']>;
-};
+// GET /v1/dashboard/environments (routes/dashboard.ts).
+type EnvironmentInfo = Answer<typeof environmentInfo>;
+type ServiceRelease = EnvironmentInfo['services'][number];
+// GET /v1/vuln/findings (routes/vuln.ts).
+type FindingsAnswer = Answer<typeof findingsAnswer>;
+type FindingRecord = FindingsAnswer['findings'][number];
 // `{ error }` of a failed request (app.ts's error handler) and of a failed NDJSON operation.
 type ErrorJson = ReturnType<RampartError['toJSON']>;
 type StreamedError = ReturnType<typeof errorBody>;

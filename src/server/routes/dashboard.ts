@@ -8,6 +8,9 @@ import { RampartError } from '../../platform/errors.ts';
 import type { ResolvedStack } from '../../stack/index.ts';
 import type { ControlPlane } from '../control-plane.ts';
 
+type Deployment = Awaited<ReturnType<ControlPlane['store']['listDeployments']>>[number];
+type ReplicaStatus = ReturnType<ControlPlane['ps']>[number];
+
 /** Where `npm run build:web` writes the dashboard (web/dist, not committed). */
 export const DASHBOARD_DIST = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
 
@@ -120,32 +123,35 @@ export function registerDashboardRoutes(
   app.get('/v1/dashboard/environments', { config: { permission: 'read' } }, async () => {
     const replicas = cp.ps({});
     const deployments = await cp.store.listDeployments();
-    const environments = await Promise.all(
-      deployments.map(async (d) => {
-        const spec = d.spec as ResolvedStack;
-        const created = await cp.store.getDocument('delivery.environment', d.environment, 'created');
-        const mine = replicas.filter((r) => r.environment === d.environment);
-        return {
-          name: d.environment,
-          stack: spec.name,
-          file: d.stackFile,
-          createdAt: d.createdAt,
-          updatedAt: d.updatedAt,
-          source:
-            (created?.value as { from?: string; overlay?: string; portOffset?: number } | undefined) ?? null,
-          services: spec.services.map((s) => {
-            const own = mine.filter((r) => r.namespace === s.namespace && r.service === s.name);
-            return {
-              service: `${s.namespace}/${s.name}`,
-              release: s.release?.id ?? null,
-              replicas: s.replicas,
-              running: own.filter((r) => r.state === 'running').length,
-              healthy: own.filter((r) => r.state === 'running' && (r.health === 'none' || r.healthy)).length,
-            };
-          }),
-        };
-      }),
-    );
+    const environments = await Promise.all(deployments.map((d) => environmentInfo(cp, d, replicas)));
     return { environments };
   });
+}
+
+/**
+ * One environment of GET /v1/dashboard/environments: its stack and how it was made, and per service
+ * its release, desired, running and healthy replicas (web-types.check.ts).
+ */
+export async function environmentInfo(cp: ControlPlane, d: Deployment, replicas: readonly ReplicaStatus[]) {
+  const spec = d.spec as ResolvedStack;
+  const created = await cp.store.getDocument('delivery.environment', d.environment, 'created');
+  const mine = replicas.filter((r) => r.environment === d.environment);
+  return {
+    name: d.environment,
+    stack: spec.name,
+    file: d.stackFile,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+    source: (created?.value as { from?: string; overlay?: string; portOffset?: number } | undefined) ?? null,
+    services: spec.services.map((s) => {
+      const own = mine.filter((r) => r.namespace === s.namespace && r.service === s.name);
+      return {
+        service: `${s.namespace}/${s.name}`,
+        release: s.release?.id ?? null,
+        replicas: s.replicas,
+        running: own.filter((r) => r.state === 'running').length,
+        healthy: own.filter((r) => r.state === 'running' && (r.health === 'none' || r.healthy)).length,
+      };
+    }),
+  };
 }

@@ -6,6 +6,8 @@ import {
   renderCoverage,
   renderPoliciesYaml,
   renderReplayReport,
+  type FirewallManager,
+  type StoredPolicy,
 } from '../../firewall/index.ts';
 import { ndjson } from '../ndjson.ts';
 import type { ControlPlane } from '../control-plane.ts';
@@ -29,20 +31,34 @@ const AlertsQuery = z.object({
   limit: z.coerce.number().int().positive().max(10_000).optional(),
 });
 
+/** One stored policy as GET /v1/policies lists it (the dashboard reads it: web-types.check.ts). */
+export function policyAnswer(p: StoredPolicy) {
+  return {
+    namespace: p.policy.metadata.namespace,
+    name: p.policy.metadata.name,
+    source: p.source,
+    appliedAt: p.appliedAt,
+    policy: p.policy,
+  };
+}
+
+/** GET /v1/firewall: modes, coverage (as data and as text) and rule usage (web-types.check.ts). */
+export async function firewallState(f: FirewallManager) {
+  const coverage = await f.coverage();
+  return {
+    modes: f.getModes(),
+    coverage,
+    coverageText: renderCoverage(coverage),
+    rules: await f.rules(),
+  };
+}
+
 /** NetworkPolicies, modes, learning, replay, alerts and the data-protection proof. */
 export function registerFirewallRoutes(app: FastifyInstance, cp: ControlPlane): void {
   app.get('/v1/policies', async (req) => {
     const { environment } = parse(Env, req.query);
     const policies = await cp.withFirewall(environment, (f) => f.listPolicies());
-    return {
-      policies: policies.map((p) => ({
-        namespace: p.policy.metadata.namespace,
-        name: p.policy.metadata.name,
-        source: p.source,
-        appliedAt: p.appliedAt,
-        policy: p.policy,
-      })),
-    };
+    return { policies: policies.map(policyAnswer) };
   });
 
   app.get('/v1/policies/:namespace/:name', async (req, reply) => {
@@ -84,15 +100,7 @@ export function registerFirewallRoutes(app: FastifyInstance, cp: ControlPlane): 
 
   app.get('/v1/firewall', async (req) => {
     const { environment } = parse(Env, req.query);
-    return cp.withFirewall(environment, async (f) => {
-      const coverage = await f.coverage();
-      return {
-        modes: f.getModes(),
-        coverage,
-        coverageText: renderCoverage(coverage),
-        rules: await f.rules(),
-      };
-    });
+    return cp.withFirewall(environment, firewallState);
   });
 
   app.post('/v1/firewall/mode', async (req) => {

@@ -20,6 +20,24 @@ const FindingsQuery = z.object({
 const SbomQuery = z.object({ environment: envName, service: z.string().min(1) });
 const RescanBody = z.strictObject({ environment: envName.optional() }).default({});
 
+/** GET /v1/vuln/findings: findings, releases and the advisory source's state (web-types.check.ts). */
+export async function findingsAnswer(
+  manager: VulnManager,
+  config: ResolvedVulnConfig,
+  q: z.infer<typeof FindingsQuery>,
+) {
+  return {
+    findings: await manager.findings(q),
+    releases: manager.releaseStatus().filter((r) => !q.environment || r.environment === q.environment),
+    advisories: {
+      source: config.advisoryPath ?? null,
+      count: manager.advisoryCount,
+      problems: manager.problems,
+    },
+    ...(manager.lastError && { error: manager.lastError }),
+  };
+}
+
 /** Events after which a service may run a new release: the manager re-scans that environment. */
 const DEPLOY_EVENTS = /^(stack\.up|deploy|rollback)/;
 
@@ -66,17 +84,7 @@ export function registerVulnRoutes(
   }
 
   app.get('/v1/vuln/findings', async (req) => {
-    const q = parse(FindingsQuery, req.query);
-    return {
-      findings: await manager.findings(q),
-      releases: manager.releaseStatus().filter((r) => !q.environment || r.environment === q.environment),
-      advisories: {
-        source: config.advisoryPath ?? null,
-        count: manager.advisoryCount,
-        problems: manager.problems,
-      },
-      ...(manager.lastError && { error: manager.lastError }),
-    };
+    return findingsAnswer(manager, config, parse(FindingsQuery, req.query));
   });
 
   app.get('/v1/vuln/findings/:id', async (req) => {
