@@ -1,5 +1,7 @@
 // The Runtime contract against the namespace driver: real namespaces, veths, bridges, nftables.
-import { mkdtemp } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -51,4 +53,53 @@ runRuntimeContract('netns driver', async () => {
       stopTimeoutMs: 1000,
     }),
   };
+});
+
+describe('netns driver: a replica folder the service user may not enter', () => {
+  it('GIVEN a folder closed to others WHEN a replica starts there THEN it fails with the fix; GIVEN the service user owns it THEN the probe lets it start', async () => {
+    const runtime = createNetnsRuntime({ exec: realExec });
+    const netns = `rp-test-cwd-${process.pid}`;
+    // mkdtemp makes it 0700, owned by root: the service user cannot enter it.
+    const dir = await mkdtemp(join(tmpdir(), 'rampart-test-cwd-'));
+    await realExec(['ip', 'netns', 'add', netns]);
+    const plan = (cwd: string): ReplicaPlan => ({
+      environment: 'cwdtest',
+      namespace: 'ns',
+      service: 'svc',
+      index: 0,
+      kind: 'service',
+      id: replicaId('ns', 'svc', 0),
+      netns,
+      attachments: [],
+      argv: ['sleep', '30'],
+      user: SERVICE_USER,
+      cwd,
+      env: { PATH: '/usr/bin:/bin' },
+      hosts: [],
+      stdoutFile: join(dir, 'out.log'),
+      stderrFile: join(dir, 'err.log'),
+      stopTimeoutMs: 1000,
+    });
+    try {
+      const closed = join(dir, 'closed');
+      await mkdir(closed, { mode: 0o700 });
+      await assert.rejects(runtime.startProcess(plan(closed)), (e: Error) => {
+        assert.match(e.message, new RegExp(`user ${SERVICE_USER} cannot enter ${closed}`));
+        assert.match(String((e as { hint?: string }).hint), /chmod o\+rx/);
+        return true;
+      });
+      // Not traversable by others, but by its owner: only a probe as that user can tell.
+      await chmod(dir, 0o711);
+      const owned = join(dir, 'owned');
+      await mkdir(owned, { mode: 0o700 });
+      const id = (flag: string) => realExec(['id', flag, SERVICE_USER]).then((r) => Number(r.stdout.trim()));
+      await chown(owned, await id('-u'), await id('-g'));
+      const p = await runtime.startProcess(plan(owned));
+      p.kill('SIGKILL');
+      await p.exited;
+    } finally {
+      await realExec(['ip', 'netns', 'del', netns], { allowFailure: true });
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
