@@ -1,9 +1,9 @@
 // The CLI as a user runs it: bad stack files fail before anything starts, with the file, line,
 // column, field and fix, and the documented exit code.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ function rampart(args: string[], env: Record<string, string> = {}) {
 describe('rampart CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-cli-'));
   const stateDir = join(dir, 'state');
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('GIVEN --help THEN every command of the foundation is listed', () => {
     const r = rampart(['--help']);

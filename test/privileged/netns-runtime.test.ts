@@ -30,7 +30,10 @@ runRuntimeContract('netns driver', async () => {
   const logs = await mkdtemp(join(tmpdir(), 'rampart-contract-'));
   return {
     runtime,
-    cleanup: async () => ownership.release(env),
+    cleanup: async () => {
+      ownership.release(env);
+      await rm(logs, { recursive: true, force: true });
+    },
     environment: { environment: env, addressing },
     replica: (index): ReplicaPlan => ({
       environment: env,
