@@ -240,4 +240,4 @@ function clientTarget(args, scheme) {
   return { method, host, port, url: `${protocol}//${shownHost}:${port}${path}` };
 }
 
-module.exports = { instrumentHttp, clientTarget };
+module.exports = { instrumentHttp };

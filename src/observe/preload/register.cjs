@@ -159,9 +159,11 @@ function startTracing(env) {
   provider.register({ contextManager });
 
   const ignorePaths = parseList(env.RAMPART_TRACE_IGNORE_PATHS);
+  // Asked for every incoming request: no array made per call.
   const ignored = (url) => {
-    const path = (url || '').split('?')[0];
-    return ignorePaths.includes(path);
+    if (ignorePaths.length === 0 || !url) return false;
+    const q = url.indexOf('?');
+    return ignorePaths.includes(q < 0 ? url : url.slice(0, q));
   };
   // A request that is not traced runs with tracing suppressed: its calls make no spans and tell
   // the callee "not sampled", so the callee skips its own (adaptiveSampler, http.cjs).
