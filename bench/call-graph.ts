@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   parseDurationMs,
-  runTraffic,
+  runTrafficApart,
   trafficOrders,
   type TrafficReport,
 } from '../examples/fraud/generator/traffic.ts';
@@ -84,7 +84,7 @@ export async function runCallGraph(opts: CallGraphOptions): Promise<CallGraphRun
     const pids = children.map((c) => c.pid!);
     // Warm-up at the highest rate asked: its first 20 s at a new rate measured 33-150 ms p99 where
     // the next ones measured 9 ms (connections opened, code optimised for that load).
-    await runTraffic({
+    await runTrafficApart({
       url,
       rate: Math.max(...opts.rates),
       durationMs: 15_000,
@@ -100,7 +100,7 @@ export async function runCallGraph(opts: CallGraphOptions): Promise<CallGraphRun
       const cpu = await cpuByService(
         pids.map((pid) => ({ service: 'call-graph', pid })),
         async () => {
-          answered = await runTraffic({
+          answered = await runTrafficApart({
             url,
             rate,
             durationMs: measureMs,

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
-import { runTraffic, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
+import { runTrafficApart, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { copyFraudFolder, freeLocalPort } from '../src/testing/fraud-stack.ts';
 import {
@@ -130,7 +130,13 @@ async function underTraffic<T>(
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   signal?.addEventListener('abort', onAbort);
-  const traffic = runTraffic({ url, rate, durationMs: 300_000, historyOrders: 20_000, signal: abort.signal });
+  const traffic = runTrafficApart({
+    url,
+    rate,
+    durationMs: 300_000,
+    historyOrders: 20_000,
+    signal: abort.signal,
+  });
   try {
     await new Promise((r) => setTimeout(r, 2000));
     const start = performance.now();

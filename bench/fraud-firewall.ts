@@ -20,7 +20,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
-import { parseDurationMs, runTraffic, trafficOrders } from '../examples/fraud/generator/traffic.ts';
+import { parseDurationMs, runTrafficApart, trafficOrders } from '../examples/fraud/generator/traffic.ts';
 import { freePort } from '../src/testing/postgres.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { median, round, writeResult } from './lib.ts';
@@ -107,7 +107,7 @@ export async function runFraudFirewallBench(
     log(`fraud stack up in ${env} (test seeds)`);
     await control.up({ file, environment: env, clientEnv: {} }, () => undefined);
     const traffic = (rate: number, durationMs: number, concurrency?: number) =>
-      runTraffic({
+      runTrafficApart({
         url,
         rate,
         durationMs,

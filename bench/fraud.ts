@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
 import {
   parseDurationMs,
-  runTraffic,
+  runTrafficApart,
   trafficOrders,
   type TrafficReport,
 } from '../examples/fraud/generator/traffic.ts';
@@ -310,7 +310,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     // freshly seeded stack takes minutes to settle: at 80/s its p99 fell from 480 ms in the first
     // 10 s to ~110 ms after 30 s and ~40 ms after 3 minutes (2026-11-26). With 5 s of warm-up
     // the ramp's first steps measured that, and one run stopped at 79/s over a single late signal.
-    await runTraffic({
+    await runTrafficApart({
       url,
       rate: 100,
       durationMs: config.warmupMs,
@@ -334,7 +334,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         const client0 = cpuTimes();
         let report: TrafficReport | undefined;
         const busy = await cpuByService(replicas, async () => {
-          report = await runTraffic({
+          report = await runTrafficApart({
             url,
             rate,
             durationMs: config.measureMs,
@@ -383,7 +383,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       );
       let stepReport: TrafficReport | undefined;
       const busy = await cpuByService(replicas, async () => {
-        stepReport = await runTraffic({
+        stepReport = await runTrafficApart({
           url,
           rate,
           durationMs: config.stepMs,
@@ -439,7 +439,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       let report: TrafficReport | undefined;
       const { result: busy, busy: machine } = await machineBusy(() =>
         cpuByService(replicas, async () => {
-          report = await runTraffic({
+          report = await runTrafficApart({
             url,
             rate: half,
             durationMs: config.measureMs,

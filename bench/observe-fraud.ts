@@ -25,7 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDocument, type YAMLMap } from 'yaml';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
-import { parseDurationMs, runTraffic, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
+import { parseDurationMs, runTrafficApart, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { freePort } from '../src/testing/postgres.ts';
 import {
@@ -215,7 +215,7 @@ export async function runObserveFraudBench(
       return { report, cpu };
     };
     const traffic = (rate: number, durationMs: number, concurrency?: number): Promise<TrafficReport> =>
-      runTraffic({
+      runTrafficApart({
         url,
         rate,
         durationMs,

@@ -2,7 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkTarget, parseDurationMs, runTraffic, summariseLatency, trafficOrders } from './traffic.ts';
+import {
+  checkTarget,
+  parseDurationMs,
+  runTraffic,
+  runTrafficApart,
+  summariseLatency,
+  trafficOrders,
+} from './traffic.ts';
 
 describe('traffic', () => {
   let server: http.Server;
@@ -77,6 +84,34 @@ describe('traffic', () => {
     const r = await runTraffic({ url, rate: 100, durationMs: 500, orders });
     assert.ok(performance.now() - t < 2_000);
     assert.ok(r.sent >= 40 && r.sent <= 60, `${r.sent} sent`);
+  });
+
+  it('GIVEN a run on its own thread THEN it sends every order and reports as an in-process run does', async () => {
+    const orders = trafficOrders({ seed: 5, historyOrders: 20_000 }, 100);
+    const r = await runTrafficApart({ url, rate: 200, durationMs: 5_000, orders });
+    assert.equal(r.sent, 100);
+    assert.equal(r.ok + r.errors, 100);
+    assert.equal(r.decisions.accept + r.decisions.reject + r.decisions.review, r.ok);
+    assert.ok(r.latencyMs.p50 > 0 && r.latencyMs.p50 <= r.latencyMs.p99);
+  });
+
+  it('GIVEN a run on its own thread WHEN the signal aborts THEN it stops early; a bad target fails the promise', async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 700);
+    const t = performance.now();
+    const r = await runTrafficApart({
+      url,
+      rate: 100,
+      durationMs: 10_000,
+      historyOrders: 20_000,
+      signal: abort.signal,
+    });
+    assert.ok(performance.now() - t < 5_000);
+    assert.ok(r.sent < 200, `${r.sent} sent`);
+    await assert.rejects(
+      runTrafficApart({ url: 'http://10.0.0.1:8080', rate: 10, durationMs: 100 }),
+      /neither loopback nor a Rampart address/,
+    );
   });
 
   it('GIVEN durations and latencies THEN they parse and summarise', () => {

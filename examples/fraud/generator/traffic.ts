@@ -11,10 +11,14 @@
  * (a due order finding no free slot is counted as `skipped`, a sign of overload). Only loopback
  * and Rampart's own network (198.18.0.0/15) are accepted as targets.
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import type { Decision, Order } from '../lib/types.ts';
 import { unavailableSource } from '../model/features.ts';
 import { auc, confusion } from '../model/logistic.ts';
@@ -345,6 +349,54 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
     },
   };
   return report;
+}
+
+/** The URL of tsx's ESM `register()` (its CommonJS twin cannot register the ESM hooks on Node 20). */
+function tsxEsmApi(): string {
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+  const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8')) as {
+    exports: Record<string, { import?: { default?: string } }>;
+  };
+  const entry = pkg.exports['./esm/api']?.import?.default;
+  if (!entry) throw new Error(`traffic: ${manifest} names no ESM entry for tsx/esm/api`);
+  return pathToFileURL(path.join(path.dirname(manifest), entry)).href;
+}
+
+/**
+ * `runTraffic` on a thread of its own, as a merchant's client would be: its timers, sends and clock
+ * readings then wait for nothing else the calling process does. A benchmark runs Rampart's control
+ * plane in its own process (OTLP ingest, logs, flows), and on the caller's event loop that work
+ * delayed sends and answers and counted as the stack's latency. The thread still shares the
+ * machine's cores; only the event loop is its own.
+ */
+export function runTrafficApart(opts: TrafficOptions): Promise<TrafficReport> {
+  const { signal, log: _log, ...data } = opts;
+  return new Promise((resolve, reject) => {
+    // A worker thread does not run the parent's `--import tsx`: it registers tsx itself, then loads
+    // the TypeScript entry.
+    const tsx = JSON.stringify(tsxEsmApi());
+    const entry = JSON.stringify(new URL('./traffic-thread.ts', import.meta.url).href);
+    const boot = `import(${tsx}).then((m) => { m.register(); return import(${entry}); })`;
+    const worker = new Worker(boot, { eval: true, workerData: data });
+    const abort = () => worker.postMessage('abort');
+    signal?.addEventListener('abort', abort, { once: true });
+    let settled = false;
+    const finish = (error: Error | undefined, report?: TrafficReport) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', abort);
+      void worker.terminate();
+      if (error) reject(error);
+      else resolve(report!);
+    };
+    worker.on('message', (m: { report?: TrafficReport; error?: string }) => {
+      if (m.report) finish(undefined, m.report);
+      else if (m.error !== undefined) finish(new Error(m.error));
+    });
+    worker.once('error', (error) => finish(error));
+    worker.once('exit', (code) => finish(new Error(`traffic thread exited (code ${code}) without a report`)));
+    if (signal?.aborted) abort();
+  });
 }
 
 /** `30s`, `2m`, `500ms`, or a bare number of seconds. */
