@@ -86,6 +86,8 @@ export interface FraudBenchOptions {
    * comparing CPU per assessment before and after a change at a fixed load.
    */
   fixedRates?: readonly number[];
+  /** With fixedRates: the generator traces every n-th order itself (TrafficOptions.traceEvery). */
+  traceEvery?: number;
   /** Environment variables per service (e.g. `{ gateway: { NODE_OPTIONS: '--cpu-prof' } }`, to profile). */
   serviceEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Inject tracing into the Node services (Rampart's default). @default true */
@@ -128,6 +130,7 @@ export interface FraudBenchResult {
       | 'serviceConfig'
       | 'environmentPrefix'
       | 'fixedRates'
+      | 'traceEvery'
       | 'serviceEnv'
       | 'replicas'
       | 'floor'
@@ -340,6 +343,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
             durationMs: config.measureMs,
             orders,
             concurrency: 512,
+            ...(opts.traceEvery ? { traceEvery: opts.traceEvery } : {}),
             signal: opts.signal,
           });
         });
@@ -361,6 +365,10 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         log(
           `fixed ${rate}/s: ${r.throughput}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, degraded ${r.degraded}, AUC ${r.detection.auc}, load ${round(loadavg()[0]!, 2)}`,
         );
+        if (r.tracedLatencyMs && r.untracedLatencyMs)
+          log(
+            `  traced (every ${opts.traceEvery}th): p50 ${r.tracedLatencyMs.p50} ms, p99 ${r.tracedLatencyMs.p99} ms; untraced: p50 ${r.untracedLatencyMs.p50} ms, p99 ${r.untracedLatencyMs.p99} ms`,
+          );
         log(
           `  CPU ms per assessment (net of idle): ${cpu.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${netTotalMsPerAssessment}; bench process ${round(client.selfMs / Math.max(1, r.ok), 3)})`,
         );
@@ -562,6 +570,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string' },
       start: { type: 'string' },
       'skip-model': { type: 'boolean', default: false },
+      'trace-every': { type: 'string' },
       'env-prefix': { type: 'string' },
       rates: { type: 'string' },
       // Every service writes a V8 CPU profile into this directory when it stops.
@@ -570,13 +579,20 @@ async function main(): Promise<void> {
       replicas: { type: 'string' },
       // on|off: tracing injected into the services (on, Rampart's default).
       tracing: { type: 'string', default: 'on' },
-      // KEY=value,...: environment for every service (e.g. OTEL_TRACES_SAMPLER=...).
+      // KEY=value,...: environment for every service (e.g. OTEL_TRACES_SAMPLER=...); service:KEY=value
+      // for one service only (e.g. gateway:RAMPART_TRACING=off).
       env: { type: 'string' },
       // service.path.to.key=value,...: config over the stack file's (e.g. gateway.batch.maxConcurrent=1).
       config: { type: 'string' },
     },
   });
-  const commonEnv: Record<string, string> = Object.fromEntries(pairs(values.env));
+  // `KEY=value` for every service, `service:KEY=value` for that one only.
+  const envPairs = pairs(values.env);
+  const commonEnv: Record<string, string> = Object.fromEntries(envPairs.filter(([k]) => !k.includes(':')));
+  const ownEnv = (service: string): Record<string, string> =>
+    Object.fromEntries(
+      envPairs.filter(([k]) => k.startsWith(`${service}:`)).map(([k, v]) => [k.slice(service.length + 1), v]),
+    );
   const serviceConfig: Record<string, Record<string, unknown>> = {};
   for (const [path, value] of pairs(values.config)) {
     const [service, ...keys] = path.split('.');
@@ -585,7 +601,9 @@ async function main(): Promise<void> {
     node[keys[keys.length - 1]!] = Number.isFinite(Number(value)) ? Number(value) : value;
   }
   const profile = values['cpu-prof'] ? profileEnv(values['cpu-prof']) : {};
-  const serviceEnv = Object.fromEntries(SERVICES.map((s) => [s, { ...commonEnv, ...(profile[s] ?? {}) }]));
+  const serviceEnv = Object.fromEntries(
+    SERVICES.map((s) => [s, { ...commonEnv, ...ownEnv(s), ...(profile[s] ?? {}) }]),
+  );
   const signal = abortOnInterrupt();
   const r = await runFraudBench({
     ...(values.history ? { historyOrders: Number(values.history) } : {}),
@@ -595,6 +613,7 @@ async function main(): Promise<void> {
     ...(values.warmup ? { warmupMs: parseDurationMs(values.warmup) } : {}),
     ...(values.start ? { startRate: Number(values.start) } : {}),
     skipModel: values['skip-model'],
+    ...(values['trace-every'] ? { traceEvery: Number(values['trace-every']) } : {}),
     ...(values['env-prefix'] ? { environmentPrefix: values['env-prefix'] } : {}),
     ...(values.rates ? { fixedRates: values.rates.split(',').map(Number) } : {}),
     serviceEnv,

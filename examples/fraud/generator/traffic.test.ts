@@ -15,6 +15,7 @@ describe('traffic', () => {
   let server: http.Server;
   let url = '';
   const keys = new Set<string>();
+  const traceparents: string[] = [];
 
   before(async () => {
     // A stand-in gateway: flags disposable-mail orders, 1 in 50 fails, 1 in 7 answers without velocity.
@@ -24,6 +25,7 @@ describe('traffic', () => {
       req.on('data', (c: Buffer) => (body += c));
       req.on('end', () => {
         keys.add(String(req.headers['x-api-key']));
+        if (typeof req.headers.traceparent === 'string') traceparents.push(req.headers.traceparent);
         const order = JSON.parse(body) as { customer: { email: string } };
         if (++n % 50 === 0) {
           res.writeHead(503).end('{}');
@@ -112,6 +114,24 @@ describe('traffic', () => {
       runTrafficApart({ url: 'http://10.0.0.1:8080', rate: 10, durationMs: 100 }),
       /neither loopback nor a Rampart address/,
     );
+  });
+
+  it('GIVEN traceEvery THEN every n-th order goes out sampled, the others not, and the latency is split', async () => {
+    traceparents.length = 0;
+    const orders = trafficOrders({ seed: 6, historyOrders: 20_000 }, 40);
+    const r = await runTraffic({ url, rate: 400, durationMs: 5_000, orders, traceEvery: 4 });
+    assert.equal(traceparents.length, 40);
+    const flags = traceparents.map((t) => {
+      assert.match(t, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      return t.endsWith('-01');
+    });
+    assert.equal(flags.filter(Boolean).length, 10);
+    assert.equal(new Set(traceparents.map((t) => t.slice(3, 35))).size, 40, 'a trace id per order');
+    assert.ok(r.tracedLatencyMs && r.untracedLatencyMs);
+    assert.ok(r.tracedLatencyMs.p50 > 0 && r.untracedLatencyMs.p50 > 0);
+    const plain = await runTraffic({ url, rate: 400, durationMs: 5_000, orders: orders.slice(0, 5) });
+    assert.equal(plain.tracedLatencyMs, undefined);
+    assert.equal(traceparents.length, 40, 'no traceparent without traceEvery');
   });
 
   it('GIVEN durations and latencies THEN they parse and summarise', () => {

@@ -11,6 +11,7 @@
  * (a due order finding no free slot is counted as `skipped`, a sign of overload). Only loopback
  * and Rampart's own network (198.18.0.0/15) are accepted as targets.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -47,6 +48,13 @@ export interface TrafficOptions {
   historyOrders?: number;
   /** Per request. @default 5000 */
   timeoutMs?: number;
+  /**
+   * Decide tracing here, as a merchant's own tracer would: every order carries a W3C `traceparent`,
+   * sampled for every `traceEvery`-th order and not sampled for the others. The gateway's sampler
+   * follows an incoming decision, so the report can split the latency of traced and untraced
+   * assessments (`tracedLatencyMs`, `untracedLatencyMs`). Without it the gateway decides alone.
+   */
+  traceEvery?: number;
   /** Orders to send instead of generated ones (tests). */
   orders?: readonly LabelledOrder[];
   signal?: AbortSignal;
@@ -82,6 +90,9 @@ export interface TrafficReport {
    */
   throughput: number;
   latencyMs: LatencySummary;
+  /** With `traceEvery`: the latency of the orders sent as sampled, and of the others. */
+  tracedLatencyMs?: LatencySummary;
+  untracedLatencyMs?: LatencySummary;
   /**
    * Answered assessments that lack a signal (the gateway left out a service that failed or did
    * not answer within its timeout, reason `<SERVICE>_UNAVAILABLE`): a 200, but a weaker decision.
@@ -154,6 +165,7 @@ function post(
   order: Order,
   apiKey: string,
   timeoutMs: number,
+  traceparent?: string,
 ): Promise<Answer> {
   return new Promise((resolve) => {
     const payload = JSON.stringify(order);
@@ -168,6 +180,7 @@ function post(
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(payload),
           'x-api-key': apiKey,
+          ...(traceparent && { traceparent }),
         },
       },
       (res) => {
@@ -244,6 +257,9 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
+  const traceEvery = opts.traceEvery && opts.traceEvery > 0 ? Math.floor(opts.traceEvery) : undefined;
+  const traced: number[] = [];
+  const untraced: number[] = [];
   const answers: (Answer | undefined)[] = new Array(orders.length);
   const errorsByStatus: Record<string, number> = {};
   let inFlight = 0;
@@ -269,11 +285,21 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
         inFlight++;
         sent++;
         pending.push(
-          post(agent, target, order, key, timeoutMs).then((a) => {
+          post(
+            agent,
+            target,
+            order,
+            key,
+            timeoutMs,
+            traceEvery ? traceparentOf(i, i % traceEvery === 0) : undefined,
+          ).then((a) => {
             inFlight--;
             answers[i] = a;
-            if (a.status === 200) latencies.push(performance.now() - due);
-            else {
+            if (a.status === 200) {
+              const ms = performance.now() - due;
+              latencies.push(ms);
+              if (traceEvery) (i % traceEvery === 0 ? traced : untraced).push(ms);
+            } else {
               const kind = a.status === 0 ? (a.error ?? 'no-answer') : String(a.status);
               errorsByStatus[kind] = (errorsByStatus[kind] ?? 0) + 1;
             }
@@ -332,6 +358,10 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
     errorsByStatus,
     throughput: Math.round((ok / Math.max(1, sendWindowMs)) * 1000 * 10) / 10,
     latencyMs: summariseLatency(latencies),
+    ...(traceEvery && {
+      tracedLatencyMs: summariseLatency(traced),
+      untracedLatencyMs: summariseLatency(untraced),
+    }),
     degraded,
     degradedBySignal,
     decisions,
@@ -349,6 +379,15 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
     },
   };
   return report;
+}
+
+// A per-run random half, then the order's index: trace ids unique across runs.
+const tracePrefix = randomBytes(8).toString('hex');
+
+/** The W3C traceparent of order `i`: its own trace, sampled or not. */
+function traceparentOf(i: number, sampled: boolean): string {
+  const n = (i + 1).toString(16).padStart(16, '0');
+  return `00-${tracePrefix}${n}-${n}-${sampled ? '01' : '00'}`;
 }
 
 /** The URL of tsx's ESM `register()` (its CommonJS twin cannot register the ESM hooks on Node 20). */
