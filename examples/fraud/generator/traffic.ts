@@ -451,6 +451,11 @@ export function formatReport(r: TrafficReport): string {
   return [
     `sent ${r.sent} to ${r.url} in ${(r.durationMs / 1000).toFixed(1)} s (target ${r.targetRate}/s): ${r.ok} ok, ${r.errors} errors (${(r.errorRate * 100).toFixed(1)}%), ${r.skipped} skipped`,
     `throughput ${r.throughput}/s; latency ms p50 ${r.latencyMs.p50}, p95 ${r.latencyMs.p95}, p99 ${r.latencyMs.p99}, max ${r.latencyMs.max}`,
+    ...(r.tracedLatencyMs && r.untracedLatencyMs
+      ? [
+          `traced orders: p50 ${r.tracedLatencyMs.p50}, p99 ${r.tracedLatencyMs.p99}; untraced: p50 ${r.untracedLatencyMs.p50}, p99 ${r.untracedLatencyMs.p99}`,
+        ]
+      : []),
     ...(r.degraded
       ? [`degraded: ${r.degraded} answers lacked a signal ${JSON.stringify(r.degradedBySignal)}`]
       : []),
@@ -472,6 +477,7 @@ async function main(): Promise<void> {
       concurrency: { type: 'string' },
       seed: { type: 'string' },
       history: { type: 'string' },
+      'trace-every': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -485,6 +491,7 @@ async function main(): Promise<void> {
     ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}),
     ...(values.seed ? { seed: Number(values.seed) } : {}),
     ...(values.history ? { historyOrders: Number(values.history) } : {}),
+    ...(values['trace-every'] ? { traceEvery: Number(values['trace-every']) } : {}),
     signal: controller.signal,
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
