@@ -282,28 +282,25 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
         const item = orders[i]!;
         const order = { ...item.order, createdAt: new Date().toISOString() };
         const key = MERCHANT_BY_ID.get(order.merchantId)?.apiKey ?? '';
+        // With traceEvery: which group this order's latency joins (undefined: no split).
+        const group = traceEvery ? (i % traceEvery === 0 ? traced : untraced) : undefined;
         inFlight++;
         sent++;
         pending.push(
-          post(
-            agent,
-            target,
-            order,
-            key,
-            timeoutMs,
-            traceEvery ? traceparentOf(i, i % traceEvery === 0) : undefined,
-          ).then((a) => {
-            inFlight--;
-            answers[i] = a;
-            if (a.status === 200) {
-              const ms = performance.now() - due;
-              latencies.push(ms);
-              if (traceEvery) (i % traceEvery === 0 ? traced : untraced).push(ms);
-            } else {
-              const kind = a.status === 0 ? (a.error ?? 'no-answer') : String(a.status);
-              errorsByStatus[kind] = (errorsByStatus[kind] ?? 0) + 1;
-            }
-          }),
+          post(agent, target, order, key, timeoutMs, group && traceparentOf(i, group === traced)).then(
+            (a) => {
+              inFlight--;
+              answers[i] = a;
+              if (a.status === 200) {
+                const ms = performance.now() - due;
+                latencies.push(ms);
+                group?.push(ms);
+              } else {
+                const kind = a.status === 0 ? (a.error ?? 'no-answer') : String(a.status);
+                errorsByStatus[kind] = (errorsByStatus[kind] ?? 0) + 1;
+              }
+            },
+          ),
         );
       }
       if (next >= orders.length || now - start >= opts.durationMs || opts.signal?.aborted) return done();
@@ -390,15 +387,25 @@ function traceparentOf(i: number, sampled: boolean): string {
   return `00-${tracePrefix}${n}-${n}-${sampled ? '01' : '00'}`;
 }
 
-/** The URL of tsx's ESM `register()` (its CommonJS twin cannot register the ESM hooks on Node 20). */
-function tsxEsmApi(): string {
+let threadBoot: string | undefined;
+
+/**
+ * What a traffic thread evaluates first: a worker thread does not run the parent's `--import tsx`,
+ * so it registers tsx itself (the ESM `register()`: its CommonJS twin cannot register the ESM hooks
+ * on Node 20), then loads the TypeScript entry. Resolved once per process.
+ */
+function trafficThreadBoot(): string {
+  if (threadBoot) return threadBoot;
   const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
   const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8')) as {
     exports: Record<string, { import?: { default?: string } }>;
   };
   const entry = pkg.exports['./esm/api']?.import?.default;
   if (!entry) throw new Error(`traffic: ${manifest} names no ESM entry for tsx/esm/api`);
-  return pathToFileURL(path.join(path.dirname(manifest), entry)).href;
+  const tsx = JSON.stringify(pathToFileURL(path.join(path.dirname(manifest), entry)).href);
+  const thread = JSON.stringify(new URL('./traffic-thread.ts', import.meta.url).href);
+  threadBoot = `import(${tsx}).then((m) => { m.register(); return import(${thread}); })`;
+  return threadBoot;
 }
 
 /**
@@ -411,12 +418,7 @@ function tsxEsmApi(): string {
 export function runTrafficApart(opts: TrafficOptions): Promise<TrafficReport> {
   const { signal, log: _log, ...data } = opts;
   return new Promise((resolve, reject) => {
-    // A worker thread does not run the parent's `--import tsx`: it registers tsx itself, then loads
-    // the TypeScript entry.
-    const tsx = JSON.stringify(tsxEsmApi());
-    const entry = JSON.stringify(new URL('./traffic-thread.ts', import.meta.url).href);
-    const boot = `import(${tsx}).then((m) => { m.register(); return import(${entry}); })`;
-    const worker = new Worker(boot, { eval: true, workerData: data });
+    const worker = new Worker(trafficThreadBoot(), { eval: true, workerData: data });
     const abort = () => worker.postMessage('abort');
     signal?.addEventListener('abort', abort, { once: true });
     let settled = false;
