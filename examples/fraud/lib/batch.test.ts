@@ -8,7 +8,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { admissionWindow, coalesce, settleEach, type Settled } from './batch.ts';
+import { admissionWindow, coalesce, settleEach, windowFor, type Settled } from './batch.ts';
 
 /** A batch runner that records its batches and answers when `release()` is called. */
 function gated<I, O>(answer: (item: I) => Settled<O>) {
@@ -297,5 +297,36 @@ describe('admissionWindow', () => {
     const t = performance.now();
     await admit();
     assert.ok(performance.now() - t >= 28, 'a caller after the release waits for a window of its own');
+  });
+
+  it('GIVEN a length asked by the caller who opens the window WHEN others join THEN all go when that length is up', async () => {
+    const admit = admissionWindow(200);
+    const started = performance.now();
+    const first = admit(20);
+    const joined = admit(500); // joins the open window: its own length does not count
+    await Promise.all([first, joined]);
+    const waited = performance.now() - started;
+    assert.ok(waited >= 18 && waited < 150, `waited ${waited} ms`);
+  });
+});
+
+describe('windowFor', () => {
+  it('GIVEN others in flight THEN the window grows by a step per other assessment, up to the maximum', () => {
+    assert.equal(windowFor(0, 2, 15), 0);
+    assert.equal(windowFor(1, 2, 15), 2);
+    assert.equal(windowFor(4, 2, 15), 8);
+    assert.equal(windowFor(7, 2, 15), 14);
+    assert.equal(windowFor(8, 2, 15), 15);
+    assert.equal(windowFor(200, 2, 15), 15);
+  });
+
+  it('GIVEN a step equal to the maximum THEN any company gets the whole window (a fixed window)', () => {
+    assert.equal(windowFor(1, 5, 5), 5);
+    assert.equal(windowFor(30, 5, 5), 5);
+  });
+
+  it('GIVEN no window THEN nobody waits', () => {
+    assert.equal(windowFor(10, 0, 15), 0);
+    assert.equal(windowFor(10, 2, 0), 0);
   });
 });

@@ -208,24 +208,36 @@ export async function settleEach<I, O>(
 }
 
 /**
- * Holds callers for `ms` from the first one and lets them all go in one turn of the event loop,
- * so that their work starts together and their calls share batches at every stage after it (the
- * coalescers above only join calls made while earlier ones are in flight; callers that arrive a
- * millisecond apart would otherwise each start a stage of their own).
+ * Holds callers from the first one for the length it was given (`admit(ms)`, or `ms` by default) and
+ * lets them all go in one turn of the event loop, so that their work starts together and their
+ * calls share batches at every stage after it (the coalescers above only join calls made while
+ * earlier ones are in flight; callers that arrive a millisecond apart would otherwise each start
+ * a stage of their own). A caller that joins an open window waits for that window, whatever it asks.
  */
-export function admissionWindow(ms: number): () => Promise<void> {
+export function admissionWindow(ms: number): (windowMs?: number) => Promise<void> {
   let waiting: (() => void)[] | undefined;
   const release = (): void => {
     const w = waiting ?? [];
     waiting = undefined;
     for (const resolve of w) resolve();
   };
-  return () =>
+  return (windowMs = ms) =>
     new Promise<void>((resolve) => {
       if (waiting) waiting.push(resolve);
       else {
         waiting = [resolve];
-        setTimeout(release, ms);
+        setTimeout(release, windowMs);
       }
     });
+}
+
+/**
+ * How long a new assessment waits for company: `stepMs` for each other assessment in flight, at
+ * most `maxMs`. The number in flight is the rate times the latency (Little's law), so the window
+ * grows with the load: a few milliseconds at a gentle rate, where CPU is plentiful and waiting
+ * would only add latency, and `maxMs` under load, where fewer, fuller batches save the CPU the
+ * latency depends on. 0 when the assessment is alone, or when `stepMs` is 0 (no window).
+ */
+export function windowFor(othersInFlight: number, stepMs: number, maxMs: number): number {
+  return Math.max(0, Math.min(maxMs, stepMs * othersInFlight));
 }

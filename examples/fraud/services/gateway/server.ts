@@ -8,7 +8,7 @@
  * Every request carries `x-api-key`; config holds only the keys' SHA-256 (`gateway_merchants__<id>__apiKeyHash`).
  */
 import { createRequire } from 'node:module';
-import { admissionWindow } from '../../lib/batch.ts';
+import { admissionWindow, windowFor } from '../../lib/batch.ts';
 import { httpError, log, serve, type RequestContext } from '../../lib/http.ts';
 import type { Assessment } from '../../lib/types.ts';
 import { merchantRegistry, RateLimiter, type MerchantConfig } from './auth.ts';
@@ -35,11 +35,12 @@ const conf = require('rc')('gateway', {
   idempotency: { lookupFirst: true },
   // Calls to each upstream coalesce into batch requests while earlier ones are in flight
   // (client.ts); maxBatch 1 turns batching off. windowMs: while other assessments are in flight,
-  // a new one waits this long for more to start with it (0: it starts at once).
+  // a new one waits for more to start with it, windowStepMs per other one in flight (windowMs
+  // when not set), at most windowMs (0: it starts at once).
   batch: { maxBatch: 64, maxConcurrent: 2, windowMs: 0 },
 }) as {
   idempotency: { lookupFirst: unknown };
-  batch: { maxBatch: unknown; maxConcurrent: unknown; windowMs: unknown };
+  batch: { maxBatch: unknown; maxConcurrent: unknown; windowMs: unknown; windowStepMs?: unknown };
   maxInFlight: unknown;
   merchants: Record<string, unknown>;
   defaultRateLimit: { perSecond: unknown; burst: unknown };
@@ -106,7 +107,21 @@ async function orNotFound<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-const windowMs = Number(conf.batch.windowMs);
+/** A config value that must be a number of milliseconds, 0 or more; startup fails on anything else. */
+function milliseconds(key: string, value: unknown): number {
+  const n = Number(value);
+  if (value === '' || !Number.isFinite(n) || n < 0) {
+    throw new Error(
+      `gateway config ${key}: ${JSON.stringify(value)} is not a number of milliseconds (0 or more)`,
+    );
+  }
+  return n;
+}
+const windowMs = milliseconds('batch.windowMs', conf.batch.windowMs);
+const windowStepMs =
+  conf.batch.windowStepMs === undefined
+    ? windowMs
+    : milliseconds('batch.windowStepMs', conf.batch.windowStepMs);
 const admit = windowMs > 0 ? admissionWindow(windowMs) : undefined;
 const batching = {
   maxBatch: Number(conf.batch.maxBatch),
@@ -197,8 +212,12 @@ serve({
         }
         inFlight++;
         try {
-          // Only while other assessments are in flight: alone, there is nobody to wait for.
-          if (admit && inFlight > 1) await admit();
+          // Only while other assessments are in flight: alone, there is nobody to wait for. The
+          // more there are, the longer it waits, up to windowMs (windowFor).
+          if (admit && inFlight > 1) {
+            const ms = windowFor(inFlight - 1, windowStepMs, windowMs);
+            if (ms > 0) await admit(ms);
+          }
           return await assess(up, checked.order, { onUnavailable: noteFailure, lookupFirst });
         } finally {
           inFlight--;
