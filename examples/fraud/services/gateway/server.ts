@@ -212,12 +212,10 @@ serve({
         }
         inFlight++;
         try {
-          // Only while other assessments are in flight: alone, there is nobody to wait for. The
-          // more there are, the longer it waits, up to windowMs (windowFor).
-          if (admit && inFlight > 1) {
-            const ms = windowFor(inFlight - 1, windowStepMs, windowMs);
-            if (ms > 0) await admit(ms);
-          }
+          // The more other assessments are in flight, the longer it waits for company, up to
+          // windowMs; alone (windowFor 0), it starts at once.
+          const ms = windowFor(inFlight - 1, windowStepMs, windowMs);
+          if (admit && ms > 0) await admit(ms);
           return await assess(up, checked.order, { onUnavailable: noteFailure, lookupFirst });
         } finally {
           inFlight--;
