@@ -7,11 +7,14 @@
 // first so it reaches protobufjs (and our Long conversion) as an exact decimal string. String
 // literals are matched first so digits inside them are left alone.
 const STRING_OR_BIG_INTEGER = /"(?:[^"\\]|\\.)*"|(?<![\d.eE+])-?\d{16,}(?![\d.eE])/g;
-const HAS_LONG_DIGIT_RUN = /\d{16}/;
+// Only a value position (after `:`, `[` or `,`) can start a number. Senders that write 64-bit
+// times as strings (the specification's form, and the preload's) never match, and skip the rewrite;
+// a match inside a string literal only costs the rewrite, which leaves strings alone.
+const MAY_HAVE_BIG_INTEGER = /[:[,]\s*-?\d{16}/;
 
 /** JSON.parse that keeps integers beyond 2^53 exact (as decimal strings). */
 export function parseJsonExact(text: string): unknown {
-  if (!HAS_LONG_DIGIT_RUN.test(text)) return JSON.parse(text);
+  if (!MAY_HAVE_BIG_INTEGER.test(text)) return JSON.parse(text);
   return JSON.parse(text.replace(STRING_OR_BIG_INTEGER, (m) => (m.charCodeAt(0) === 34 ? m : `"${m}"`)));
 }
 

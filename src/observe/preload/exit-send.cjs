@@ -12,7 +12,7 @@ process.stdin.on('data', (c) => chunks.push(c)).on('end', () => {
   const u = new URL(url);
   const req = require(u.protocol === 'https:' ? 'node:https' : 'node:http').request(u, {
     method: 'POST',
-    headers: { ...JSON.parse(headers), 'content-type': 'application/x-protobuf', 'content-length': body.length },
+    headers: { ...JSON.parse(headers), 'content-type': 'application/json', 'content-length': body.length },
   }, (res) => { res.resume(); res.on('end', () => process.exit(0)); });
   req.on('error', () => process.exit(1));
   req.setTimeout(2500, () => req.destroy());

@@ -14,7 +14,8 @@
  * or ESM. Everything is loaded from Rampart's own node_modules (resolved from this file, never from
  * the service), so a service needs no OpenTelemetry package and its own copies cannot interfere.
  * HTTP server/client (Rampart's own spans, http.cjs), fetch (undici) and pg are instrumented; spans leave through a
- * BatchSpanProcessor as OTLP/protobuf. No resource detector runs (no cloud metadata probes).
+ * BatchSpanProcessor as OTLP/JSON (export.cjs: cheaper than the stock exporter for a few spans a
+ * second). No resource detector runs (no cloud metadata probes).
  * Sampling keeps whole traces: by default a replica starts at most RAMPART_TRACES_PER_SECOND (5)
  * new traces a second on average (adaptive probability, see adaptiveSampler), children follow their
  * parent; the standard OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG) replaces that
@@ -68,14 +69,13 @@ function startTracing(env) {
   const { samplerFromEnv } = require('./sampling.cjs');
   const { untracedTraceparent } = require('./untraced.cjs');
   const { sendSync } = require('./exit-send.cjs');
+  // Before instrumentHttp: the exporter keeps Node's own request functions.
+  const { createJsonExporter, tracesJson } = require('./export.cjs');
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
   const sdk = rampartRequire('@opentelemetry/sdk-trace-node');
   const { NodeTracerProvider } = sdk;
   const { resourceFromAttributes } = rampartRequire('@opentelemetry/resources');
-  const exporterPath = rampartRequire.resolve('@opentelemetry/exporter-trace-otlp-proto');
-  // The OTLP exporter's own protobuf serializer (resolved next to the exporter Rampart ships).
-  const { ProtobufTraceSerializer } = createRequire(exporterPath)('@opentelemetry/otlp-transformer');
   const { registerInstrumentations } = rampartRequire('@opentelemetry/instrumentation');
   const { UndiciInstrumentation } = rampartRequire('@opentelemetry/instrumentation-undici');
   const { PgInstrumentation } = rampartRequire('@opentelemetry/instrumentation-pg');
@@ -106,8 +106,12 @@ function startTracing(env) {
     ...parsePairs(env.OTEL_EXPORTER_OTLP_HEADERS),
     ...parsePairs(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
   };
-  const { OTLPTraceExporter } = rampartRequire(exporterPath);
-  const exporter = new OTLPTraceExporter({ url: tracesUrl(env) });
+  const timeoutMs = Number(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT || env.OTEL_EXPORTER_OTLP_TIMEOUT);
+  const exporter = createJsonExporter({
+    url: tracesUrl(env),
+    headers,
+    ...(Number.isFinite(timeoutMs) && timeoutMs > 0 && { timeoutMs }),
+  });
   // Spans ended but not yet acknowledged by the exporter: what process.exit() would lose.
   const pending = new Set();
   const MAX_PENDING = 16384;
@@ -142,9 +146,7 @@ function startTracing(env) {
     takeUnacknowledged() {
       const spans = [...pending];
       pending.clear();
-      return spans.length === 0
-        ? Buffer.alloc(0)
-        : Buffer.from(ProtobufTraceSerializer.serializeRequest(spans));
+      return spans.length === 0 ? Buffer.alloc(0) : Buffer.from(tracesJson(spans));
     },
   };
   const sampler = samplerFromEnv(sdk, env, rampartRequire);
