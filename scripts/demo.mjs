@@ -31,18 +31,24 @@ ensureWebBuilt();
 
 const up = spawn(rampart[0], [...rampart[1], 'up', '-f', STACK], { stdio: 'inherit' });
 let stopping = false;
-process.on('SIGINT', () => {
+let traffic;
+// The traffic stops first (it prints its report), then the stack: orders sent while the services
+// are stopping would be reported as errors that only the shutdown caused.
+function stop() {
+  if (stopping) return;
   stopping = true;
-  up.kill('SIGINT');
-});
-process.on('SIGTERM', () => {
-  stopping = true;
-  up.kill('SIGINT');
-});
+  if (traffic && traffic.exitCode === null && traffic.signalCode === null) {
+    traffic.once('exit', () => up.kill('SIGINT'));
+    traffic.kill('SIGINT');
+  } else {
+    up.kill('SIGINT');
+  }
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
 
 // Gentle traffic once the gateway answers: the generator's labelled orders, one minute per run.
 let runs = 0;
-let traffic;
 async function trafficLoop() {
   while (!stopping) {
     const ready = await fetch(`${GATEWAY}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
