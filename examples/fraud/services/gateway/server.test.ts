@@ -29,4 +29,13 @@ describe('gateway config', () => {
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /gateway config batch\.windowStepMs: "-2" is not a number of milliseconds/);
   });
+
+  it('GIVEN a batch size that is not a whole number WHEN the gateway starts THEN it refuses, naming the key', () => {
+    const r = startRefused({ gateway_batch__maxBatch: 'lots' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /gateway config batch\.maxBatch: "lots" is not a whole number \(1 or more\)/);
+    const zero = startRefused({ gateway_batch__maxConcurrent: '0' });
+    assert.notEqual(zero.status, 0);
+    assert.match(zero.stderr, /gateway config batch\.maxConcurrent: "0" is not a whole number/);
+  });
 });

@@ -117,6 +117,14 @@ function milliseconds(key: string, value: unknown): number {
   }
   return n;
 }
+/** A config value that must be a whole number, 1 or more (a NaN here would stall every call). */
+function count(key: string, value: unknown): number {
+  const n = Number(value);
+  if (value === '' || !Number.isInteger(n) || n < 1) {
+    throw new Error(`gateway config ${key}: ${JSON.stringify(value)} is not a whole number (1 or more)`);
+  }
+  return n;
+}
 const windowMs = milliseconds('batch.windowMs', conf.batch.windowMs);
 const windowStepMs =
   conf.batch.windowStepMs === undefined
@@ -124,8 +132,8 @@ const windowStepMs =
     : milliseconds('batch.windowStepMs', conf.batch.windowStepMs);
 const admit = windowMs > 0 ? admissionWindow(windowMs) : undefined;
 const batching = {
-  maxBatch: Number(conf.batch.maxBatch),
-  maxConcurrent: Number(conf.batch.maxConcurrent),
+  maxBatch: count('batch.maxBatch', conf.batch.maxBatch),
+  maxConcurrent: count('batch.maxConcurrent', conf.batch.maxConcurrent),
 };
 const client = {
   identity: batchingClient(svc.identity, batching),
