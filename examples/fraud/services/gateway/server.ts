@@ -107,33 +107,29 @@ async function orNotFound<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** A config value that must be a number of milliseconds, 0 or more; startup fails on anything else. */
-function milliseconds(key: string, value: unknown): number {
+/**
+ * A number from the gateway's config: milliseconds (0 or more) or a count (a whole number, 1 or
+ * more; a NaN there would stall every call). Startup fails on anything else, naming the key.
+ */
+function configNumber(key: string, value: unknown, kind: 'milliseconds' | 'count'): number {
   const n = Number(value);
-  if (value === '' || !Number.isFinite(n) || n < 0) {
-    throw new Error(
-      `gateway config ${key}: ${JSON.stringify(value)} is not a number of milliseconds (0 or more)`,
-    );
+  const ok = kind === 'milliseconds' ? Number.isFinite(n) && n >= 0 : Number.isInteger(n) && n >= 1;
+  if (value === '' || !ok) {
+    const expected =
+      kind === 'milliseconds' ? 'a number of milliseconds (0 or more)' : 'a whole number (1 or more)';
+    throw new Error(`gateway config ${key}: ${JSON.stringify(value)} is not ${expected}`);
   }
   return n;
 }
-/** A config value that must be a whole number, 1 or more (a NaN here would stall every call). */
-function count(key: string, value: unknown): number {
-  const n = Number(value);
-  if (value === '' || !Number.isInteger(n) || n < 1) {
-    throw new Error(`gateway config ${key}: ${JSON.stringify(value)} is not a whole number (1 or more)`);
-  }
-  return n;
-}
-const windowMs = milliseconds('batch.windowMs', conf.batch.windowMs);
+const windowMs = configNumber('batch.windowMs', conf.batch.windowMs, 'milliseconds');
 const windowStepMs =
   conf.batch.windowStepMs === undefined
     ? windowMs
-    : milliseconds('batch.windowStepMs', conf.batch.windowStepMs);
+    : configNumber('batch.windowStepMs', conf.batch.windowStepMs, 'milliseconds');
 const admit = windowMs > 0 ? admissionWindow(windowMs) : undefined;
 const batching = {
-  maxBatch: count('batch.maxBatch', conf.batch.maxBatch),
-  maxConcurrent: count('batch.maxConcurrent', conf.batch.maxConcurrent),
+  maxBatch: configNumber('batch.maxBatch', conf.batch.maxBatch, 'count'),
+  maxConcurrent: configNumber('batch.maxConcurrent', conf.batch.maxConcurrent, 'count'),
 };
 const client = {
   identity: batchingClient(svc.identity, batching),
