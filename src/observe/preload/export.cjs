@@ -145,15 +145,19 @@ function createJsonExporter(options) {
   let stopped = false;
 
   function post(body, attempt, done) {
-    let finished = false;
+    // One outcome per attempt: a response error and a request error can both fire for one failure,
+    // and must not send two retries.
+    let settled = false;
     const finish = (result) => {
-      if (finished) return;
-      finished = true;
+      if (settled) return;
+      settled = true;
       done(result);
     };
     const retry = (delayMs, error) => {
+      if (settled) return;
       if (attempt >= retries || stopped) return finish({ code: FAILED, error });
-      setTimeout(() => post(body, attempt + 1, finish), delayMs ?? 1000 * (attempt + 1)).unref();
+      settled = true;
+      setTimeout(() => post(body, attempt + 1, done), delayMs ?? 1000 * (attempt + 1)).unref();
     };
     const req = request(
       url,
