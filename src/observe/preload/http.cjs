@@ -31,7 +31,9 @@
  *
  * An untraced request (ignored, or not sampled by `decideIncoming`) makes no span at all: it runs
  * with tracing suppressed, and its calls carry a not-sampled traceparent (untraced.cjs), so the
- * services it calls skip them too and no trace starts half-way.
+ * services it calls skip them too and no trace starts half-way. A call gets a CLIENT span only
+ * inside a recording span: one made outside any traced request (a job, a timer) goes as an
+ * untraced one, the way an APM agent records an exit call only under an entry.
  */
 const { untracedTraceparent, withHeaders, arrayHeaders } = require('./untraced.cjs');
 
@@ -84,7 +86,11 @@ function instrumentHttp(modules, o) {
     if (typeof plainRequest !== 'function') continue;
     const request = function request(...args) {
       const active = context.active();
-      if (o.isSuppressed(active)) return untracedRequest(plainRequest, this, args);
+      // Traced only inside a traced request: a call of untraced work (or of none, a job's) starts
+      // no trace of its own, and tells the callee "not sampled".
+      const parentSpan = trace.getSpan(active);
+      if (parentSpan === undefined || !parentSpan.isRecording() || o.isSuppressed(active))
+        return untracedRequest(plainRequest, this, args);
       const target = clientTarget(args, scheme);
       const span = tracer.startSpan(
         target.method,

@@ -168,6 +168,15 @@ describe('HTTP spans of the tracing preload', () => {
     assert.deepEqual(exporter.getFinishedSpans(), []);
   });
 
+  it('GIVEN a call outside any traced request (a job) WHEN it is made THEN no span, and it says not sampled', async () => {
+    await send(mod.request, {});
+    const notSampled = tracer.startSpan('dropped', {}, suppressTracing(ROOT_CONTEXT));
+    await context.with(trace.setSpan(ROOT_CONTEXT, notSampled), () => send(mod.request, {}));
+    assert.equal(seen.length, 2);
+    for (const s of seen) assert.match(String(s.headers.traceparent), NOT_SAMPLED);
+    assert.deepEqual(exporter.getFinishedSpans(), []);
+  });
+
   it('GIVEN raw array headers WHEN untraced THEN the traceparent is appended to them', async () => {
     // Node adds no Host or framing header to raw ones, and its server refuses a request without Host.
     const raw = ['host', `127.0.0.1:${port}`, 'content-length', '2', 'x-order', '42'];

@@ -69,6 +69,7 @@ function startTracing(env) {
   const { samplerFromEnv } = require('./sampling.cjs');
   const { untracedTraceparent } = require('./untraced.cjs');
   const { sendSync } = require('./exit-send.cjs');
+  const { createLazyContextManager } = require('./context.cjs');
   // Before instrumentHttp: the exporter keeps Node's own request functions.
   const { createJsonExporter, tracesJson } = require('./export.cjs');
   const { createRequire } = require('node:module');
@@ -130,8 +131,15 @@ function startTracing(env) {
     maxExportBatchSize: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || 512,
     maxQueueSize: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || 4096,
   });
+  // AsyncLocalStorage only while a span records (context.cjs): it counts them.
+  const api = rampartRequire('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = rampartRequire('@opentelemetry/context-async-hooks');
+  const contextManager = createLazyContextManager(api, AsyncLocalStorageContextManager);
   const processor = {
-    onStart: (span, ctx) => batch.onStart(span, ctx),
+    onStart(span, ctx) {
+      contextManager.spanStarted();
+      batch.onStart(span, ctx);
+    },
     onEnd(span) {
       if (span.spanContext().traceFlags & 1) {
         pending.add(span);
@@ -139,6 +147,7 @@ function startTracing(env) {
         if (pending.size > MAX_PENDING) pending.delete(pending.values().next().value);
       }
       batch.onEnd(span);
+      contextManager.spanEnded();
     },
     forceFlush: () => batch.forceFlush(),
     shutdown: () => batch.shutdown(),
@@ -156,8 +165,6 @@ function startTracing(env) {
     ...(sampler && { sampler }),
   });
   // Our own instance: a request enters its context imperatively, for its connection (http.cjs).
-  const { AsyncLocalStorageContextManager } = rampartRequire('@opentelemetry/context-async-hooks');
-  const contextManager = new AsyncLocalStorageContextManager().enable();
   provider.register({ contextManager });
 
   const ignorePaths = parseList(env.RAMPART_TRACE_IGNORE_PATHS);
@@ -167,11 +174,16 @@ function startTracing(env) {
     const q = url.indexOf('?');
     return ignorePaths.includes(q < 0 ? url : url.slice(0, q));
   };
-  // A request that is not traced runs with tracing suppressed: its calls make no spans and tell
-  // the callee "not sampled", so the callee skips its own (adaptiveSampler, http.cjs).
+  // A request that is not traced runs with tracing suppressed, which the context manager keeps as
+  // no context at all: its calls make no spans and tell the callee "not sampled", so the callee
+  // skips its own (adaptiveSampler, http.cjs). A call or statement is traced only inside a traced
+  // request (a recording span): work outside any request starts no trace of its own.
   const { isTracingSuppressed, suppressTracing } = rampartRequire('@opentelemetry/core');
-  const api = rampartRequire('@opentelemetry/api');
-  const untraced = () => isTracingSuppressed(api.context.active());
+  const untraced = () => {
+    const active = api.context.active();
+    const span = api.trace.getSpan(active);
+    return span === undefined || !span.isRecording() || isTracingSuppressed(active);
+  };
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
@@ -183,7 +195,7 @@ function startTracing(env) {
           return true;
         },
       }),
-      new PgInstrumentation(),
+      new PgInstrumentation({ requireParentSpan: true }),
     ],
   });
   // HTTP server and client spans: Rampart's own (http.cjs), which add nothing to Node's objects.
