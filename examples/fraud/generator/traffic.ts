@@ -13,7 +13,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { Worker } from 'node:worker_threads';
 import type { Decision, Order } from '../lib/types.ts';
 import { unavailableSource } from '../model/features.ts';
 import { auc, confusion } from '../model/logistic.ts';
+import { KeepAlivePool } from './client.ts';
 import { MERCHANT_BY_ID } from './data.ts';
 import { createWorld, orderStream, takeOrders, type LabelledOrder } from './orders.ts';
 import { defaultSources } from './sources.ts';
@@ -160,69 +160,37 @@ interface Answer {
 }
 
 function post(
-  agent: http.Agent,
-  target: URL,
+  pool: KeepAlivePool,
   order: Order,
   apiKey: string,
   timeoutMs: number,
   traceparent?: string,
 ): Promise<Answer> {
-  return new Promise((resolve) => {
-    const payload = JSON.stringify(order);
-    const req = http.request(
-      {
-        host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: target.port || 80,
-        path: '/v1/assessments',
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-          'x-api-key': apiKey,
-          ...(traceparent && { traceparent }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (status !== 200) return resolve({ status });
-          try {
-            const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-              decision?: Decision;
-              score?: number;
-              reasons?: unknown[];
-            };
-            const missing: string[] = [];
-            for (const r of body.reasons ?? []) {
-              const source = unavailableSource(r);
-              if (source) missing.push(source);
-            }
-            resolve({
-              status,
-              decision: body.decision,
-              score: body.score,
-              ...(missing.length ? { missing } : {}),
-            });
-          } catch {
-            resolve({ status: 0, error: 'bad-json' });
-          }
-        });
-        res.on('error', (e: NodeJS.ErrnoException) =>
-          resolve({ status: 0, error: e.code ?? 'response-error' }),
-        );
-      },
-    );
-    // One deadline for the whole exchange (the socket timeout would restart on every packet).
-    const timer = setTimeout(() => {
-      resolve({ status: 0, error: 'timeout' });
-      req.destroy();
-    }, timeoutMs);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, error: e.code ?? e.message }));
-    req.end(payload);
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-api-key': apiKey };
+  if (traceparent) headers.traceparent = traceparent;
+  return pool.post('/v1/assessments', headers, JSON.stringify(order), timeoutMs).then((r) => {
+    if (r.status !== 200)
+      return r.status === 0 ? { status: 0, error: r.error ?? 'no-answer' } : { status: r.status };
+    try {
+      const body = JSON.parse((r.body ?? Buffer.alloc(0)).toString('utf8')) as {
+        decision?: Decision;
+        score?: number;
+        reasons?: unknown[];
+      };
+      const missing: string[] = [];
+      for (const reason of body.reasons ?? []) {
+        const source = unavailableSource(reason);
+        if (source) missing.push(source);
+      }
+      return {
+        status: r.status,
+        decision: body.decision,
+        score: body.score,
+        ...(missing.length ? { missing } : {}),
+      };
+    } catch {
+      return { status: 0, error: 'bad-json' };
+    }
   });
 }
 
@@ -255,7 +223,12 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
   const orders = opts.orders ? opts.orders.slice(0, planned) : trafficOrders(opts, planned);
   const concurrency = opts.concurrency ?? 256;
   const timeoutMs = opts.timeoutMs ?? 5000;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  // Its own lean client (client.ts): the generator shares the machine with the stack it measures.
+  const pool = new KeepAlivePool({
+    host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(target.port || 80),
+    maxIdle: concurrency,
+  });
   const latencies: number[] = [];
   const traceEvery = opts.traceEvery && opts.traceEvery > 0 ? Math.floor(opts.traceEvery) : undefined;
   const traced: number[] = [];
@@ -287,20 +260,18 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
         inFlight++;
         sent++;
         pending.push(
-          post(agent, target, order, key, timeoutMs, group && traceparentOf(i, group === traced)).then(
-            (a) => {
-              inFlight--;
-              answers[i] = a;
-              if (a.status === 200) {
-                const ms = performance.now() - due;
-                latencies.push(ms);
-                group?.push(ms);
-              } else {
-                const kind = a.status === 0 ? (a.error ?? 'no-answer') : String(a.status);
-                errorsByStatus[kind] = (errorsByStatus[kind] ?? 0) + 1;
-              }
-            },
-          ),
+          post(pool, order, key, timeoutMs, group && traceparentOf(i, group === traced)).then((a) => {
+            inFlight--;
+            answers[i] = a;
+            if (a.status === 200) {
+              const ms = performance.now() - due;
+              latencies.push(ms);
+              group?.push(ms);
+            } else {
+              const kind = a.status === 0 ? (a.error ?? 'no-answer') : String(a.status);
+              errorsByStatus[kind] = (errorsByStatus[kind] ?? 0) + 1;
+            }
+          }),
         );
       }
       if (next >= orders.length || now - start >= opts.durationMs || opts.signal?.aborted) return done();
@@ -313,7 +284,7 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
   const sendWindowMs = performance.now() - start;
   await Promise.all(pending);
   const durationMs = performance.now() - start;
-  agent.destroy();
+  pool.destroy();
 
   const scored: number[] = [];
   const labels: (0 | 1)[] = [];
@@ -384,7 +355,7 @@ const tracePrefix = randomBytes(8).toString('hex');
 /** The W3C traceparent of order `i`: its own trace, sampled or not. */
 function traceparentOf(i: number, sampled: boolean): string {
   const n = (i + 1).toString(16).padStart(16, '0');
-  return `00-${tracePrefix}${n}-${n}-${sampled ? '01' : '00'}`;
+  return `00-${tracePrefix}${n}-${n}-${sampled && !process.env.EXP_NOSAMPLE ? '01' : '00'}`;
 }
 
 let threadBoot: string | undefined;
