@@ -31,6 +31,18 @@ interface Waiter {
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
 
+/**
+ * A response's status line and headers, as far as reading it goes: how its body ends (`none`:
+ * 204/304; `length`: after `length` bytes; `chunked`; `close`: at the connection's end), and
+ * whether the server closes the connection after it.
+ */
+interface Head {
+  status: number;
+  body: 'none' | 'length' | 'chunked' | 'close';
+  length: number;
+  close: boolean;
+}
+
 /** One keep-alive connection and the response it is reading. */
 class Connection {
   readonly socket: net.Socket;
@@ -38,7 +50,7 @@ class Connection {
   private buffered = 0;
   private waiter: Waiter | undefined;
   /** The head of the response being read, once complete. */
-  private head: { status: number; length?: number; chunked: boolean; close: boolean } | undefined;
+  private head: Head | undefined;
   /** Body bytes so far (chunked: decoded). */
   private body: Buffer[] = [];
   private bodyBytes = 0;
@@ -55,14 +67,10 @@ class Connection {
     this.socket.on('error', (e: NodeJS.ErrnoException) => this.fail(e.code ?? 'socket-error'));
     this.socket.on('close', () => {
       this.ended = true;
-      // A body read to the end of the connection (no length, not chunked) is complete now.
-      if (this.head && this.head.length === undefined && !this.head.chunked) this.finish();
+      // A body read to the end of the connection is complete now.
+      if (this.head?.body === 'close') this.finish();
       else this.fail('closed');
     });
-  }
-
-  get busy(): boolean {
-    return this.waiter !== undefined;
   }
 
   get usable(): boolean {
@@ -145,7 +153,15 @@ class Connection {
         this.fail('bad-response');
         return false;
       }
-      this.head = { status: code, ...(chunked ? {} : { length }), chunked, close };
+      const body =
+        code === 204 || code === 304
+          ? 'none'
+          : chunked
+            ? 'chunked'
+            : length !== undefined
+              ? 'length'
+              : 'close';
+      this.head = { status: code, body, length: length ?? 0, close: close || body === 'close' };
       return true;
     }
   }
@@ -153,16 +169,20 @@ class Connection {
   /** Reads the body; true when it is complete. */
   private readBody(): boolean {
     const head = this.head!;
-    if (head.status === 204 || head.status === 304) return true;
-    if (head.chunked) return this.readChunks();
-    if (head.length === undefined) {
-      // Until the connection closes (the 'close' handler finishes it).
-      if (this.buffered > 0) this.takeBody(this.buffered);
-      return false;
+    switch (head.body) {
+      case 'none':
+        return true;
+      case 'chunked':
+        return this.readChunks();
+      case 'close':
+        // Until the connection closes (the 'close' handler finishes it).
+        if (this.buffered > 0) this.takeBody(this.buffered);
+        return false;
+      case 'length':
+        if (this.buffered < head.length) return false;
+        this.takeBody(head.length);
+        return true;
     }
-    if (this.buffered < head.length) return false;
-    this.takeBody(head.length);
-    return true;
   }
 
   private takeBody(n: number): void {
@@ -184,11 +204,6 @@ class Connection {
       if (size === 0) {
         // The last chunk, then optional trailers, then an empty line.
         const end = all.indexOf(CRLF2, lineEnd);
-        const bare = all.length >= lineEnd + 4 && all.subarray(lineEnd, lineEnd + 4).equals(CRLF2);
-        if (bare) {
-          this.consume(lineEnd + 4);
-          return true;
-        }
         if (end < 0) return false;
         this.consume(end + 4);
         return true;
@@ -210,9 +225,8 @@ class Connection {
     this.body = [];
     this.bodyBytes = 0;
     clearTimeout(waiter.timer);
-    const toClose = !head.chunked && head.length === undefined && head.status !== 204 && head.status !== 304;
-    if (head.close || toClose || this.ended) this.socket.destroy();
-    else if (this.buffered > 0) this.socket.destroy(); // bytes nobody asked for
+    // Closed by the server, or with bytes after the answer that nobody asked for.
+    if (head.close || this.ended || this.buffered > 0) this.socket.destroy();
     if (this.usable) this.onIdle(this);
     else this.onGone(this);
     waiter.resolve({ status: head.status, body });

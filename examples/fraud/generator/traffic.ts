@@ -355,7 +355,7 @@ const tracePrefix = randomBytes(8).toString('hex');
 /** The W3C traceparent of order `i`: its own trace, sampled or not. */
 function traceparentOf(i: number, sampled: boolean): string {
   const n = (i + 1).toString(16).padStart(16, '0');
-  return `00-${tracePrefix}${n}-${n}-${sampled && !process.env.EXP_NOSAMPLE ? '01' : '00'}`;
+  return `00-${tracePrefix}${n}-${n}-${sampled ? '01' : '00'}`;
 }
 
 let threadBoot: string | undefined;

@@ -35,7 +35,7 @@
  * inside a recording span: one made outside any traced request (a job, a timer) goes as an
  * untraced one, the way an APM agent records an exit call only under an entry.
  */
-const { untracedTraceparent, withHeaders, arrayHeaders } = require('./untraced.cjs');
+const { untracedTraceparent, untracedIn, withHeaders, arrayHeaders } = require('./untraced.cjs');
 
 /**
  * Patches `Server.prototype.emit`, `request` and `get` of each module (`node:http`, `node:https`,
@@ -88,9 +88,7 @@ function instrumentHttp(modules, o) {
       const active = context.active();
       // Traced only inside a traced request: a call of untraced work (or of none, a job's) starts
       // no trace of its own, and tells the callee "not sampled".
-      const parentSpan = trace.getSpan(active);
-      if (parentSpan === undefined || !parentSpan.isRecording() || o.isSuppressed(active))
-        return untracedRequest(plainRequest, this, args);
+      if (untracedIn(trace, o.isSuppressed, active)) return untracedRequest(plainRequest, this, args);
       const target = clientTarget(args, scheme);
       const span = tracer.startSpan(
         target.method,

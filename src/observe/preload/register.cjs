@@ -67,7 +67,7 @@ function tracesUrl(env) {
 function startTracing(env) {
   // Here, not at the top: worker threads and opted-out services run this file too.
   const { samplerFromEnv } = require('./sampling.cjs');
-  const { untracedTraceparent } = require('./untraced.cjs');
+  const { untracedTraceparent, untracedIn } = require('./untraced.cjs');
   const { sendSync } = require('./exit-send.cjs');
   const { createLazyContextManager } = require('./context.cjs');
   // Before instrumentHttp: the exporter keeps Node's own request functions.
@@ -179,11 +179,7 @@ function startTracing(env) {
   // skips its own (adaptiveSampler, http.cjs). A call or statement is traced only inside a traced
   // request (a recording span): work outside any request starts no trace of its own.
   const { isTracingSuppressed, suppressTracing } = rampartRequire('@opentelemetry/core');
-  const untraced = () => {
-    const active = api.context.active();
-    const span = api.trace.getSpan(active);
-    return span === undefined || !span.isRecording() || isTracingSuppressed(active);
-  };
+  const untraced = () => untracedIn(api.trace, isTracingSuppressed, api.context.active());
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [

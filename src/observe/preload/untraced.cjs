@@ -18,6 +18,18 @@ function untracedTraceparent() {
   return `00-${untracedPrefix}${n}-${n}-00`;
 }
 
+/**
+ * Whether a call made in `ctx` goes untraced: a call is traced only under a recording span (inside
+ * a traced request), and never with tracing suppressed.
+ *
+ * @param trace `@opentelemetry/api`'s trace
+ * @param isSuppressed (context) => whether tracing is suppressed in it
+ */
+function untracedIn(trace, isSuppressed, ctx) {
+  const parent = trace.getSpan(ctx);
+  return parent === undefined || !parent.isRecording() || isSuppressed(ctx);
+}
+
 /** Whether `http.request`'s arguments give the headers as a raw array (rendered at construction). */
 function arrayHeaders(args) {
   const first = args[0];
@@ -49,4 +61,4 @@ function withHeaders(args, extra) {
   return out;
 }
 
-module.exports = { untracedTraceparent, arrayHeaders, withHeaders };
+module.exports = { untracedTraceparent, untracedIn, arrayHeaders, withHeaders };
