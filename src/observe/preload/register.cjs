@@ -13,9 +13,12 @@
  * CommonJS on purpose: `--require` runs it before the service's entry point whether that is CommonJS
  * or ESM. Everything is loaded from Rampart's own node_modules (resolved from this file, never from
  * the service), so a service needs no OpenTelemetry package and its own copies cannot interfere.
- * HTTP server/client (Rampart's own spans, http.cjs), fetch (undici) and pg are instrumented; spans leave through a
- * BatchSpanProcessor as OTLP/JSON (export.cjs: cheaper than the stock exporter for a few spans a
- * second). No resource detector runs (no cloud metadata probes).
+ * HTTP server/client (Rampart's own spans, http.cjs), fetch (undici) and pg are instrumented. Spans
+ * are made by the OpenTelemetry API through a small tracer of Rampart's (tracer.cjs, with
+ * propagator.cjs and batch.cjs: the SDK's behaviour with a fraction of its code, which matters
+ * because tracing code runs a few times a second, with cold caches; decision 0011) and leave as
+ * OTLP/JSON (export.cjs: cheaper than the stock exporter for a few spans a second). The SDK's
+ * samplers are used as they are. No resource detector runs (no cloud metadata probes).
  * Sampling keeps whole traces: by default a replica starts at most RAMPART_TRACES_PER_SECOND (5)
  * new traces a second on average (adaptive probability, see adaptiveSampler), children follow their
  * parent; the standard OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG) replaces that
@@ -72,10 +75,11 @@ function startTracing(env) {
   const { createLazyContextManager } = require('./context.cjs');
   // Before instrumentHttp: the exporter keeps Node's own request functions.
   const { createJsonExporter, tracesJson } = require('./export.cjs');
+  const { createBatcher } = require('./batch.cjs');
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
-  const sdk = rampartRequire('@opentelemetry/sdk-trace-node');
-  const { NodeTracerProvider } = sdk;
+  const sdk = rampartRequire('@opentelemetry/sdk-trace-base');
+  const { createTracerProvider } = require('./tracer.cjs');
   const { resourceFromAttributes } = rampartRequire('@opentelemetry/resources');
   const { registerInstrumentations } = rampartRequire('@opentelemetry/instrumentation');
   const { UndiciInstrumentation } = rampartRequire('@opentelemetry/instrumentation-undici');
@@ -113,59 +117,46 @@ function startTracing(env) {
     headers,
     ...(Number.isFinite(timeoutMs) && timeoutMs > 0 && { timeoutMs }),
   });
-  // Spans ended but not yet acknowledged by the exporter: what process.exit() would lose.
-  const pending = new Set();
-  const MAX_PENDING = 16384;
-  const tracking = {
-    export(spans, done) {
-      exporter.export(spans, (result) => {
-        for (const s of spans) pending.delete(s);
-        done(result);
-      });
-    },
-    shutdown: () => exporter.shutdown(),
-    forceFlush: () => (exporter.forceFlush ? exporter.forceFlush() : Promise.resolve()),
-  };
-  const batch = new sdk.BatchSpanProcessor(tracking, {
-    scheduledDelayMillis: Number(env.OTEL_BSP_SCHEDULE_DELAY) || 1000,
-    maxExportBatchSize: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || 512,
-    maxQueueSize: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || 4096,
+  const batcher = createBatcher(exporter, {
+    delayMs: Number(env.OTEL_BSP_SCHEDULE_DELAY) || 1000,
+    maxBatch: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || 512,
+    maxQueue: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || 4096,
   });
   // AsyncLocalStorage only while a span records (context.cjs): it counts them.
   const api = rampartRequire('@opentelemetry/api');
   const { AsyncLocalStorageContextManager } = rampartRequire('@opentelemetry/context-async-hooks');
   const contextManager = createLazyContextManager(api, AsyncLocalStorageContextManager);
   const processor = {
-    onStart(span, ctx) {
+    onStart() {
       contextManager.spanStarted();
-      batch.onStart(span, ctx);
     },
     onEnd(span) {
-      if (span.spanContext().traceFlags & 1) {
-        pending.add(span);
-        // The batch processor drops spans when its queue is full; forget the oldest likewise.
-        if (pending.size > MAX_PENDING) pending.delete(pending.values().next().value);
-      }
-      batch.onEnd(span);
+      if (span.spanContext().traceFlags & 1) batcher.add(span);
       contextManager.spanEnded();
     },
-    forceFlush: () => batch.forceFlush(),
-    shutdown: () => batch.shutdown(),
-    hasPending: () => pending.size > 0,
+    forceFlush: () => batcher.forceFlush(),
+    hasPending: () => batcher.unacknowledged > 0,
     takeUnacknowledged() {
-      const spans = [...pending];
-      pending.clear();
+      const spans = batcher.takeUnacknowledged();
       return spans.length === 0 ? Buffer.alloc(0) : Buffer.from(tracesJson(spans));
     },
   };
   const sampler = samplerFromEnv(sdk, env, rampartRequire);
-  const provider = new NodeTracerProvider({
+  const core = rampartRequire('@opentelemetry/core');
+  const { isTracingSuppressed, suppressTracing } = core;
+  const provider = createTracerProvider({
+    api,
     resource: resourceFromAttributes(attributes),
-    spanProcessors: [processor],
-    ...(sampler && { sampler }),
+    processor,
+    sampler,
+    isSuppressed: isTracingSuppressed,
+    env,
   });
-  // Our own instance: a request enters its context imperatively, for its connection (http.cjs).
-  provider.register({ contextManager });
+  // What NodeTracerProvider.register() does, with our context manager: a request enters its
+  // context imperatively, for its connection (http.cjs).
+  api.trace.setGlobalTracerProvider(provider);
+  api.context.setGlobalContextManager(contextManager.enable());
+  api.propagation.setGlobalPropagator(require('./propagator.cjs').createPropagator(api, core));
 
   const ignorePaths = parseList(env.RAMPART_TRACE_IGNORE_PATHS);
   // Asked for every incoming request: no array made per call.
@@ -178,7 +169,6 @@ function startTracing(env) {
   // no context at all: its calls make no spans and tell the callee "not sampled", so the callee
   // skips its own (adaptiveSampler, http.cjs). A call or statement is traced only inside a traced
   // request (a recording span): work outside any request starts no trace of its own.
-  const { isTracingSuppressed, suppressTracing } = rampartRequire('@opentelemetry/core');
   const untraced = () => untracedIn(api.trace, isTracingSuppressed, api.context.active());
   registerInstrumentations({
     tracerProvider: provider,
@@ -214,7 +204,7 @@ function startTracing(env) {
   const flush = (timeoutMs) => {
     let timer;
     return Promise.race([
-      provider.forceFlush().catch(() => undefined),
+      processor.forceFlush().catch(() => undefined),
       new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ]).finally(() => clearTimeout(timer));
   };
