@@ -195,8 +195,8 @@ export async function runObserveFraudBench(
     const measure = async (run: () => Promise<TrafficReport>) => {
       const before = await sample();
       const report = await run();
-      // Spans still in the services' batch queues (1 s) and on their way: counted with this step.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Spans still in the services' batch queues (5 s) and on their way: counted with this step.
+      await new Promise((resolve) => setTimeout(resolve, 5500));
       const after = await sample();
       const n = Math.max(1, report.ok);
       const byService: Record<string, number> = {};

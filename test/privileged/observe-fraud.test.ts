@@ -62,7 +62,7 @@ describe('observability on the fraud stack', { timeout: 240_000 }, () => {
     ) as T;
   };
 
-  /** Polls until `check` returns a value (spans arrive in batches, about once a second). */
+  /** Polls until `check` returns a value (spans arrive in batches, every 5 seconds). */
   const eventually = async <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => {
     const deadline = Date.now() + 30_000;
     for (;;) {

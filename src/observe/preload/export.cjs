@@ -10,7 +10,7 @@
  * second (bench/README.md, observe-fraud), the stock exporter cost ~6 ms of CPU per export (its
  * protobuf writer, transformer and transport layers run cold), this one ~2 ms: the body is built
  * as plain objects and written by `JSON.stringify`, which is native. Every replica of every Node
- * service pays this once a second, on the same cores as the requests.
+ * service pays this every few seconds, on the same cores as the requests.
  *
  * Sending: Node's own `http.request`/`https.request`, taken before the preload instruments them
  * (an export makes no span of its own), on a keep-alive agent. Retried (at most `retries` times,
