@@ -18,7 +18,7 @@
  *   non-recording span with an invalid context when tracing is suppressed in `context`; the
  *   sampler decides (`shouldSample(context, traceId, name, kind, attributes, links)`, its
  *   attributes and trace state applied); NOT_RECORD gives a non-recording span that still
- *   propagates, RECORD_ONLY a recording span that is not exported (not sampled).
+ *   propagates, RECORD a recording span that is not exported (not sampled).
  * - `startActiveSpan(name[, options[, context]], fn)`.
  * - Spans: setAttribute(s), addEvent, addLink(s), setStatus (OK is final; UNSET ignored),
  *   updateName, recordException (an `exception` event), end (once; times from the
@@ -47,7 +47,8 @@ function createTracerProvider(o) {
   const sampler = o.sampler;
   const tracers = new Map();
 
-  // Epoch milliseconds = performance.now() + offset (the SDK's anchor: its own start time).
+  // The performance clock's zero in epoch milliseconds: a span starts at timeOrigin + now(), and
+  // its end adds the performance clock's time since (monotonic, as the SDK measures durations).
   const timeOrigin = performance.timeOrigin;
 
   class Span {
@@ -258,7 +259,7 @@ function createTracerProvider(o) {
         opts.links,
         opts.startTime,
       );
-      processor.onStart(span, ctx);
+      processor.onStart(span, samplingContext);
       return span;
     }
 
@@ -426,4 +427,4 @@ function randomHex(length) {
   }
 }
 
-module.exports = { createTracerProvider, spanLimits, attributeValue, hrTime };
+module.exports = { createTracerProvider, hrTime };
