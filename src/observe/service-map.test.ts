@@ -148,6 +148,30 @@ describe('service map', () => {
       kind: 'database',
     });
     assert.deepEqual(peer({}), { name: 'unknown', kind: 'external' });
+    assert.deepEqual(peer({ 'url.full': 'http://[::1]:8080/x' }), { name: '[::1]:8080', kind: 'external' });
+  });
+
+  it('GIVEN a call by URL to a service whose spans have not arrived WHEN named THEN the URL host resolves to that service', () => {
+    // A traced call to http://audit:8080 whose server span is still in audit's export queue (or
+    // an uninstrumented callee): the service Rampart knows by that name, not an outside address.
+    const resolve = (address: string) =>
+      address === 'audit' ? { name: 'audit', kind: 'service' as const } : undefined;
+    const call = s({
+      service: 'gateway',
+      kind: 'client',
+      attributes: { 'url.full': 'http://audit:8080/store' },
+    });
+    assert.deepEqual(peerOf(call, resolve), { name: 'audit', kind: 'service' });
+    assert.deepEqual(
+      deriveCalls([call], resolve).map((c) => `${c.from}->${c.to}`),
+      ['gateway->audit'],
+    );
+    const outside = s({
+      service: 'gateway',
+      kind: 'client',
+      attributes: { 'url.full': 'http://audit.example:8080/' },
+    });
+    assert.deepEqual(peerOf(outside, resolve), { name: 'audit.example:8080', kind: 'external' });
   });
 
   it('GIVEN a server span whose parent is a non-client span of another service WHEN derived THEN it is a call', () => {

@@ -82,24 +82,29 @@ export const PEER_ATTRIBUTES = [
 const str = (v: unknown): string | undefined =>
   v === undefined || v === null || v === '' ? undefined : String(v);
 
-function hostOfUrl(url: string | undefined): string | undefined {
-  if (!url) return undefined;
+/** Host name (IPv6 without its brackets) and port of a URL, when it has them. */
+function urlTarget(url: string | undefined): { host?: string; port?: string } {
+  if (!url) return {};
   try {
-    return new URL(url).host || undefined;
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    return { ...(host && { host }), ...(u.port && { port: u.port }) };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
 /**
- * Who a client span called when no server span answered it (the callee sent no spans): a database
- * when the span has `db.system`, else the peer address; named through `resolve` when Rampart knows
- * the address (a VIP, a replica), as `host:port` otherwise.
+ * Who a client span called when no server span answered it (the callee sent no spans, or has not
+ * sent them yet): a database when the span has `db.system`, else the peer address (from the URL
+ * when the span has no `server.address`); named through `resolve` when Rampart knows the address
+ * (a service's name, a VIP, a replica), as `host:port` otherwise.
  */
 export function peerOf(span: CallSpan, resolve?: AddressResolver): { name: string; kind: NodeKind } {
   const a = span.attributes;
-  const address = str(a['server.address']) ?? str(a['net.peer.name']);
-  const port = str(a['server.port']) ?? str(a['net.peer.port']);
+  const fromUrl = urlTarget(str(a['url.full']) ?? str(a['http.url']));
+  const address = str(a['server.address']) ?? str(a['net.peer.name']) ?? fromUrl.host;
+  const port = str(a['server.port']) ?? str(a['net.peer.port']) ?? fromUrl.port;
   const peerService = str(a['peer.service']);
   const known = address ? resolve?.(address) : undefined;
   if (str(a['db.system']) ?? str(a['db.system.name'])) {
@@ -115,11 +120,8 @@ export function peerOf(span: CallSpan, resolve?: AddressResolver): { name: strin
   }
   if (peerService) return { name: peerService, kind: 'service' };
   if (known) return known;
-  const host = address
-    ? port
-      ? `${address}:${port}`
-      : address
-    : (str(a['http.host']) ?? hostOfUrl(str(a['url.full']) ?? str(a['http.url'])));
+  const shown = address?.includes(':') ? `[${address}]` : address;
+  const host = shown ? (port ? `${shown}:${port}` : shown) : str(a['http.host']);
   return { name: host ?? 'unknown', kind: 'external' };
 }
 
