@@ -121,7 +121,11 @@ function createTracerProvider(o) {
         this.events.shift();
         this.droppedEventsCount++;
       }
-      const { attributes, dropped } = limitedAttributes(attributesOrTime, limits.eventAttributeCount, limits);
+      const { attributes, dropped } = limitedAttributes(
+        attributesOrTime,
+        limits.eventAttributeCount,
+        limits.attributeValueLength,
+      );
       this.events.push({ name, attributes, time: this._time(time), droppedAttributesCount: dropped });
       return this;
     }
@@ -139,7 +143,7 @@ function createTracerProvider(o) {
       const { attributes, dropped, count } = limitedAttributes(
         link.attributes,
         limits.linkAttributeCount,
-        limits,
+        limits.attributeValueLength,
       );
       const out = { context: link.context };
       if (count > 0) out.attributes = attributes;
@@ -268,8 +272,14 @@ function createTracerProvider(o) {
       let ctx;
       let fn;
       if (typeof a === 'function') fn = a;
-      else if (typeof b === 'function') [options, fn] = [a, b];
-      else [options, ctx, fn] = [a, b, c];
+      else if (typeof b === 'function') {
+        options = a;
+        fn = b;
+      } else {
+        options = a;
+        ctx = b;
+        fn = c;
+      }
       if (typeof fn !== 'function') return undefined;
       const parent = ctx || api.context.active();
       const span = this.startSpan(name, options, parent);
@@ -347,14 +357,14 @@ function attributeValue(value, lengthLimit) {
 }
 
 /** An event's or a link's attributes: valid values only, at most `countLimit`. */
-function limitedAttributes(attributes, countLimit, limits) {
+function limitedAttributes(attributes, countLimit, lengthLimit) {
   const out = {};
   let count = 0;
   let dropped = 0;
   if (attributes)
     for (const key in attributes) {
       if (key.length === 0 || attributes[key] == null) continue;
-      const v = attributeValue(attributes[key], limits.attributeValueLength);
+      const v = attributeValue(attributes[key], lengthLimit);
       if (v === undefined) continue;
       if (count >= countLimit) dropped++;
       else {
