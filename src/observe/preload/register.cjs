@@ -13,7 +13,8 @@
  * CommonJS on purpose: `--require` runs it before the service's entry point whether that is CommonJS
  * or ESM. Everything is loaded from Rampart's own node_modules (resolved from this file, never from
  * the service), so a service needs no OpenTelemetry package and its own copies cannot interfere.
- * HTTP server/client (Rampart's own spans, http.cjs), fetch (undici) and pg are instrumented. Spans
+ * HTTP server/client (Rampart's own spans, http.cjs), fetch (undici) and pg (Rampart's own
+ * statement spans, pg.cjs) are instrumented. Spans
  * are made by the OpenTelemetry API through a small tracer of Rampart's (tracer.cjs, with
  * propagator.cjs and batch.cjs: the SDK's behaviour with a fraction of its code, which matters
  * because tracing code runs a few times a second, with cold caches; decision 0011) and leave as
@@ -80,10 +81,11 @@ function startTracing(env) {
   const rampartRequire = createRequire(__filename);
   const sdk = rampartRequire('@opentelemetry/sdk-trace-base');
   const { createTracerProvider } = require('./tracer.cjs');
+  const { createPgInstrumentation } = require('./pg.cjs');
   const { resourceFromAttributes } = rampartRequire('@opentelemetry/resources');
-  const { registerInstrumentations } = rampartRequire('@opentelemetry/instrumentation');
+  const instrumentation = rampartRequire('@opentelemetry/instrumentation');
+  const { registerInstrumentations } = instrumentation;
   const { UndiciInstrumentation } = rampartRequire('@opentelemetry/instrumentation-undici');
-  const { PgInstrumentation } = rampartRequire('@opentelemetry/instrumentation-pg');
 
   const service = env.RAMPART_SERVICE || env.OTEL_SERVICE_NAME || 'unknown_service:node';
   const attributes = {
@@ -184,7 +186,9 @@ function startTracing(env) {
           return true;
         },
       }),
-      new PgInstrumentation({ requireParentSpan: true }),
+      // Rampart's own statement spans (pg.cjs, decision 0012): a traced order of the fraud stack
+      // is ~0.65 ms faster with them than with the stock PgInstrumentation.
+      createPgInstrumentation(instrumentation, { api, tracer: provider.getTracer('@rampart/pg') }),
     ],
   });
   // HTTP server and client spans: Rampart's own (http.cjs), which add nothing to Node's objects.
