@@ -39,18 +39,43 @@ export function untraced<T>(fn: () => T): T {
   return context.with(context.active().setValue(SUPPRESS_TRACING, true), fn);
 }
 
+/** Where a client's calls go, for its spans' `server.address` and `server.port`. */
+export interface CallPeer {
+  address: string;
+  port: number;
+}
+
+/** The peer of a base URL (`http://velocity:8080`), worked out once per client. */
+export function peerOf(baseUrl: string): CallPeer {
+  const url = new URL(baseUrl);
+  return {
+    address: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80,
+  };
+}
+
 /**
  * The client side of one call carried in a batch request: a span in the trace of `parent` (the
- * caller's context), and the headers that continue it on the other side (`inCarriedCall`).
+ * caller's context), and the headers that continue it on the other side (`inCarriedCall`). Its
+ * attributes are the HTTP client span's (semantic conventions), as if the call had gone alone.
  */
 export function startCarriedCall(
   parent: Context,
   name: string,
   url: string,
+  peer: CallPeer,
 ): { span: Span; carrier: TraceCarrier } {
   const span = tracer.startSpan(
     name,
-    { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', 'url.full': url } },
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'http.request.method': 'POST',
+        'server.address': peer.address,
+        'server.port': peer.port,
+        'url.full': url,
+      },
+    },
     parent,
   );
   const carrier: TraceCarrier = {};

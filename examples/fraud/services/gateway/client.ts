@@ -19,7 +19,7 @@ import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { coalesce, type Settled } from '../../lib/batch.ts';
 import { BATCH_PATH, type BatchAnswer, type BatchCall } from '../../lib/http.ts';
-import { endCall, inSampledTrace, startCarriedCall, untraced } from '../../lib/trace.ts';
+import { endCall, inSampledTrace, peerOf, startCarriedCall, untraced } from '../../lib/trace.ts';
 
 export interface UpstreamFailure {
   status: number;
@@ -206,6 +206,7 @@ function failure(status: number, body: unknown, message: string): UpstreamFailur
  */
 export function batchingClient(baseUrl: string, options: BatchingOptions = {}): BatchingClient {
   const batchUrl = `${baseUrl}${BATCH_PATH}`;
+  const peer = peerOf(baseUrl);
   const send = coalesce<PendingCall, unknown>(
     async (calls): Promise<Settled<unknown>[]> => {
       if (calls.length === 1) {
@@ -221,7 +222,7 @@ export function batchingClient(baseUrl: string, options: BatchingOptions = {}): 
       // itself is untraced: it carries several assessments' calls, and belongs to none of them.
       const spans = calls.map((c) =>
         c.traceContext
-          ? startCarriedCall(c.traceContext, `POST ${c.path}`, `${baseUrl}${c.path}`)
+          ? startCarriedCall(c.traceContext, `POST ${c.path}`, `${baseUrl}${c.path}`, peer)
           : undefined,
       );
       let answer: { responses?: BatchAnswer[] } | undefined;
