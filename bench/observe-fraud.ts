@@ -23,6 +23,7 @@
  * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off (each latency measurement is
  * reported against it); `all` is reported beside them.
  */
+import { createRequire } from 'node:module';
 import { loadavg, uptime } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -132,6 +133,11 @@ interface Ratios {
 }
 
 type Mode = 'off' | 'on' | 'all';
+
+/** The preload's span batching defaults (its export delay: how long spans wait in a service). */
+const PRELOAD_BATCH = (
+  createRequire(import.meta.url)('../src/observe/preload/batch.cjs') as { DEFAULTS: { delayMs: number } }
+).DEFAULTS;
 const MODES: readonly Mode[] = ['off', 'on', 'all'];
 
 /** The fraud stack for a mode: every service opted out of tracing, as is, or keeping every trace. */
@@ -220,8 +226,8 @@ export async function runObserveFraudBench(
     const measure = async (run: () => Promise<TrafficReport>) => {
       const before = await sample();
       const report = await run();
-      // Spans still in the services' batch queues (5 s) and on their way: counted with this step.
-      await new Promise((resolve) => setTimeout(resolve, 5500));
+      // Spans still in the services' batch queues and on their way: counted with this step.
+      await new Promise((resolve) => setTimeout(resolve, PRELOAD_BATCH.delayMs + 500));
       const after = await sample();
       const n = Math.max(1, report.ok);
       const byService: Record<string, number> = {};

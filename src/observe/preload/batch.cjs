@@ -16,6 +16,13 @@
  * @param o.maxBatch OTEL_BSP_MAX_EXPORT_BATCH_SIZE
  * @param o.maxQueue OTEL_BSP_MAX_QUEUE_SIZE
  */
+/**
+ * OpenTelemetry's defaults for the OTEL_BSP_* variables, the preload's too. The 5 s delay matters
+ * here: an export costs its process a few milliseconds of event loop, and exporting every second
+ * cost a traced order of the fraud stack ~1.5 ms more at 60/s (bench/README.md, session 15).
+ */
+const DEFAULTS = Object.freeze({ delayMs: 5000, maxBatch: 512, maxQueue: 4096 });
+
 function createBatcher(exporter, o) {
   const maxBatch = Math.max(1, o.maxBatch);
   const maxQueue = Math.max(maxBatch, o.maxQueue);
@@ -103,4 +110,4 @@ function createBatcher(exporter, o) {
   };
 }
 
-module.exports = { createBatcher };
+module.exports = { createBatcher, DEFAULTS };

@@ -76,7 +76,7 @@ function startTracing(env) {
   const { createLazyContextManager } = require('./context.cjs');
   // Before instrumentHttp: the exporter keeps Node's own request functions.
   const { createJsonExporter, tracesJson } = require('./export.cjs');
-  const { createBatcher } = require('./batch.cjs');
+  const { createBatcher, DEFAULTS } = require('./batch.cjs');
   const { createRequire } = require('node:module');
   const rampartRequire = createRequire(__filename);
   const sdk = rampartRequire('@opentelemetry/sdk-trace-base');
@@ -119,13 +119,10 @@ function startTracing(env) {
     headers,
     ...(Number.isFinite(timeoutMs) && timeoutMs > 0 && { timeoutMs }),
   });
-  // OpenTelemetry's default delay (5 s). An export costs its process a few milliseconds of event
-  // loop and the daemon an ingest; exporting every second cost a traced order ~1.5 ms more at 60/s
-  // (bench/README.md, session 15).
   const batcher = createBatcher(exporter, {
-    delayMs: Number(env.OTEL_BSP_SCHEDULE_DELAY) || 5000,
-    maxBatch: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || 512,
-    maxQueue: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || 4096,
+    delayMs: Number(env.OTEL_BSP_SCHEDULE_DELAY) || DEFAULTS.delayMs,
+    maxBatch: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || DEFAULTS.maxBatch,
+    maxQueue: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || DEFAULTS.maxQueue,
   });
   // AsyncLocalStorage only while a span records (context.cjs): it counts them.
   const api = rampartRequire('@opentelemetry/api');
