@@ -3,18 +3,14 @@
 // through pg's pool in each of pg's shapes (promise, callback, a failing statement, a statement
 // that waits for the pool's only client), and their spans are read back from an OTLP receiver.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Observability } from '../../src/observe/observability.ts';
-import { decodeTraces, readOtlpBody } from '../../src/observe/otlp.ts';
-import { preloadEnvironment } from '../../src/observe/preload.ts';
 import type { SpanRecord } from '../../src/observe/types.ts';
+import { startPreloadHarness, type PreloadHarness } from '../../src/testing/preload-services.ts';
 import {
   postgresTestSkipReason,
   startPostgresForTest,
@@ -62,76 +58,41 @@ const skip = postgresTestSkipReason();
 describe('tracing preload: PostgreSQL statements', { skip, timeout: 120_000 }, () => {
   let postgres: TestPostgres;
   let dir: string;
-  let observe: Observability;
-  let receiver: Server;
-  let endpoint: string;
-  const children: ChildProcess[] = [];
+  let harness: PreloadHarness;
 
   before(async () => {
     postgres = await startPostgresForTest();
     dir = mkdtempSync(join(tmpdir(), 'rampart-preload-pg-'));
     writeFileSync(join(dir, 'db.cjs'), SERVICE_CJS);
     writeFileSync(join(dir, 'db.mjs'), SERVICE_ESM);
-    observe = new Observability();
-    receiver = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const { format, bytes } = readOtlpBody({
-          body: Buffer.concat(chunks),
-          contentType: req.headers['content-type'],
-        });
-        observe.ingestSpans(decodeTraces(bytes, format));
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-      });
-    });
-    endpoint = await new Promise<string>((resolve) =>
-      receiver.listen(0, '127.0.0.1', () =>
-        resolve(`http://127.0.0.1:${(receiver.address() as { port: number }).port}`),
-      ),
-    );
+    harness = await startPreloadHarness(dir);
   });
 
   after(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    receiver?.close();
-    await observe?.close();
+    await harness?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
     await postgres?.stop();
   });
 
-  const start = (file: string, service: string): Promise<{ child: ChildProcess; url: string }> => {
+  const start = async (file: string, service: string): Promise<{ url: string }> => {
     const pgPath = createRequire(import.meta.url).resolve('pg');
-    const child = spawn(process.execPath, [join(dir, file)], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        ...preloadEnvironment({ endpoint, service, environment: 'test', namespace: 'default', replica: 0 }),
-        OTEL_TRACES_SAMPLER: 'parentbased_always_on',
-        // Exported as soon as they end, so that the test need not wait for the 5 s batch.
-        OTEL_BSP_SCHEDULE_DELAY: '50',
-        DATABASE_URL: postgres.url,
-        PG_PATH: pgPath,
-        PG_URL: pathToFileURL(pgPath).href,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const { port } = await harness.start(file, service, {
+      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+      // Exported as soon as they end, so that the test need not wait for the 5 s batch.
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      DATABASE_URL: postgres.url,
+      PG_PATH: pgPath,
+      PG_URL: pathToFileURL(pgPath).href,
     });
-    children.push(child);
-    return new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`${service} exited early (${code})`)));
-      child.stdout?.once('data', (d: Buffer) =>
-        resolve({ child, url: `http://127.0.0.1:${(JSON.parse(String(d)) as { port: number }).port}` }),
-      );
-    });
+    return { url: `http://127.0.0.1:${port}` };
   };
 
   /** The spans of the trace whose server span answered `path`, once its statement spans arrived. */
   const traceOf = async (service: string, path: string, statements: number): Promise<SpanRecord[]> => {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      for (const t of observe.traces.listTraces({ service })) {
-        const spans = observe.traces.getTrace(t.traceId);
+      for (const t of harness.observe.traces.listTraces({ service })) {
+        const spans = harness.observe.traces.getTrace(t.traceId);
         const root = spans.find((s) => s.kind === 'server' && s.attributes['url.path'] === path);
         if (root && spans.filter((s) => s.attributes['db.query.text'] !== undefined).length >= statements)
           return spans;
@@ -206,7 +167,9 @@ describe('tracing preload: PostgreSQL statements', { skip, timeout: 120_000 }, (
       assert.equal(missing!.attributes['error.type'], '42P01');
 
       // Everything traced has arrived; the untraced request's statement must not have.
-      const all = observe.traces.listTraces({ service }).flatMap((t) => observe.traces.getTrace(t.traceId));
+      const all = harness.observe.traces
+        .listTraces({ service })
+        .flatMap((t) => harness.observe.traces.getTrace(t.traceId));
       assert.equal(all.filter((s) => s.kind === 'server').length, 4);
       assert.equal(statements(all).length, 4);
     });

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Observability } from '../observability.ts';
-import { decodeTraces, readOtlpBody } from '../otlp.ts';
-import { preloadEnvironment } from '../preload.ts';
+import { startPreloadHarness, type PreloadHarness } from '../../testing/preload-services.ts';
+import type { Observability } from '../observability.ts';
 import type { SpanRecord } from '../types.ts';
 
 // Tiny services that know nothing about OpenTelemetry, written to a temp dir with no node_modules.
@@ -59,12 +58,10 @@ server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.ad
 `;
 
 let dir: string;
+let harness: PreloadHarness;
 let observe: Observability;
-let receiver: Server;
-let endpoint: string;
 let downstream: Server;
 let downstreamUrl: string;
-const children: ChildProcess[] = [];
 
 function listenPort(server: Server): Promise<number> {
   return new Promise((resolve) =>
@@ -72,37 +69,8 @@ function listenPort(server: Server): Promise<number> {
   );
 }
 
-function startService(
-  file: string,
-  service: string,
-  extraEnv: Record<string, string>,
-): Promise<{ child: ChildProcess; port: number }> {
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    ...preloadEnvironment({
-      endpoint,
-      service,
-      environment: 'test',
-      namespace: 'default',
-      replica: 0,
-      ignorePaths: ['/healthz'],
-    }),
-    ...extraEnv,
-  };
-  const child = spawn(process.execPath, [join(dir, file)], {
-    cwd: dir,
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${service} exited early (${code})`)));
-    child.stdout?.once('data', (d: Buffer) =>
-      resolve({ child, port: (JSON.parse(String(d)) as { port: number }).port }),
-    );
-  });
-}
+const startService = (file: string, service: string, extraEnv: Record<string, string>) =>
+  harness.start(file, service, extraEnv, { ignorePaths: ['/healthz'] });
 
 const exited = (child: ChildProcess) =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -117,30 +85,15 @@ before(async () => {
   writeFileSync(join(dir, 'b.mjs'), SERVICE_B_ESM);
   writeFileSync(join(dir, 'exit.cjs'), SERVICE_EXIT_CJS);
   writeFileSync(join(dir, 'front.cjs'), SERVICE_FRONT_CJS);
-  observe = new Observability();
-  // The smallest OTLP/HTTP receiver (the routes add only HTTP details to this).
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const { format, bytes } = readOtlpBody({
-        body: Buffer.concat(chunks),
-        contentType: req.headers['content-type'],
-      });
-      observe.ingestSpans(decodeTraces(bytes, format));
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
-  });
-  endpoint = `http://127.0.0.1:${await listenPort(receiver)}`;
+  harness = await startPreloadHarness(dir);
+  observe = harness.observe;
   downstream = createServer((_req, res) => res.end('c'));
   downstreamUrl = `http://127.0.0.1:${await listenPort(downstream)}/c`;
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   downstream.close();
-  receiver.close();
-  await observe.close();
+  await harness.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
