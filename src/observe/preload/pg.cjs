@@ -1,4 +1,5 @@
-/* global module */
+/* global module, require */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
 'use strict';
 /**
  * PostgreSQL client spans of the tracing preload (register.cjs), in place of OpenTelemetry's
@@ -29,7 +30,10 @@
  *   imported, in the service's own node_modules)
  * @param o.api `@opentelemetry/api`
  * @param o.tracer the tracer spans are started with
+ * @param o.isSuppressed (context) => whether tracing is suppressed in it
  */
+const { untracedIn } = require('./untraced.cjs');
+
 function createPgInstrumentation(instrumentation, o) {
   const { InstrumentationBase, InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } =
     instrumentation;
@@ -67,60 +71,44 @@ function patchClient(Client, o) {
   if (!proto || typeof proto.query !== 'function' || proto[PATCHED]) return;
   proto[PATCHED] = true;
   const { api, tracer } = o;
-  const { context, trace, SpanKind, SpanStatusCode } = api;
-
-  /** The context to start a span in, or undefined outside a recording span (no span then). */
-  const tracedParent = () => {
-    const active = context.active();
-    const span = trace.getSpan(active);
-    return span !== undefined && span.isRecording() ? active : undefined;
-  };
+  const { SpanKind, SpanStatusCode } = api;
+  const traced = tracedParent(o);
 
   const plainQuery = proto.query;
   proto.query = function query(config) {
-    const parent = tracedParent();
+    const parent = traced();
     if (parent === undefined || config == null) return plainQuery.apply(this, arguments);
+    const args = Array.prototype.slice.call(arguments);
+    const last = args.length - 1;
+    const ends = howItEnds(config, args);
+    if (ends === undefined) return plainQuery.apply(this, arguments);
     const text =
       typeof config === 'string' ? config : typeof config.text === 'string' ? config.text : undefined;
     const operation = operationOf(text);
     const attributes = connectionAttributes(this);
     if (operation !== undefined) attributes['db.operation.name'] = operation;
     if (text !== undefined) attributes['db.query.text'] = text;
+    const target = spanTarget(this);
     const span = tracer.startSpan(
-      operation === undefined ? spanTarget(this) : `${operation} ${spanTarget(this)}`,
+      operation === undefined ? target : `${operation} ${target}`,
       { kind: SpanKind.CLIENT, attributes },
       parent,
     );
     const end = (error) => endSpan(span, error, SpanStatusCode);
-    const args = Array.prototype.slice.call(arguments);
-    const last = args.length - 1;
-    if (typeof config.submit === 'function') {
-      // A submittable: pg gives it the callback passed beside it, when it has none of its own.
-      if (typeof config.callback === 'function') config.callback = wrapCallback(config.callback, end);
-      else if (typeof args[last] === 'function' && last > 0) args[last] = wrapCallback(args[last], end);
-      else if (typeof config.once === 'function') {
-        config.once('end', () => end());
-        config.once('error', end);
-      }
-      return callPlain(plainQuery, this, args, end);
-    }
-    if (typeof args[last] === 'function' && last > 0) {
-      args[last] = wrapCallback(args[last], end);
-      return callPlain(plainQuery, this, args, end);
-    }
-    if (typeof config === 'object' && typeof config.callback === 'function') {
+    if (ends === 'own callback') config.callback = wrapCallback(config.callback, end);
+    else if (ends === 'callback') args[last] = wrapCallback(args[last], end);
+    else if (ends === 'events') {
+      config.once('end', () => end());
+      config.once('error', end);
+    } else if (ends === 'config callback')
       args[0] = { ...config, callback: wrapCallback(config.callback, end) };
-      return callPlain(plainQuery, this, args, end);
-    }
-    const result = callPlain(plainQuery, this, args, end);
-    if (result && typeof result.then === 'function') result.then(() => end(), end);
-    return result;
+    return callPlain(plainQuery, this, args, ends === 'promise' ? end : undefined, end);
   };
 
   const plainConnect = proto.connect;
   if (typeof plainConnect !== 'function') return;
   proto.connect = function connect(callback) {
-    const parent = tracedParent();
+    const parent = traced();
     if (parent === undefined) return plainConnect.apply(this, arguments);
     const span = tracer.startSpan(
       'connect',
@@ -128,11 +116,9 @@ function patchClient(Client, o) {
       parent,
     );
     const end = (error) => endSpan(span, error, SpanStatusCode);
-    if (typeof callback === 'function')
-      return callPlain(plainConnect, this, [wrapCallback(callback, end)], end);
-    const result = callPlain(plainConnect, this, [], end);
-    if (result && typeof result.then === 'function') result.then(() => end(), end);
-    return result;
+    return typeof callback === 'function'
+      ? callPlain(plainConnect, this, [wrapCallback(callback, end)], undefined, end)
+      : callPlain(plainConnect, this, [], end, end);
   };
 }
 
@@ -145,27 +131,61 @@ function patchPool(Pool, o) {
   const proto = Pool && Pool.prototype;
   if (!proto || typeof proto.connect !== 'function' || proto[PATCHED]) return;
   proto[PATCHED] = true;
-  const { context, trace } = o.api;
+  const { context } = o.api;
+  const traced = tracedParent(o);
   const plainConnect = proto.connect;
   proto.connect = function connect(callback) {
-    if (typeof callback === 'function') {
-      const active = context.active();
-      const span = trace.getSpan(active);
-      if (span !== undefined && span.isRecording())
-        return plainConnect.call(this, context.bind(active, callback));
-    }
-    return plainConnect.apply(this, arguments);
+    const parent = typeof callback === 'function' ? traced() : undefined;
+    return parent === undefined
+      ? plainConnect.apply(this, arguments)
+      : plainConnect.call(this, context.bind(parent, callback));
   };
 }
 
-/** Calls pg's own function; a synchronous throw ends the span with it and is rethrown. */
-function callPlain(plain, self, args, end) {
+/**
+ * How a statement's end is seen, from `query`'s arguments: pg's three shapes. Undefined for a
+ * submittable with neither callback nor events, which gets no span.
+ */
+function howItEnds(config, args) {
+  const last = args.length - 1;
+  if (typeof config.submit === 'function') {
+    // pg gives a submittable the callback passed beside it only when it has none of its own.
+    if (typeof config.callback === 'function') return 'own callback';
+    if (last > 0 && typeof args[last] === 'function') return 'callback';
+    return typeof config.once === 'function' ? 'events' : undefined;
+  }
+  if (last > 0 && typeof args[last] === 'function') return 'callback';
+  if (typeof config === 'object' && typeof config.callback === 'function') return 'config callback';
+  return 'promise';
+}
+
+/**
+ * () => the active context when a span made now would be recorded (untraced.cjs: under a recording
+ * span, tracing not suppressed), else undefined.
+ */
+function tracedParent(o) {
+  const { context, trace } = o.api;
+  return () => {
+    const active = context.active();
+    return untracedIn(trace, o.isSuppressed, active) ? undefined : active;
+  };
+}
+
+/**
+ * Calls pg's own function; a synchronous throw ends the span with it and is rethrown. With
+ * `onPromise`, a promise pg returns is observed by a `then` of its own (the caller keeps it, and
+ * its rejection, as they were).
+ */
+function callPlain(plain, self, args, onPromise, end) {
+  let result;
   try {
-    return plain.apply(self, args);
+    result = plain.apply(self, args);
   } catch (error) {
     end(error);
     throw error;
   }
+  if (onPromise && result && typeof result.then === 'function') result.then(() => onPromise(), onPromise);
+  return result;
 }
 
 function wrapCallback(callback, end) {

@@ -21,9 +21,14 @@ const { createTracerProvider } = require('./tracer.cjs') as {
     env?: Record<string, string>;
   }): api.TracerProvider;
 };
+interface PatchOptions {
+  api: typeof api;
+  tracer: api.Tracer;
+  isSuppressed: (ctx: api.Context) => boolean;
+}
 const { patchClient, patchPool, operationOf } = require('./pg.cjs') as {
-  patchClient(Client: unknown, o: { api: typeof api; tracer: api.Tracer }): void;
-  patchPool(Pool: unknown, o: { api: typeof api; tracer: api.Tracer }): void;
+  patchClient(Client: unknown, o: PatchOptions): void;
+  patchPool(Pool: unknown, o: PatchOptions): void;
   operationOf(text: string | undefined): string | undefined;
 };
 
@@ -96,8 +101,8 @@ describe('preload pg spans', () => {
     isSuppressed: isTracingSuppressed,
     env: {},
   }).getTracer('t');
-  patchClient(FakeClient, { api, tracer });
-  patchPool(FakePool, { api, tracer });
+  patchClient(FakeClient, { api, tracer, isSuppressed: isTracingSuppressed });
+  patchPool(FakePool, { api, tracer, isSuppressed: isTracingSuppressed });
 
   before(() => api.context.setGlobalContextManager(manager.enable()));
   after(() => api.context.disable());

@@ -185,7 +185,11 @@ function startTracing(env) {
       }),
       // Rampart's own statement spans (pg.cjs, decision 0012): a traced order of the fraud stack
       // is ~0.65 ms faster with them than with the stock PgInstrumentation.
-      createPgInstrumentation(instrumentation, { api, tracer: provider.getTracer('@rampart/pg') }),
+      createPgInstrumentation(instrumentation, {
+        api,
+        tracer: provider.getTracer('@rampart/pg'),
+        isSuppressed: isTracingSuppressed,
+      }),
     ],
   });
   // HTTP server and client spans: Rampart's own (http.cjs), which add nothing to Node's objects.
