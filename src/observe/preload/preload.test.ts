@@ -201,7 +201,15 @@ describe('tracing preload', () => {
     );
     const weighted = frontServers.filter((s) => (s.weight ?? 1) > 1);
     assert.ok(weighted.length > 100, `${weighted.length} traces sampled with a probability under 1`);
-    for (const s of weighted) assert.ok(s.weight! > 1 && s.weight! < 2.5, `adjusted count ${s.weight}`);
+    for (const s of weighted) {
+      assert.ok(s.weight! > 1 && s.weight! < 2.5, `adjusted count ${s.weight}`);
+      // Consistent probability sampling: the threshold that travels with the trace (ot=th, read
+      // back as weight = 2^56 / (2^56 - th)) holds for its own id's randomness (its last 56 bits),
+      // so any consistent sampler further down keeps it too.
+      const threshold = 2 ** 56 * (1 - 1 / s.weight!);
+      const randomness = Number.parseInt(s.traceId.slice(18), 16);
+      assert.ok(randomness >= threshold - 64, `trace ${s.traceId} kept under its threshold ${threshold}`);
+    }
     // Whole traces: the callee's spans are kept with their caller's, with the same weight.
     for (const root of frontServers) {
       const trace = spans.filter((s) => s.traceId === root.traceId);

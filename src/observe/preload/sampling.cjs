@@ -1,4 +1,5 @@
-/* global process, module */
+/* global process, module, require */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
 'use strict';
 /** Sampling of the tracing preload (register.cjs): the OTEL_TRACES_SAMPLER choices and Rampart's adaptive default. */
 
@@ -58,6 +59,7 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
   const { SamplingDecision } = sdk;
   const api = rampartRequire('@opentelemetry/api');
   const { TraceState } = rampartRequire('@opentelemetry/core');
+  const { randomHex } = require('./tracer.cjs');
   let windowStart = Date.now();
   let roots = 0; // roots seen in the current one-second window
   let lastRate = 0; // roots a second in the window before
@@ -70,8 +72,15 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
       const p = 2 ** (-k / 4);
       // 56-bit threshold, rounded to 52 significant bits (a double's), trailing zeros dropped.
       const threshold = BigInt(Math.min(Math.round((1 - p) * 2 ** 52), 2 ** 52 - 1)) << 4n;
-      const th = threshold.toString(16).padStart(14, '0').replace(/0+$/, '') || '0';
-      l = { p, threshold, state: new TraceState().set('ot', `th:${th}`) };
+      const hex = threshold.toString(16).padStart(14, '0');
+      const th = hex.replace(/0+$/, '') || '0';
+      l = {
+        p,
+        // The threshold's high and low 28 bits, to compare a trace id's without a BigInt.
+        high: Number.parseInt(hex.slice(0, 7), 16),
+        low: Number.parseInt(hex.slice(7), 16),
+        state: new TraceState().set('ot', `th:${th}`),
+      };
       levels.set(k, l);
     }
     return l;
@@ -94,16 +103,33 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
     if (rate <= perSecond) return undefined;
     return level(Math.min(Math.ceil(-4 * Math.log2(perSecond / rate)), 160));
   };
+  /** Whether the trace id's randomness (its last 56 bits) is at or above the level's threshold. */
+  const keeps = (traceId, l) => {
+    const high = Number.parseInt(traceId.slice(18, 25), 16);
+    return high > l.high || (high === l.high && Number.parseInt(traceId.slice(25), 16) >= l.low);
+  };
   return {
-    /** Whether to trace an incoming request, from its `traceparent` header (absent: a new root). */
+    /**
+     * Whether to trace an incoming request, from its `traceparent` header (absent: a new root).
+     * A root kept with p < 1 gets its trace id now, decided by that id's randomness as
+     * `shouldSample` decides, so that its `ot=th` holds for its own id: a consistent sampler
+     * further down (OpenTelemetry's, another vendor's) then keeps it too.
+     */
     decideIncoming(traceparent) {
       if (typeof traceparent === 'string' && TRACEPARENT.test(traceparent))
         return (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1;
       const l = countRoot();
-      if (l && Math.random() >= l.p) return false;
-      decided = l || KEEP;
+      if (!l) {
+        decided = KEEP;
+        return true;
+      }
+      const traceId = randomHex(32);
+      if (!keeps(traceId, l)) return false;
+      decided = { state: l.state, traceId };
       return true;
     },
+    /** The trace id decided for the root about to start (decideIncoming), if any. */
+    rootTraceId: () => decided && decided.traceId,
     shouldSample(context, traceId) {
       const parent = api.trace.getSpanContext(context);
       if (parent && api.isSpanContextValid(parent))
@@ -123,8 +149,7 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
       }
       const l = countRoot();
       if (!l) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
-      const randomness = BigInt(`0x${traceId.slice(18)}`);
-      return randomness >= l.threshold
+      return keeps(traceId, l)
         ? { decision: SamplingDecision.RECORD_AND_SAMPLED, traceState: l.state }
         : { decision: SamplingDecision.NOT_RECORD, traceState: l.state };
     },
@@ -132,7 +157,7 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
   };
 }
 
-const KEEP = { state: undefined };
+const KEEP = { state: undefined, traceId: undefined };
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}/;
 
 module.exports = { samplerFromEnv, DEFAULT_TRACES_PER_SECOND };

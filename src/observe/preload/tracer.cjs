@@ -221,7 +221,11 @@ function createTracerProvider(o) {
       if (isSuppressed(ctx)) return trace.wrapSpanContext(api.INVALID_SPAN_CONTEXT);
       const parent = opts.root ? undefined : trace.getSpanContext(ctx);
       const validParent = parent !== undefined && trace.isSpanContextValid(parent) ? parent : undefined;
-      const traceId = validParent ? validParent.traceId : randomHex(32);
+      // A root's id may have been chosen with its sampling decision (sampling.cjs, decideIncoming).
+      const traceId = validParent
+        ? validParent.traceId
+        : (sampler !== undefined && sampler.rootTraceId !== undefined && sampler.rootTraceId()) ||
+          randomHex(32);
       const spanId = randomHex(16);
       const kind = opts.kind === undefined ? SpanKind.INTERNAL : opts.kind;
       const samplingContext = opts.root ? trace.deleteSpan(ctx) : ctx;
@@ -437,4 +441,4 @@ function randomHex(length) {
   }
 }
 
-module.exports = { createTracerProvider, hrTime };
+module.exports = { createTracerProvider, hrTime, randomHex };
