@@ -30,7 +30,8 @@ import type { Flow, Protocol } from './types.ts';
  * - With `-b`, it prints `NOTICE: Netlink socket buffer size has been set to <2×b> bytes.` once it
  *   is subscribed: from then on no event is missed, which is how `start()` knows it is ready.
  * - BUT 1.4.7 applies `-b` to its command socket, not to the event socket it reads (`ss -f netlink
- *   -e -m` shows the event socket, `groups=0x00000001`, at `rb212992`, the host's default): at a
+ *   -e -m` shows the event socket, `groups=0x00000001`, at `rb212992`, the host's default;
+ *   docs/evidence/conntrack-b-socket.ss.txt): at a
  *   few thousand connections/s any stall of a few tens of ms overflows it. The event socket takes
  *   `net.core.rmem_default` when it is created, so the source raises that sysctl just while
  *   conntrack starts (until the NOTICE, printed after the event socket exists) and puts it back.
