@@ -45,6 +45,7 @@ import { evaluate, heldOutDataset, type Evaluation } from '../examples/fraud/mod
 import type { WeightsFile } from '../examples/fraud/services/scoring/logic.ts';
 import { freePort } from '../src/testing/postgres.ts';
 import { runCallGraph } from './call-graph.ts';
+import { stepVerdict } from './sustain.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import {
   abortOnInterrupt,
@@ -211,23 +212,6 @@ function serviceCpu(idle: CpuReading, busy: CpuReading, answered: number): Servi
     };
   });
   return services.sort((a, b) => b.cpuMs - a.cpuMs);
-}
-
-function verdict(r: TrafficReport, explodeP99Ms: number): { passed: boolean; why: string } {
-  if (r.errors > 0) return { passed: false, why: `${r.errors} errors ${JSON.stringify(r.errorsByStatus)}` };
-  if (r.skipped > 0) return { passed: false, why: `${r.skipped} orders found no free connection` };
-  // An assessment answered without a signal is a 200 but not a full assessment: the gateway sheds
-  // signals that miss their timeout before it fails requests. More than 1 in 1,000 is overload.
-  if (r.degraded > r.ok / 1000)
-    return {
-      passed: false,
-      why: `${r.degraded} answers lacked a signal ${JSON.stringify(r.degradedBySignal)}`,
-    };
-  if (r.throughput < r.targetRate * 0.95)
-    return { passed: false, why: `throughput ${r.throughput}/s below 95% of ${r.targetRate}/s` };
-  if (r.latencyMs.p99 > explodeP99Ms)
-    return { passed: false, why: `p99 ${r.latencyMs.p99} ms above ${explodeP99Ms} ms` };
-  return { passed: true, why: 'ok' };
 }
 
 export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<FraudBenchResult> {
@@ -401,7 +385,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         });
       });
       const report = stepReport!;
-      const v = verdict(report, config.explodeP99Ms);
+      const v = stepVerdict(report, config.explodeP99Ms);
       const cpu = serviceCpu(idle, busy, report.ok);
       const netCpuMsPerAssessment = round(
         cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),

@@ -5,10 +5,12 @@
  * (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`); a mode change is a rolling deploy of the same
  * environment, so every mode runs on the same namespaces, database and data, one at a time. After
  * each deploy the stack is warmed (the new processes' JIT; a traced service has more code to
- * compile) before it is measured: throughput with a fixed number of requests in flight (the
- * stack's capacity), p99 latency at a moderate fixed rate (60/s, where a replica's 5 traces a
- * second are 1 order in 12), and p99 at the operating point issue 3 measures the stack at (half
- * the throughput tracing off reached in the first round). Rounds rotate the order (off, on,
+ * compile) before it is measured: the sustained rate (open loop, stepped up by `rampFactor` on one
+ * grid of rates for every mode until a step fails twice, as issue 3 measures it: sustain.ts), p99
+ * latency at a moderate fixed rate (60/s, where a replica's 5 traces a second are 1 order in 12),
+ * and p99 at the operating point issue 3 measures the stack at (half the rate tracing off
+ * sustained in the first round). Until session 17 throughput was measured with 24 orders in flight,
+ * which reads in-flight / latency rather than capacity (sustain.ts). Rounds rotate the order (off, on,
  * all; on, all, off; ...), and the medians are compared. Beside the wall-clock figures, the CPU
  * time (user + system from /proc) per answered assessment of the replicas (by service, their
  * children included) and of this process (the daemon and the traffic generator), and the spans
@@ -18,7 +20,7 @@
  * identical settings (an A/A run): a copy's position (which ran first, whose database the page
  * cache held) weighed as much as tracing did.
  *
- *   node --import tsx bench/observe-fraud.ts [--rounds 3] [--step 8s] [--latency 24s] [--warm 20s]
+ *   node --import tsx bench/observe-fraud.ts [--rounds 3] [--step 8s] [--latency 24s] [--warm 20s] [--start 500]
  *
  * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off (each latency measurement is
  * reported against it); `all` is reported beside them.
@@ -32,6 +34,7 @@ import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
 import { parseDurationMs, runTrafficApart, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { freePort } from '../src/testing/postgres.ts';
+import { findSustainedRate } from './sustain.ts';
 import {
   abortOnInterrupt,
   median,
@@ -45,17 +48,20 @@ import {
 export interface ObserveFraudBenchOptions {
   /** Alternating rounds per mode. @default 3 */
   rounds?: number;
-  /** Length of the throughput measurement. @default 8 s */
+  /** Length of each step of the sustained-rate ramp. @default 8 s */
   stepMs?: number;
   /**
    * Length of the latency measurement. @default 24 s: 1,440 answers at 60/s, so that p99 is the
    * 15th slowest rather than the 5th (one stall of the VM decided the 8 s steps' p99).
    */
   latencyMs?: number;
-  /** Requests in flight for the throughput measurement. @default 24 */
-  concurrency?: number;
-  /** Offered rate of the throughput measurement (more than the stack answers). @default 2000 */
-  saturateRate?: number;
+  /**
+   * The grid of the sustained-rate ramp: startRate × rampFactor^k. A mode's first ramp starts at
+   * startRate, later ones two steps below its last sustained rate. @default 500 and 1.1 (so one
+   * step below off is 0.909×)
+   */
+  startRate?: number;
+  rampFactor?: number;
   /** Fixed rate of the latency measurement. @default 60 */
   latencyRate?: number;
   /**
@@ -74,14 +80,17 @@ export interface ObserveFraudBenchOptions {
 }
 
 interface ModeFigures {
+  /** The sustained rate of each round. */
   throughput: number[];
+  /** Each round's ramp: rate, verdict, throughput and p99 of every step. */
+  ramps: { rate: number; passed: boolean; why: string; throughput: number; p99: number }[][];
   p99: number[];
   p50: number[];
   /** p99 and p50 at `loadRate`. */
   p99AtLoad: number[];
   p50AtLoad: number[];
   errors: number;
-  /** CPU time (user + system) per answered assessment, in the throughput measurement. */
+  /** CPU time (user + system) per answered assessment, at the sustained rate (its last passed step). */
   cpu: CpuPerAssessment[];
   /** The same in the latency measurement (a moderate rate: what tracing costs when not saturated). */
   cpuAtRate: CpuPerAssessment[];
@@ -94,7 +103,8 @@ export interface CpuPerAssessment {
   /** The bench process: the daemon (OTLP receiver, stores) and the traffic generator. */
   daemonMs: number;
   byService: Record<string, number>;
-  /** Spans stored during the measurement, per assessment. */
+  /** Spans stored during the measurement, per assessment (at the sustained rate: without waiting
+   * for those still queued in the services, so a little low). */
   spans: number;
 }
 
@@ -161,8 +171,8 @@ export async function runObserveFraudBench(
     rounds: opts.rounds ?? 3,
     stepMs: opts.stepMs ?? 8000,
     latencyMs: opts.latencyMs ?? 24_000,
-    concurrency: opts.concurrency ?? 24,
-    saturateRate: opts.saturateRate ?? 2000,
+    startRate: opts.startRate ?? 500,
+    rampFactor: opts.rampFactor ?? 1.1,
     latencyRate: opts.latencyRate ?? 60,
     warmMs: opts.warmMs ?? 20_000,
     warmRate: opts.warmRate ?? 150,
@@ -201,6 +211,7 @@ export async function runObserveFraudBench(
     };
     const empty = (): ModeFigures => ({
       throughput: [],
+      ramps: [],
       p99: [],
       p50: [],
       p99AtLoad: [],
@@ -223,11 +234,11 @@ export async function runObserveFraudBench(
       const self = process.cpuUsage();
       return { byService, daemonMs: (self.user + self.system) / 1000, spans: traces.count() };
     };
-    const measure = async (run: () => Promise<TrafficReport>) => {
+    const measure = async (run: () => Promise<TrafficReport>, waitForSpans = true) => {
       const before = await sample();
       const report = await run();
       // Spans still in the services' batch queues and on their way: counted with this step.
-      await new Promise((resolve) => setTimeout(resolve, PRELOAD_BATCH.delayMs + 500));
+      if (waitForSpans) await new Promise((resolve) => setTimeout(resolve, PRELOAD_BATCH.delayMs + 500));
       const after = await sample();
       const n = Math.max(1, report.ok);
       const byService: Record<string, number> = {};
@@ -251,6 +262,7 @@ export async function runObserveFraudBench(
         rate,
         durationMs,
         historyOrders: 20_000,
+        // Open loop: enough connections that no order waits for one below the stack's capacity.
         ...(concurrency ? { concurrency } : {}),
         signal: opts.signal,
       });
@@ -261,13 +273,41 @@ export async function runObserveFraudBench(
         if (opts.signal?.aborted) throw new Error('interrupted');
         await switchTo(mode);
         await traffic(config.warmRate, config.warmMs);
-        const sat = await measure(() => traffic(config.saturateRate, config.stepMs, config.concurrency));
-        const lat = await measure(() => traffic(config.latencyRate, config.latencyMs));
-        // Off is the first mode of the first round: its throughput sets the operating point.
-        loadRate ??= Math.round(sat.report.throughput / 2);
-        const atLoad = await traffic(loadRate, config.latencyMs);
         const f = figures[mode];
-        f.throughput.push(sat.report.throughput);
+        // On one grid for every mode (startRate × rampFactor^k), two steps below this mode's last.
+        const last = f.throughput.at(-1);
+        const k = last
+          ? Math.max(0, Math.round(Math.log(last / config.startRate) / Math.log(config.rampFactor)) - 2)
+          : 0;
+        log(`observe-fraud: round ${round_ + 1} tracing ${mode}: sustained rate`);
+        const ramp = await findSustainedRate(
+          async (rate) => {
+            const m = await measure(() => traffic(rate, config.stepMs, 512), false);
+            return { report: m.report, step: m };
+          },
+          {
+            startRate: config.startRate * config.rampFactor ** k,
+            factor: config.rampFactor,
+            signal: opts.signal,
+            log,
+          },
+        );
+        const top = ramp.steps.filter((s) => s.passed).at(-1)?.step;
+        const sat = top ?? ramp.steps.at(-1)!.step;
+        f.ramps.push(
+          ramp.steps.map((s) => ({
+            rate: s.rate,
+            passed: s.passed,
+            why: s.why,
+            throughput: s.step.report.throughput,
+            p99: s.step.report.latencyMs.p99,
+          })),
+        );
+        const lat = await measure(() => traffic(config.latencyRate, config.latencyMs));
+        // Off is the first mode of the first round: half its sustained rate is the operating point.
+        loadRate ??= Math.max(1, Math.round(ramp.sustainedRate / 2));
+        const atLoad = await traffic(loadRate, config.latencyMs);
+        f.throughput.push(ramp.sustainedRate);
         f.p99.push(lat.report.latencyMs.p99);
         f.p50.push(lat.report.latencyMs.p50);
         f.p99AtLoad.push(atLoad.latencyMs.p99);
@@ -276,12 +316,12 @@ export async function runObserveFraudBench(
         f.cpu.push(sat.cpu);
         f.cpuAtRate.push(lat.cpu);
         log(
-          `observe-fraud: round ${round_ + 1} tracing ${mode}: ${round(sat.report.throughput)}/s, p99 ${round(lat.report.latencyMs.p99)} ms (p50 ${round(lat.report.latencyMs.p50)}) at ${config.latencyRate}/s, p99 ${round(atLoad.latencyMs.p99)} ms (p50 ${round(atLoad.latencyMs.p50)}) at ${loadRate}/s (load ${round(loadavg()[0]!)})`,
+          `observe-fraud: round ${round_ + 1} tracing ${mode}: sustained ${ramp.sustainedRate}/s, p99 ${round(lat.report.latencyMs.p99)} ms (p50 ${round(lat.report.latencyMs.p50)}) at ${config.latencyRate}/s, p99 ${round(atLoad.latencyMs.p99)} ms (p50 ${round(atLoad.latencyMs.p50)}) at ${loadRate}/s (load ${round(loadavg()[0]!)})`,
         );
         log(
-          `  cpu ms/assessment saturated: stack ${sat.cpu.stackMs} + bench process ${sat.cpu.daemonMs}, ${sat.cpu.spans} spans; at ${config.latencyRate}/s: stack ${lat.cpu.stackMs} + ${lat.cpu.daemonMs}, ${lat.cpu.spans} spans`,
+          `  cpu ms/assessment at the sustained rate: stack ${sat.cpu.stackMs} + bench process ${sat.cpu.daemonMs}, ${sat.cpu.spans} spans; at ${config.latencyRate}/s: stack ${lat.cpu.stackMs} + ${lat.cpu.daemonMs}, ${lat.cpu.spans} spans`,
         );
-        log(`  by service (saturated): ${JSON.stringify(sat.cpu.byService)}`);
+        log(`  by service (sustained): ${JSON.stringify(sat.cpu.byService)}`);
         log(`  by service (at rate):   ${JSON.stringify(lat.cpu.byService)}`);
       }
     }
@@ -347,7 +387,7 @@ export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
 }[] {
   return [
     {
-      measure: 'fraud assessments/s, tracing on (vs off)',
+      measure: 'fraud sustained assessments/s, tracing on (vs off)',
       rampart: round(r.on.medianThroughput),
       baseline: round(r.off.medianThroughput),
       ratio: r.ratio.throughput,
@@ -361,14 +401,14 @@ export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
       goal: { op: '<=', value: 1.1 },
     },
     {
-      measure: `fraud p99 ms at ${r.config.loadRate}/s (half of off's throughput), tracing on (vs off)`,
+      measure: `fraud p99 ms at ${r.config.loadRate}/s (half of off's sustained rate), tracing on (vs off)`,
       rampart: round(r.on.medianP99AtLoad),
       baseline: round(r.off.medianP99AtLoad),
       ratio: r.ratio.p99AtLoad,
       goal: { op: '<=', value: 1.1 },
     },
     {
-      measure: 'fraud assessments/s, every trace kept (vs off)',
+      measure: 'fraud sustained assessments/s, every trace kept (vs off)',
       rampart: round(r.all.medianThroughput),
       baseline: round(r.off.medianThroughput),
       ratio: r.ratioAll.throughput,
@@ -380,7 +420,7 @@ export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
       ratio: r.ratioAll.p99,
     },
     {
-      measure: `fraud p99 ms at ${r.config.loadRate}/s (half of off's throughput), every trace kept (vs off)`,
+      measure: `fraud p99 ms at ${r.config.loadRate}/s (half of off's sustained rate), every trace kept (vs off)`,
       rampart: round(r.all.medianP99AtLoad),
       baseline: round(r.off.medianP99AtLoad),
       ratio: r.ratioAll.p99AtLoad,
@@ -395,6 +435,7 @@ async function main(): Promise<void> {
       step: { type: 'string' },
       latency: { type: 'string' },
       warm: { type: 'string' },
+      start: { type: 'string' },
     },
   });
   const r = await runObserveFraudBench({
@@ -402,6 +443,7 @@ async function main(): Promise<void> {
     ...(values.step ? { stepMs: parseDurationMs(values.step) } : {}),
     ...(values.latency ? { latencyMs: parseDurationMs(values.latency) } : {}),
     ...(values.warm ? { warmMs: parseDurationMs(values.warm) } : {}),
+    ...(values.start ? { startRate: Number(values.start) } : {}),
     signal: abortOnInterrupt(),
     log: (line) => console.error(line),
   });
@@ -410,7 +452,7 @@ async function main(): Promise<void> {
       `tracing on:  ${round(r.on.medianThroughput)}/s, p99 ${round(r.on.medianP99)} ms, ${round(r.on.medianP99AtLoad)} ms at ${r.config.loadRate}/s\n` +
       `every trace: ${round(r.all.medianThroughput)}/s, p99 ${round(r.all.medianP99)} ms (${r.ratioAll.throughput}x, ${r.ratioAll.p99}x)\n` +
       `ratio: throughput ${r.ratio.throughput}x (goal >= 0.90), p99 ${r.ratio.p99}x at ${r.config.latencyRate}/s and ${r.ratio.p99AtLoad}x at ${r.config.loadRate}/s (goal <= 1.10); load ${round(r.load.before)} -> ${round(r.load.after)}, uptime ${Math.round(uptime())} s\n` +
-      `cpu per assessment (stack + bench process), saturated: off ${r.off.medianCpuMs} ms, on ${r.on.medianCpuMs} ms (${r.ratio.cpuPerAssessment}x); at ${r.config.latencyRate}/s: off ${r.off.medianCpuAtRateMs} ms, on ${r.on.medianCpuAtRateMs} ms (${r.ratio.cpuPerAssessmentAtRate}x)`,
+      `cpu per assessment (stack + bench process), at the sustained rate: off ${r.off.medianCpuMs} ms, on ${r.on.medianCpuMs} ms (${r.ratio.cpuPerAssessment}x); at ${r.config.latencyRate}/s: off ${r.off.medianCpuAtRateMs} ms, on ${r.on.medianCpuAtRateMs} ms (${r.ratio.cpuPerAssessmentAtRate}x)`,
   );
 }
 
