@@ -64,6 +64,18 @@ describe('sustained rate (bench/sustain.ts)', () => {
     assert.deepEqual(s.tried, [500, 500, 455, 455, 413, 413, 376]);
   });
 
+  it('GIVEN refine WHEN the ramp up stops THEN the rate halfway to the failure is tried too', async () => {
+    const held = stack(700);
+    const r = await findSustainedRate(held.run, { startRate: 500, ...quick, refine: true });
+    // 666 passed, 732 failed twice; 500 × 1.1^3.5 = 698 holds.
+    assert.equal(r.sustainedRate, 698);
+    assert.deepEqual(held.tried, [500, 550, 605, 666, 732, 732, 698]);
+    const short = stack(680);
+    const s = await findSustainedRate(short.run, { startRate: 500, ...quick, refine: true });
+    assert.equal(s.sustainedRate, 666, 'the halfway rate failed twice: the last pass stands');
+    assert.deepEqual(short.tried, [500, 550, 605, 666, 732, 732, 698, 698]);
+  });
+
   it('GIVEN a step with a late p99, shed signals or a shortfall WHEN judged THEN it fails and says why', () => {
     assert.match(stepVerdict(report(500, 0, 800), 500).why, /p99 800 ms above 500 ms/);
     assert.match(stepVerdict(report(500, 3), 500).why, /3 errors \{"503":3\}/);

@@ -37,6 +37,11 @@ export interface SustainOptions {
   maxRate?: number;
   /** Quiet time between steps, for queues to drain. @default 2000 */
   pauseMs?: number;
+  /**
+   * Once the ramp up stops, try the rate halfway (geometrically) between the last pass and the
+   * first failure, so that the answer resolves √factor instead of factor. @default false
+   */
+  refine?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -52,7 +57,9 @@ export interface SustainStep<T> {
 /**
  * Steps the rate up by `factor` from `startRate` while steps pass; a failed step runs once more
  * (one late signal must not end a ramp) before the ramp stops. If the first rate fails twice, the
- * rate steps down until one passes. The sustained rate is the last step that passed (0 if none).
+ * rate steps down until one passes. With `refine`, a ramp up that stopped tries the rate halfway
+ * between its last pass and its failure (run twice too if it fails). The sustained rate is the
+ * last step that passed (0 if none).
  */
 export async function findSustainedRate<T>(
   run: (rate: number) => Promise<{ report: TrafficReport; step: T }>,
@@ -67,28 +74,35 @@ export async function findSustainedRate<T>(
   let rate = Math.round(level);
   let sustainedRate = 0;
   let direction: 'up' | 'down' | undefined;
-  let retried = false;
-  while (rate >= 1 && rate <= maxRate && !opts.signal?.aborted) {
-    const { report, step } = await run(rate);
-    const v = stepVerdict(report, explode);
-    steps.push({ rate, ...v, step });
-    opts.log?.(
-      `  ${rate}/s: ${report.throughput}/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms: ${v.why}`,
-    );
-    await pause();
-    if (!v.passed && !retried) {
-      retried = true;
-      continue;
+  /** Runs `rate` (twice if it fails the first time): whether it passed. */
+  const attempt = async (): Promise<boolean> => {
+    for (let retried = false; ; retried = true) {
+      const { report, step } = await run(rate);
+      const v = stepVerdict(report, explode);
+      steps.push({ rate, ...v, step });
+      opts.log?.(
+        `  ${rate}/s: ${report.throughput}/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms: ${v.why}`,
+      );
+      await pause();
+      if (v.passed || retried) return v.passed;
     }
-    retried = false;
-    direction ??= v.passed ? 'up' : 'down';
+  };
+  while (rate >= 1 && rate <= maxRate && !opts.signal?.aborted) {
+    const passed = await attempt();
+    direction ??= passed ? 'up' : 'down';
     if (direction === 'down') {
-      if (v.passed) return { sustainedRate: rate, steps };
+      if (passed) return { sustainedRate: rate, steps };
       level /= opts.factor;
       rate = Math.round(level);
       continue;
     }
-    if (!v.passed) break;
+    if (!passed) {
+      if (opts.refine && sustainedRate > 0 && !opts.signal?.aborted) {
+        rate = Math.round((level / opts.factor) * Math.sqrt(opts.factor));
+        if (rate > sustainedRate && (await attempt())) sustainedRate = rate;
+      }
+      break;
+    }
     sustainedRate = rate;
     level *= opts.factor;
     rate = Math.round(level);
