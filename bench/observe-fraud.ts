@@ -273,7 +273,10 @@ export async function runObserveFraudBench(
       for (const mode of order) {
         if (opts.signal?.aborted) throw new Error('interrupted');
         await switchTo(mode);
-        await traffic(config.warmRate, config.warmMs);
+        // Warm at the operating point once it is known (half of off's first sustained rate): the
+        // ramp's first step comes right after, and a stack warmed at 150/s failed a first step at
+        // 666/s that it passed when run again (session 17).
+        await traffic(Math.max(config.warmRate, loadRate ?? 0), config.warmMs);
         const f = figures[mode];
         // On one grid for every mode (startRate × rampFactor^k), two steps below this mode's last.
         const last = f.throughput.at(-1);

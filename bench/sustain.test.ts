@@ -57,11 +57,26 @@ describe('sustained rate (bench/sustain.ts)', () => {
     assert.deepEqual(s.tried, [500, 550, 550, 605, 666, 732, 732]);
   });
 
-  it('GIVEN a first rate above capacity WHEN ramped THEN it steps down until one passes', async () => {
+  it('GIVEN a first rate above capacity WHEN ramped THEN it steps down until one passes, then up again', async () => {
     const s = stack(400);
     const r = await findSustainedRate(s.run, { startRate: 500, ...quick });
     assert.equal(r.sustainedRate, 376);
-    assert.deepEqual(s.tried, [500, 500, 455, 455, 413, 413, 376]);
+    assert.deepEqual(s.tried, [500, 500, 455, 455, 413, 413, 376, 413, 413]);
+  });
+
+  it('GIVEN a first step that fails for want of warm-up WHEN the stack holds more once warm THEN the answer is not capped by it', async () => {
+    // 605 fails twice (cold), 550 passes; warm, the stack holds 700.
+    let warm = false;
+    const tried: number[] = [];
+    const run = async (rate: number) => {
+      tried.push(rate);
+      const fails = rate > 700 || (!warm && rate >= 605);
+      if (rate < 605) warm = true;
+      return { report: report(rate, fails ? 5 : 0), step: rate };
+    };
+    const r = await findSustainedRate(run, { startRate: 605, ...quick });
+    assert.equal(r.sustainedRate, 666);
+    assert.deepEqual(tried, [605, 605, 550, 605, 666, 732, 732]);
   });
 
   it('GIVEN refine WHEN the ramp up stops THEN the rate halfway to the failure is tried too', async () => {

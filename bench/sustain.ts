@@ -57,7 +57,8 @@ export interface SustainStep<T> {
 /**
  * Steps the rate up by `factor` from `startRate` while steps pass; a failed step runs once more
  * (one late signal must not end a ramp) before the ramp stops. If the first rate fails twice, the
- * rate steps down until one passes. With `refine`, a ramp up that stopped tries the rate halfway
+ * rate steps down until one passes and the ramp goes up again from there (a first step that failed
+ * for want of warm-up must not cap the answer). With `refine`, a ramp up that stopped tries the rate halfway
  * between its last pass and its failure (run twice too if it fails). The sustained rate is the
  * last step that passed (0 if none).
  */
@@ -73,7 +74,6 @@ export async function findSustainedRate<T>(
   let level = opts.startRate;
   let rate = Math.round(level);
   let sustainedRate = 0;
-  let direction: 'up' | 'down' | undefined;
   /** Runs `rate` (twice if it fails the first time): whether it passed. */
   const attempt = async (): Promise<boolean> => {
     for (let retried = false; ; retried = true) {
@@ -89,9 +89,8 @@ export async function findSustainedRate<T>(
   };
   while (rate >= 1 && rate <= maxRate && !opts.signal?.aborted) {
     const passed = await attempt();
-    direction ??= passed ? 'up' : 'down';
-    if (direction === 'down') {
-      if (passed) return { sustainedRate: rate, steps };
+    if (!passed && sustainedRate === 0) {
+      // Nothing has passed yet: down a step.
       level /= opts.factor;
       rate = Math.round(level);
       continue;
