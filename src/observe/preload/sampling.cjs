@@ -103,10 +103,10 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
     if (rate <= perSecond) return undefined;
     return level(Math.min(Math.ceil(-4 * Math.log2(perSecond / rate)), 160));
   };
-  /** Whether the trace id's randomness (its last 56 bits) is at or above the level's threshold. */
-  const keeps = (traceId, l) => {
-    const high = Number.parseInt(traceId.slice(18, 25), 16);
-    return high > l.high || (high === l.high && Number.parseInt(traceId.slice(25), 16) >= l.low);
+  /** Whether a trace id's randomness (its last 56 bits, 14 hex digits) is at or above the level's threshold. */
+  const keeps = (randomness, l) => {
+    const high = Number.parseInt(randomness.slice(0, 7), 16);
+    return high > l.high || (high === l.high && Number.parseInt(randomness.slice(7), 16) >= l.low);
   };
   return {
     /**
@@ -123,9 +123,10 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
         decided = KEEP;
         return true;
       }
-      const traceId = randomHex(32);
-      if (!keeps(traceId, l)) return false;
-      decided = { state: l.state, traceId };
+      // The randomness first: a root that is not kept (most, under load) needs no whole id.
+      const randomness = randomHex(14);
+      if (!keeps(randomness, l)) return false;
+      decided = { state: l.state, traceId: randomHex(18) + randomness };
       return true;
     },
     /** The trace id decided for the root about to start (decideIncoming), if any. */
@@ -149,7 +150,7 @@ function adaptiveSampler(sdk, perSecond, rampartRequire) {
       }
       const l = countRoot();
       if (!l) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
-      return keeps(traceId, l)
+      return keeps(traceId.slice(18), l)
         ? { decision: SamplingDecision.RECORD_AND_SAMPLED, traceState: l.state }
         : { decision: SamplingDecision.NOT_RECORD, traceState: l.state };
     },
