@@ -328,6 +328,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
             orders,
             concurrency: 512,
             ...(opts.traceEvery ? { traceEvery: opts.traceEvery } : {}),
+            timeline: true,
             signal: opts.signal,
           });
         });
@@ -352,6 +353,11 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         if (r.tracedLatencyMs && r.untracedLatencyMs)
           log(
             `  traced (every ${opts.traceEvery}th): p50 ${r.tracedLatencyMs.p50} ms, p99 ${r.tracedLatencyMs.p99} ms; untraced: p50 ${r.untracedLatencyMs.p50} ms, p99 ${r.untracedLatencyMs.p99} ms`,
+          );
+        // Where the tail came from: every second's max, and which seconds held the slowest 1%.
+        if (r.timeline)
+          log(
+            `  max ms by second: ${r.timeline.map((t) => Math.round(t.max)).join(' ')}; seconds over p99: ${r.timeline.filter((t) => t.max > r.latencyMs.p99).length}/${r.timeline.length}`,
           );
         log(
           `  CPU ms per assessment (net of idle): ${cpu.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${netTotalMsPerAssessment}; bench process ${round(client.selfMs / Math.max(1, r.ok), 3)})`,

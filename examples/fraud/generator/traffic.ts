@@ -55,6 +55,11 @@ export interface TrafficOptions {
    * assessments (`tracedLatencyMs`, `untracedLatencyMs`). Without it the gateway decides alone.
    */
   traceEvery?: number;
+  /**
+   * Add `timeline`: the answers summarised per second of due time, to tell a tail spread over
+   * the run from one made of a few stalls. @default false
+   */
+  timeline?: boolean;
   /** Orders to send instead of generated ones (tests). */
   orders?: readonly LabelledOrder[];
   signal?: AbortSignal;
@@ -93,6 +98,8 @@ export interface TrafficReport {
   /** With `traceEvery`: the latency of the orders sent as sampled, and of the others. */
   tracedLatencyMs?: LatencySummary;
   untracedLatencyMs?: LatencySummary;
+  /** With `timeline`: per second of due time since the start, the answers' count, p99 and max. */
+  timeline?: { second: number; answered: number; p99: number; max: number }[];
   /**
    * Answered assessments that lack a signal (the gateway left out a service that failed or did
    * not answer within its timeout, reason `<SERVICE>_UNAVAILABLE`): a 200, but a weaker decision.
@@ -233,6 +240,8 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
   const traceEvery = opts.traceEvery && opts.traceEvery > 0 ? Math.floor(opts.traceEvery) : undefined;
   const traced: number[] = [];
   const untraced: number[] = [];
+  // With timeline: the latencies of the orders due in each second since the start.
+  const bySecond: number[][] | undefined = opts.timeline ? [] : undefined;
   const answers: (Answer | undefined)[] = new Array(orders.length);
   const errorsByStatus: Record<string, number> = {};
   let inFlight = 0;
@@ -267,6 +276,7 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
               const ms = performance.now() - due;
               latencies.push(ms);
               group?.push(ms);
+              if (bySecond) (bySecond[Math.floor((due - start) / 1000)] ??= []).push(ms);
             } else {
               const kind = a.status === 0 ? (a.error ?? 'no-answer') : String(a.status);
               errorsByStatus[kind] = (errorsByStatus[kind] ?? 0) + 1;
@@ -329,6 +339,12 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficReport> {
     ...(traceEvery && {
       tracedLatencyMs: summariseLatency(traced),
       untracedLatencyMs: summariseLatency(untraced),
+    }),
+    ...(bySecond && {
+      timeline: Array.from(bySecond, (ms = [], second) => {
+        const l = summariseLatency(ms);
+        return { second, answered: ms.length, p99: l.p99, max: l.max };
+      }),
     }),
     degraded,
     degradedBySignal,
