@@ -16,10 +16,10 @@
  *    seeded with `historyOrders` orders (1M by default) and the bureau with `bureauPersons` files.
  * 3. Ramp: after a warm-up and 10 s of idle CPU baseline, open-loop traffic (generator/traffic.ts)
  *    at rising rates (x `rampFactor`), `stepMs` each, until a step has errors, cannot keep its
- *    rate, or its p99 exceeds `explodeP99Ms`, twice in a row (a failed step runs once more); the
- *    sustained rate is the last step that passed. If
- *    the first step fails, the rate halves instead until one passes (a busy machine still gets a
- *    figure).
+ *    rate, or its p99 exceeds `explodeP99Ms`, twice in a row (a failed step runs once more), then
+ *    the rate halfway back to the last pass; the sustained rate is the last step that passed
+ *    (sustain.ts, shared with observe-fraud). If the first step fails, the rate steps down until
+ *    one passes and the ramp climbs again (a busy machine still gets a figure).
  * 4. Measure: p50/p99 at 50% of the sustained rate for `measureMs`, with the CPU time each service
  *    (all its replicas and their children, PostgreSQL's backends included) spent per assessment,
  *    raw and net of the idle baseline, and the 1-minute load average (other work on the machine).
@@ -45,7 +45,7 @@ import { evaluate, heldOutDataset, type Evaluation } from '../examples/fraud/mod
 import type { WeightsFile } from '../examples/fraud/services/scoring/logic.ts';
 import { freePort } from '../src/testing/postgres.ts';
 import { runCallGraph } from './call-graph.ts';
-import { stepVerdict } from './sustain.ts';
+import { findSustainedRate } from './sustain.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import {
   abortOnInterrupt,
@@ -367,62 +367,47 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       return result;
     }
 
-    // 3. Ramp up while steps pass; if the first step fails, step down instead (halving, to 5/s)
-    // so a busy machine still yields a sustained rate rather than none.
-    let rate = config.startRate;
-    let direction: 'up' | 'down' | undefined;
-    // A step that fails on the way up runs once more before the ramp ends: one late answer out of
-    // 1,550 (a signal past its deadline) once ended a run at 155/s that another run took to 743/s.
-    let retried = false;
-    while (rate <= config.maxRate && rate >= 5 && !opts.signal?.aborted) {
-      const orders = trafficOrders(
-        { historyOrders: config.historyOrders },
-        Math.ceil((rate * config.stepMs) / 1000),
-      );
-      let stepReport: TrafficReport | undefined;
-      const busy = await cpuByService(replicas, async () => {
-        stepReport = await runTrafficApart({
-          url,
-          rate,
-          durationMs: config.stepMs,
-          orders,
-          concurrency: 512,
-          signal: opts.signal,
+    // 3. The sustained rate, as observe-fraud measures it (sustain.ts): up by rampFactor while
+    // steps pass, a failed step once more before stopping (one late answer out of 1,550 once ended
+    // a run at 155/s that another took to 743/s), then halfway back; a first step that fails steps
+    // down until one passes and climbs again, so a busy machine still yields a figure.
+    const ramp = await findSustainedRate(
+      async (rate) => {
+        const orders = trafficOrders(
+          { historyOrders: config.historyOrders },
+          Math.ceil((rate * config.stepMs) / 1000),
+        );
+        let stepReport: TrafficReport | undefined;
+        const busy = await cpuByService(replicas, async () => {
+          stepReport = await runTrafficApart({
+            url,
+            rate,
+            durationMs: config.stepMs,
+            orders,
+            concurrency: 512,
+            signal: opts.signal,
+          });
         });
-      });
-      const report = stepReport!;
-      const v = stepVerdict(report, config.explodeP99Ms);
-      const cpu = serviceCpu(idle, busy, report.ok);
-      const netCpuMsPerAssessment = round(
-        cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
-        3,
-      );
-      result.ramp.push({ rate, ...v, load1: round(loadavg()[0]!, 2), netCpuMsPerAssessment, report });
-      log(
-        `ramp ${rate}/s: ${report.throughput}/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, errors ${report.errors}, ${netCpuMsPerAssessment} CPU ms/assessment: ${v.why}`,
-      );
-      direction ??= v.passed ? 'up' : 'down';
-      if (direction === 'down') {
-        if (v.passed) {
-          result.sustainedRate = rate;
-          break;
-        }
-        rate = Math.floor(rate / 2);
-        await new Promise((r) => setTimeout(r, 3000));
-        continue;
-      }
-      if (!v.passed) {
-        if (retried) break;
-        retried = true;
-        log(`ramp ${rate}/s: once more before stopping`);
-        await new Promise((r) => setTimeout(r, 3000));
-        continue;
-      }
-      retried = false;
-      result.sustainedRate = rate;
-      rate = Math.round(rate * config.rampFactor);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+        const report = stepReport!;
+        const cpu = serviceCpu(idle, busy, report.ok);
+        const netCpuMsPerAssessment = round(
+          cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
+          3,
+        );
+        return { report, step: { load1: round(loadavg()[0]!, 2), netCpuMsPerAssessment, report } };
+      },
+      {
+        startRate: config.startRate,
+        factor: config.rampFactor,
+        explodeP99Ms: config.explodeP99Ms,
+        maxRate: config.maxRate,
+        refine: true,
+        signal: opts.signal,
+        log: (line) => log(`ramp ${line.trimStart()}`),
+      },
+    );
+    result.ramp = ramp.steps.map((s) => ({ rate: s.rate, passed: s.passed, why: s.why, ...s.step }));
+    result.sustainedRate = ramp.sustainedRate;
     result.goals.sustainedAtLeast500 = result.sustainedRate >= 500;
 
     // 4. Half the sustained rate, with CPU per service.
