@@ -167,6 +167,22 @@ describe('postgresServerCommand', () => {
       },
     );
   });
+
+  it("GIVEN the stack's parameters WHEN built THEN each follows Rampart's own as -c name=value", () => {
+    const { argv } = postgresServerCommand({
+      dataDir: '/s/db/data',
+      listenAddress: '198.19.0.3',
+      port: 5432,
+      socketDir: '/s/db/run',
+      parameters: { shared_buffers: '512MB', 'auto_explain.log_min_duration': '250ms' },
+    });
+    assert.deepEqual(argv.slice(-4), [
+      '-c',
+      'shared_buffers=512MB',
+      '-c',
+      'auto_explain.log_min_duration=250ms',
+    ]);
+  });
 });
 
 describe('renderPgHba / writePgHba', () => {

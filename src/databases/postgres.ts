@@ -142,6 +142,8 @@ export interface PostgresServerCommandOptions {
   socketDir: string;
   /** @default POSTGRES_BIN_DIR */
   binDir?: string;
+  /** The stack's `parameters`: postgresql.conf settings, as `-c name=value`. */
+  parameters?: Readonly<Record<string, string>>;
 }
 
 /** The server process for the supervisor to run (in the database's namespace) as `user`. */
@@ -162,6 +164,8 @@ export function postgresServerCommand(options: PostgresServerCommandOptions): {
       `unix_socket_directories=${options.socketDir}`,
       '-c',
       `hba_file=${join(options.dataDir, PG_HBA_FILE)}`,
+      // The stack's settings (the stack file refuses the ones above).
+      ...Object.entries(options.parameters ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
     user: POSTGRES_USER,
   };

@@ -8,6 +8,7 @@ import { settledDatabases } from './controller.ts';
 const frauddb: ResolvedDatabase = {
   name: 'frauddb',
   engine: 'postgres',
+  parameters: {},
   namespace: 'fraud',
   users: ['velocity', 'credit', 'audit'],
   port: 5432,

@@ -92,6 +92,7 @@ export function createDatabaseEngines(opts: { exec: Exec; dataDir: string }): Da
         listenAddress: address,
         port: db.port,
         socketDir: d.socket,
+        parameters: db.parameters,
       });
       return { argv: cmd.argv, user: cmd.user, cwd: d.root };
     },

@@ -96,6 +96,15 @@ export function checkReferences(input: StackInput, environment: string, problems
         });
       }
     });
+    const { engine, parameters } = db.fields;
+    if (engine !== undefined && engine !== 'postgres' && parameters && Object.keys(parameters).length > 0) {
+      problems.add({
+        path: ['databases', db.name, 'parameters'],
+        anchor: 'key',
+        message: `parameters are PostgreSQL settings; engine ${engine} does not take them`,
+        fix: 'remove parameters, or use engine: postgres',
+      });
+    }
     // Only whole entries: an invalid namespace field would otherwise look like the default namespace.
     const namespace = db.fields.namespace ?? environment;
     const twin = input.services.find((s) => s.name === db.name);

@@ -278,6 +278,55 @@ describe('parseStack reports bad stack files precisely', () => {
     });
   });
 
+  test('GIVEN a database parameter Rampart sets itself WHEN parsed THEN it is refused with the reason', () => {
+    const text =
+      'services:\n  api:\n    command: [x]\n    networks: [app, db]\ndatabases:\n  maindb:\n    engine: postgres\n    users: [api]\n    parameters: { shared_buffers: 512MB, listen_addresses: "*" }\n';
+    assertOneProblem(header + text, {
+      line: 11,
+      column: 42,
+      field: 'databases.maindb.parameters.listen_addresses',
+      message: "'listen_addresses' is set by Rampart (where the server listens and who may connect)",
+      fix: "remove listen_addresses: Rampart sets it for the environment's database network",
+    });
+  });
+
+  test('GIVEN database parameters of the wrong shape WHEN parsed THEN name and value are each reported', () => {
+    const bad = (parameters: string) =>
+      parseError(
+        header +
+          `services:\n  api:\n    command: [x]\n    networks: [app, db]\ndatabases:\n  maindb:\n    engine: postgres\n    users: [api]\n    parameters: ${parameters}\n`,
+        'prod',
+      ).details['problems'] as StackProblem[];
+    assert.deepEqual(
+      bad('{ Shared-Buffers: 1GB }').map((p) => p.message),
+      ["'Shared-Buffers' is not a PostgreSQL setting name"],
+    );
+    assert.deepEqual(
+      bad('{ work_mem: { size: 4MB } }').map((p) => [p.field, p.message]),
+      [['databases.maindb.parameters.work_mem', 'expected a string, number or boolean, got a mapping']],
+    );
+    assert.deepEqual(
+      bad('{ work_mem: "" }').map((p) => p.message),
+      ['is empty'],
+    );
+  });
+
+  test('GIVEN parameters on a CockroachDB database WHEN parsed THEN they are refused', () => {
+    const text =
+      'services:\n  api:\n    command: [x]\n    networks: [app, db]\ndatabases:\n  maindb:\n    engine: cockroachdb\n    users: [api]\n    parameters: { shared_buffers: 512MB }\n';
+    const problems = parseError(header + text, 'prod').details['problems'] as StackProblem[];
+    assert.deepEqual(
+      problems.map((p) => [p.field, p.message, p.fix]),
+      [
+        [
+          'databases.maindb.parameters',
+          'parameters are PostgreSQL settings; engine cockroachdb does not take them',
+          'remove parameters, or use engine: postgres',
+        ],
+      ],
+    );
+  });
+
   test('GIVEN a database user off the db network WHEN parsed THEN the fix adds db to its networks', () => {
     const text =
       'services:\n  api:\n    command: [x]\ndatabases:\n  maindb:\n    engine: postgres\n    users: [api]\n';

@@ -130,6 +130,26 @@ describe('parseStack resolves a valid stack', () => {
     assert.deepEqual(stack.databases[0]?.users, ['api']);
   });
 
+  test('GIVEN database parameters WHEN resolved THEN they are kept as postgresql.conf strings, none by default', () => {
+    const text = [
+      'version: 1',
+      'name: demo',
+      'services:',
+      '  api: { command: [x], networks: [app, db] }',
+      'databases:',
+      '  maindb: { engine: postgres, users: [api], parameters: { shared_buffers: 1GB, max_connections: 200, fsync: true } }',
+      '  otherdb: { engine: postgres, users: [api] }',
+      '',
+    ].join('\n');
+    const stack = parseStack({ text, file: '/srv/demo/rampart.yaml', environment: 'prod' });
+    assert.deepEqual(stack.databases[0]?.parameters, {
+      shared_buffers: '1GB',
+      max_connections: '200',
+      fsync: 'true',
+    });
+    assert.deepEqual(stack.databases[1]?.parameters, {});
+  });
+
   test('GIVEN one host port for TCP and UDP WHEN resolved THEN both publish, each with its protocol', () => {
     const text = [
       'version: 1',

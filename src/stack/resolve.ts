@@ -40,6 +40,7 @@ export function resolveStack(input: StackInput, opts: ResolveOptions): ResolvedS
       namespace: db.namespace ?? environment,
       users: [...new Set(db.users)],
       port: db.port ?? DEFAULT_DATABASE_PORTS[db.engine],
+      parameters: db.parameters,
       source: { file, line: opts.lineOf('databases', name) },
     };
   });

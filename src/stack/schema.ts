@@ -12,6 +12,7 @@ import {
   envVarFix,
   envVarKey,
   integer,
+  key,
   labelsSchema,
   leaf,
   oneOf,
@@ -207,11 +208,63 @@ export const serviceSchema = z.strictObject({
 export type ServiceInput = z.output<typeof serviceSchema>;
 
 export const ENGINES = ['postgres', 'cockroachdb'] as const;
+
+/** Server settings Rampart sets itself (where the server listens, who may connect): not the stack's. */
+export const RESERVED_POSTGRES_PARAMETERS = [
+  'listen_addresses',
+  'port',
+  'unix_socket_directories',
+  'hba_file',
+  'ident_file',
+  'config_file',
+  'data_directory',
+] as const;
+
+/** A PostgreSQL setting's name as `postgres -c` takes it (`shared_buffers`, `auto_explain.log_min_duration`). */
+const postgresParameterName = key((k) => {
+  if (!/^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/.test(k))
+    return {
+      message: `'${k}' is not a PostgreSQL setting name`,
+      fix: 'use the name as postgresql.conf spells it, e.g. shared_buffers',
+    };
+  if ((RESERVED_POSTGRES_PARAMETERS as readonly string[]).includes(k))
+    return {
+      message: `'${k}' is set by Rampart (where the server listens and who may connect)`,
+      fix: `remove ${k}: Rampart sets it for the environment's database network`,
+    };
+  return undefined;
+});
+
+/**
+ * PostgreSQL settings (postgresql.conf names), passed to the server as `-c name=value`, like
+ * CloudNativePG's `postgresql.parameters`. A change restarts the database with the new settings.
+ */
+const postgresParameters = z.record(
+  postgresParameterName,
+  leaf('shared_buffers: 512MB', (v) => {
+    const value =
+      typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+    if (value === undefined)
+      return {
+        message: `expected a string, number or boolean, got ${describeValue(v)}`,
+        fix: 'write the value as postgresql.conf takes it, e.g. shared_buffers: 512MB',
+      };
+    if (value === '' || /[\0\n\r]/.test(value))
+      return {
+        message: value === '' ? 'is empty' : 'holds a line break or NUL',
+        fix: 'write one value on one line, e.g. shared_buffers: 512MB, or remove the setting',
+      };
+    return { value };
+  }),
+);
+
+/** Cross-field: `parameters` only with engine postgres (checks.ts). */
 export const databaseSchema = z.strictObject({
   engine: oneOf('database engine', ENGINES, 'engine: postgres'),
   users: z.array(text('users: [api]')).default([]),
   namespace: dnsName('namespace: shop').optional(),
   port: integer(1, 65535, 'port: 5432').optional(),
+  parameters: postgresParameters.default({}),
 });
 export type DatabaseInput = z.output<typeof databaseSchema>;
 

@@ -105,6 +105,8 @@ export interface ResolvedDatabase {
   /** Services allowed to use it; each gets its own role and schema. */
   users: readonly string[];
   port: number;
+  /** PostgreSQL settings for the server (`-c name=value`); empty for other engines. */
+  parameters: Readonly<Record<string, string>>;
   source: { file: string; line: number };
 }
 

@@ -82,6 +82,7 @@ databases:
   notes:
     engine: postgres
     users: [back]
+    parameters: { work_mem: 8MB }
 `);
     await cp.daemon.controlPlane.up({ file: stackFile, environment: env, clientEnv: {} }, (m) =>
       progress.push(m),
@@ -147,13 +148,15 @@ databases:
     assert.match(await inNetns(ns('front'), CONNECT('notes', 5432)), /^ERR (ENOTFOUND|EAI_AGAIN)/);
   });
 
-  it('GIVEN a database user THEN it reaches PostgreSQL with its own role through DATABASE_URL', async () => {
+  it('GIVEN a database user THEN it reaches PostgreSQL with its own role through DATABASE_URL, on a server with the stack parameters', async () => {
     const out = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/db'))) as {
       n: number;
       who: string;
+      work_mem: string;
     };
     assert.equal(out.who, 'back');
     assert.ok(out.n >= 1);
+    assert.equal(out.work_mem, '8MB');
   });
 
   it('GIVEN a published port THEN the host reaches the service on 127.0.0.1', async () => {
