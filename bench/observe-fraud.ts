@@ -1,14 +1,14 @@
 /**
  * What injected tracing costs the fraud stack. One copy of the stack (small `test` seeds) is
  * deployed in turn as each mode: every service `tracing: false` (off), Rampart's default tracing
- * (on: whole traces, at most 5 new a second per replica, docs/decisions/0007), and every trace kept
+ * (on: whole traces, at most 1 new a second per replica, docs/decisions/0007), and every trace kept
  * (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`); a mode change is a rolling deploy of the same
  * environment, so every mode runs on the same namespaces, database and data, one at a time. After
  * each deploy the stack is warmed (the new processes' JIT; a traced service has more code to
  * compile) before it is measured: the sustained rate (open loop, stepped up by `rampFactor` on one
  * grid of rates for every mode until a step fails twice, then halfway back, as issue 3 measures
  * it: sustain.ts), p99
- * latency at a moderate fixed rate (60/s, where a replica's 5 traces a second are 1 order in 12),
+ * latency at a moderate fixed rate (60/s, where a replica's 1 trace a second is 1 order in 60),
  * and p99 at the operating point issue 3 measures the stack at (half the rate tracing off
  * sustained in the first round). Until session 17 throughput was measured with 24 orders in flight,
  * which reads in-flight / latency rather than capacity (sustain.ts). Rounds rotate the order (off, on,

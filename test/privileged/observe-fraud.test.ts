@@ -77,7 +77,16 @@ describe('observability on the fraud stack', { timeout: 240_000 }, () => {
     cp = await startControlPlaneForTest({ readyTimeoutMs: 150_000 });
     const hostPort = await freePort();
     gatewayUrl = `http://127.0.0.1:${hostPort}`;
-    const file = await cp.writeStack(fraudStackText({ environment: env, hostPort, overlayFrom: 'test' }));
+    // More traces than the default 1 a second, so that the burst below puts several sampled
+    // assessments into the same batches (the case a trace could lose spans to another's in).
+    const file = await cp.writeStack(
+      fraudStackText({
+        environment: env,
+        hostPort,
+        overlayFrom: 'test',
+        env: { gateway: { RAMPART_TRACES_PER_SECOND: '10' } },
+      }),
+    );
     await cp.daemon.controlPlane.up({ file, environment: env, clientEnv: {} }, () => undefined);
     const res = await fetch(`${gatewayUrl}/v1/assessments`, {
       method: 'POST',

@@ -20,7 +20,7 @@
  * because tracing code runs a few times a second, with cold caches; decision 0011) and leave as
  * OTLP/JSON (export.cjs: cheaper than the stock exporter for a few spans a second). The SDK's
  * samplers are used as they are. No resource detector runs (no cloud metadata probes).
- * Sampling keeps whole traces: by default a replica starts at most RAMPART_TRACES_PER_SECOND (5)
+ * Sampling keeps whole traces: by default a replica starts at most RAMPART_TRACES_PER_SECOND (1)
  * new traces a second on average (adaptive probability, see adaptiveSampler), children follow their
  * parent; the standard OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG) replaces that
  * (`parentbased_always_on`: every trace).
