@@ -354,11 +354,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
           log(
             `  traced (every ${opts.traceEvery}th): p50 ${r.tracedLatencyMs.p50} ms, p99 ${r.tracedLatencyMs.p99} ms; untraced: p50 ${r.untracedLatencyMs.p50} ms, p99 ${r.untracedLatencyMs.p99} ms`,
           );
-        // Where the tail came from: every second's max, and which seconds held the slowest 1%.
-        if (r.timeline)
-          log(
-            `  max ms by second: ${r.timeline.map((t) => Math.round(t.max)).join(' ')}; seconds over p99: ${r.timeline.filter((t) => t.max > r.latencyMs.p99).length}/${r.timeline.length}`,
-          );
+        logTimeline(r, log);
         log(
           `  CPU ms per assessment (net of idle): ${cpu.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${netTotalMsPerAssessment}; bench process ${round(client.selfMs / Math.max(1, r.ok), 3)})`,
         );
@@ -428,6 +424,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
             durationMs: config.measureMs,
             orders,
             concurrency: 512,
+            timeline: true,
             signal: opts.signal,
           });
         }),
@@ -452,6 +449,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       log(
         `at ${half}/s: p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, degraded ${r.degraded}; detection precision ${r.detection.precision}, recall ${r.detection.recall}, AUC ${r.detection.auc}`,
       );
+      logTimeline(r, log);
       log(
         `CPU ms per assessment, net of idle: ${services.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${result.cpu.netTotalMsPerAssessment}; with idle ${result.cpu.totalMsPerAssessment}); machine ${Math.round(machine * 100)}% busy`,
       );
@@ -533,6 +531,15 @@ function pairs(text: string | undefined): [string, string][] {
     const eq = kv.indexOf('=');
     return [kv.slice(0, eq), kv.slice(eq + 1)];
   });
+}
+
+/** Where a run's tail came from: every second's max, and how many seconds held the slowest 1%. */
+function logTimeline(r: TrafficReport, log: (line: string) => void): void {
+  if (!r.timeline) return;
+  const over = r.timeline.filter((t) => t.max > r.latencyMs.p99).length;
+  log(
+    `  max ms by second: ${r.timeline.map((t) => Math.round(t.max)).join(' ')}; seconds over p99: ${over}/${r.timeline.length}`,
+  );
 }
 
 async function main(): Promise<void> {
