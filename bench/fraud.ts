@@ -39,6 +39,7 @@ import {
   parseDurationMs,
   runTrafficApart,
   trafficOrders,
+  type TrafficOptions,
   type TrafficReport,
 } from '../examples/fraud/generator/traffic.ts';
 import { evaluate, heldOutDataset, type Evaluation } from '../examples/fraud/model/train.ts';
@@ -309,36 +310,43 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     const replicas = cp.daemon.controlPlane.ps({ environment });
     gatewayReplicas = replicas.filter((r) => r.service === 'gateway').length;
     const idle = await cpuByService(replicas, () => new Promise((r) => setTimeout(r, 10_000)));
+    /** Open loop at `rate` for `durationMs` (orders generated beforehand), with each service's CPU over it. */
+    const measureAt = async (rate: number, durationMs: number, more: Partial<TrafficOptions> = {}) => {
+      const orders = trafficOrders(
+        { historyOrders: config.historyOrders },
+        Math.ceil((rate * durationMs) / 1000),
+      );
+      let report: TrafficReport | undefined;
+      const busy = await cpuByService(replicas, async () => {
+        report = await runTrafficApart({
+          url,
+          rate,
+          durationMs,
+          orders,
+          concurrency: 512,
+          signal: opts.signal,
+          ...more,
+        });
+      });
+      return { report: report!, busy };
+    };
 
     if (opts.fixedRates && opts.fixedRates.length > 0) {
       result.fixed = [];
       for (const rate of opts.fixedRates) {
         if (opts.signal?.aborted) break;
-        const orders = trafficOrders(
-          { historyOrders: config.historyOrders },
-          Math.ceil((rate * config.measureMs) / 1000),
-        );
         const client0 = cpuTimes();
-        let report: TrafficReport | undefined;
-        const busy = await cpuByService(replicas, async () => {
-          report = await runTrafficApart({
-            url,
-            rate,
-            durationMs: config.measureMs,
-            orders,
-            concurrency: 512,
-            ...(opts.traceEvery ? { traceEvery: opts.traceEvery } : {}),
-            timeline: true,
-            signal: opts.signal,
-          });
+        const { report, busy } = await measureAt(rate, config.measureMs, {
+          ...(opts.traceEvery ? { traceEvery: opts.traceEvery } : {}),
+          timeline: true,
         });
         const client = cpuSince(client0);
-        const cpu = serviceCpu(idle, busy, report!.ok);
+        const cpu = serviceCpu(idle, busy, report.ok);
         const netTotalMsPerAssessment = round(
           cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
           3,
         );
-        const r = report!;
+        const r = report;
         result.fixed.push({
           rate,
           load1: round(loadavg()[0]!, 2),
@@ -369,22 +377,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     // down until one passes and climbs again, so a busy machine still yields a figure.
     const ramp = await findSustainedRate(
       async (rate) => {
-        const orders = trafficOrders(
-          { historyOrders: config.historyOrders },
-          Math.ceil((rate * config.stepMs) / 1000),
-        );
-        let stepReport: TrafficReport | undefined;
-        const busy = await cpuByService(replicas, async () => {
-          stepReport = await runTrafficApart({
-            url,
-            rate,
-            durationMs: config.stepMs,
-            orders,
-            concurrency: 512,
-            signal: opts.signal,
-          });
-        });
-        const report = stepReport!;
+        const { report, busy } = await measureAt(rate, config.stepMs);
         const cpu = serviceCpu(idle, busy, report.ok);
         const netCpuMsPerAssessment = round(
           cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
@@ -410,31 +403,17 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     if (result.sustainedRate > 0 && !opts.signal?.aborted) {
       await new Promise((r) => setTimeout(r, 3000));
       const half = Math.max(1, Math.round(result.sustainedRate / 2));
-      const orders = trafficOrders(
-        { historyOrders: config.historyOrders },
-        Math.ceil((half * config.measureMs) / 1000),
-      );
       const client0 = cpuTimes();
-      let report: TrafficReport | undefined;
-      const { result: busy, busy: machine } = await machineBusy(() =>
-        cpuByService(replicas, async () => {
-          report = await runTrafficApart({
-            url,
-            rate: half,
-            durationMs: config.measureMs,
-            orders,
-            concurrency: 512,
-            timeline: true,
-            signal: opts.signal,
-          });
-        }),
-      );
+      const {
+        result: { report, busy },
+        busy: machine,
+      } = await machineBusy(() => measureAt(half, config.measureMs, { timeline: true }));
       result.machineBusyAtHalf = machine;
       const client = cpuSince(client0);
-      result.atHalf = report!;
+      result.atHalf = report;
       result.load.atHalf = round(loadavg()[0]!, 2);
-      result.goals.p99Below50AtHalf = report!.latencyMs.p99 < 50 && half >= 250;
-      const ok = Math.max(1, report!.ok);
+      result.goals.p99Below50AtHalf = report.latencyMs.p99 < 50 && half >= 250;
+      const ok = Math.max(1, report.ok);
       const services = serviceCpu(idle, busy, ok);
       result.cpu = {
         services,
@@ -445,7 +424,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
           3,
         ),
       };
-      const r = report!;
+      const r = report;
       log(
         `at ${half}/s: p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, degraded ${r.degraded}; detection precision ${r.detection.precision}, recall ${r.detection.recall}, AUC ${r.detection.auc}`,
       );
