@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { httpGetScript, inNetns, tcpConnectScript } from '../../src/testing/probe.ts';
@@ -221,6 +222,25 @@ databases:
       .map((r) => `${r.id}:${r.pid}:${r.restarts}`);
     assert.deepEqual(after, before);
     assert.equal(await inNetns(ns('front'), GET('http://back:8080/whoami')), `${env}/back-0`);
+  });
+
+  it('GIVEN new database parameters WHEN up runs again THEN the database restarts with them, its data kept', async () => {
+    const database = () => cp.daemon.controlPlane.ps({ environment: env }).find((r) => r.service === 'notes');
+    const before = database();
+    assert.ok(before?.pid, 'the database replica runs');
+    const { n } = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/db'))) as { n: number };
+    await cp.writeStack((await readFile(stackFile, 'utf8')).replace('work_mem: 8MB', 'work_mem: 16MB'));
+    const lines: string[] = [];
+    await cp.daemon.controlPlane.up({ file: stackFile, environment: env, clientEnv: {} }, (m) =>
+      lines.push(m),
+    );
+    assert.notEqual(database()?.pid, before.pid, lines.join('\n'));
+    const out = JSON.parse(await inNetns(ns('front'), GET('http://back:8080/db'))) as {
+      n: number;
+      work_mem: string;
+    };
+    assert.equal(out.work_mem, '16MB');
+    assert.ok(out.n > n, `rows written before the restart are still there: ${out.n} after ${n}`);
   });
 
   it('GIVEN down THEN no namespace, veth, bridge or nft table of the environment is left', async () => {
