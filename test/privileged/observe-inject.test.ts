@@ -42,6 +42,8 @@ services:
     health: { http: { path: /healthz, port: http }, interval: 1s }
     publish: [{ port: http, hostPort: ${hostPort} }]
     dependsOn: [back]
+    # Every call traced (the default keeps 1 new trace a second), so the map's count is exact.
+    env: { RAMPART_TRACES_PER_SECOND: '100' }
   back:
     command: [node, back.cjs]
     ports: [{ name: http, port: 8080 }]
