@@ -7,8 +7,8 @@
  * each deploy the stack is warmed (the new processes' JIT; a traced service has more code to
  * compile) before it is measured: the sustained rate (open loop, stepped up by `rampFactor` on one
  * grid of rates for every mode until a step fails twice, then halfway back, as issue 3 measures
- * it: sustain.ts), p99
- * latency at a moderate fixed rate (60/s, where a replica's 1 trace a second is 1 order in 60),
+ * it: sustain.ts), p99 latency at a moderate fixed rate (60/s, where a replica's 1 trace a second
+ * is 1 order in 60; measured first, 5 s after the warm-up, on a stack in its steady state),
  * and p99 at the operating point issue 3 measures the stack at (half the rate tracing off
  * sustained in the first round). Until session 17 throughput was measured with 24 orders in flight,
  * which reads in-flight / latency rather than capacity (sustain.ts). Rounds rotate the order (off, on,
@@ -150,6 +150,8 @@ const PRELOAD_BATCH = (
   createRequire(import.meta.url)('../src/observe/preload/batch.cjs') as { DEFAULTS: { delayMs: number } }
 ).DEFAULTS;
 const MODES: readonly Mode[] = ['off', 'on', 'all'];
+/** Idle time between the warm-up and the latency measurement. */
+const SETTLE_MS = 5000;
 
 /** The fraud stack for a mode: every service opted out of tracing, as is, or keeping every trace. */
 function stackFor(mode: Mode, text: string): string {
@@ -273,11 +275,18 @@ export async function runObserveFraudBench(
       for (const mode of order) {
         if (opts.signal?.aborted) throw new Error('interrupted');
         await switchTo(mode);
-        // Warm at the operating point once it is known (half of off's first sustained rate): the
-        // ramp's first step comes right after, and a stack warmed at 150/s failed a first step at
+        // Warm at the operating point once it is known (half of off's first sustained rate), and
+        // again for half as long before the ramp: a stack warmed at 150/s failed a first step at
         // 666/s that it passed when run again (session 17).
-        await traffic(Math.max(config.warmRate, loadRate ?? 0), config.warmMs);
+        const warm = (ms: number) => traffic(Math.max(config.warmRate, loadRate ?? 0), ms);
+        await warm(config.warmMs);
         const f = figures[mode];
+        // p99 at the gentle rate before the ramp, on a stack in its steady state. Measured after
+        // the ramp (until session 19) it also caught the aftermath of saturation: the rows and
+        // garbage of up to 2,000 assessments a second, in whichever mode ran.
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+        const lat = await measure(() => traffic(config.latencyRate, config.latencyMs));
+        await warm(config.warmMs / 2);
         // On one grid for every mode (startRate × rampFactor^k), two steps below this mode's last.
         const last = f.throughput.at(-1);
         const k = last
@@ -309,7 +318,6 @@ export async function runObserveFraudBench(
             p99: s.step.report.latencyMs.p99,
           })),
         );
-        const lat = await measure(() => traffic(config.latencyRate, config.latencyMs));
         // Off is the first mode of the first round: half its sustained rate is the operating point.
         loadRate ??= Math.max(1, Math.round(ramp.sustainedRate / 2));
         const atLoad = await traffic(loadRate, config.latencyMs);
