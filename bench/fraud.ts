@@ -215,6 +215,14 @@ function serviceCpu(idle: CpuReading, busy: CpuReading, answered: number): Servi
   return services.sort((a, b) => b.cpuMs - a.cpuMs);
 }
 
+/** The stack's CPU per assessment net of idle: every service's, summed. */
+function netTotal(services: readonly ServiceCpu[]): number {
+  return round(
+    services.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
+    3,
+  );
+}
+
 export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<FraudBenchResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const config = {
@@ -336,17 +344,13 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
       for (const rate of opts.fixedRates) {
         if (opts.signal?.aborted) break;
         const client0 = cpuTimes();
-        const { report, busy } = await measureAt(rate, config.measureMs, {
+        const { report: r, busy } = await measureAt(rate, config.measureMs, {
           ...(opts.traceEvery ? { traceEvery: opts.traceEvery } : {}),
           timeline: true,
         });
         const client = cpuSince(client0);
-        const cpu = serviceCpu(idle, busy, report.ok);
-        const netTotalMsPerAssessment = round(
-          cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
-          3,
-        );
-        const r = report;
+        const cpu = serviceCpu(idle, busy, r.ok);
+        const netTotalMsPerAssessment = netTotal(cpu);
         result.fixed.push({
           rate,
           load1: round(loadavg()[0]!, 2),
@@ -378,11 +382,7 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
     const ramp = await findSustainedRate(
       async (rate) => {
         const { report, busy } = await measureAt(rate, config.stepMs);
-        const cpu = serviceCpu(idle, busy, report.ok);
-        const netCpuMsPerAssessment = round(
-          cpu.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
-          3,
-        );
+        const netCpuMsPerAssessment = netTotal(serviceCpu(idle, busy, report.ok));
         return { report, step: { load1: round(loadavg()[0]!, 2), netCpuMsPerAssessment, report } };
       },
       {
@@ -420,16 +420,13 @@ export async function runFraudBench(opts: FraudBenchOptions = {}): Promise<Fraud
         services,
         benchProcessMs: client.selfMs,
         totalMsPerAssessment: round(services.reduce((sum, e) => sum + e.cpuMs, 0) / ok, 3),
-        netTotalMsPerAssessment: round(
-          services.reduce((sum, e) => sum + e.netCpuMsPerAssessment, 0),
-          3,
-        ),
+        netTotalMsPerAssessment: netTotal(services),
       };
-      const r = report;
+      const { latencyMs, detection } = report;
       log(
-        `at ${half}/s: p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, degraded ${r.degraded}; detection precision ${r.detection.precision}, recall ${r.detection.recall}, AUC ${r.detection.auc}`,
+        `at ${half}/s: p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms, errors ${report.errors}, degraded ${report.degraded}; detection precision ${detection.precision}, recall ${detection.recall}, AUC ${detection.auc}`,
       );
-      logTimeline(r, log);
+      logTimeline(report, log);
       log(
         `CPU ms per assessment, net of idle: ${services.map((e) => `${e.service} ${e.netCpuMsPerAssessment}`).join(', ')} (total ${result.cpu.netTotalMsPerAssessment}; with idle ${result.cpu.totalMsPerAssessment}); machine ${Math.round(machine * 100)}% busy`,
       );

@@ -165,16 +165,22 @@ export const labelsSchema = z.record(
   }),
 );
 
+/** A plain scalar (string, number or boolean) as the text an env var or a setting takes; else undefined. */
+export function scalarText(v: unknown): string | undefined {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+}
+
 export const envSchema = z.record(
   envVarKey,
-  leaf('KEY: value', (v) =>
-    typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
-      ? { value: String(v) }
+  leaf('KEY: value', (v) => {
+    const value = scalarText(v);
+    return value !== undefined
+      ? { value }
       : {
           message: `expected a string, number or boolean, got ${describeValue(v)}`,
           fix: "write a plain value; use '' for empty",
-        },
-  ),
+        };
+  }),
 );
 
 /** rc splits env var names on `__` to nest keys, so a key holding `__` could not round-trip. */

@@ -19,6 +19,7 @@ import {
   patterned,
   portNameProblem,
   portRef,
+  scalarText,
   text,
 } from './fields.ts';
 import { describeValue } from './problems.ts';
@@ -242,8 +243,7 @@ const postgresParameterName = key((k) => {
 const postgresParameters = z.record(
   postgresParameterName,
   leaf('shared_buffers: 512MB', (v) => {
-    const value =
-      typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+    const value = scalarText(v);
     if (value === undefined)
       return {
         message: `expected a string, number or boolean, got ${describeValue(v)}`,
