@@ -146,17 +146,18 @@ const BENCHMARKS: readonly Benchmark[] = [
         }),
       ];
       if (r.atHalf) {
-        // Issue 3's goal is p99 < 50 ms at ≥ 500/s: below 500/s, half the sustained rate cannot meet it.
-        const p99Row = withGoal({
-          measure: `fraud p99 ms at ${Math.round(r.atHalf.targetRate)}/s (vs 50, at >= 500/s)`,
-          rampart: r.atHalf.latencyMs.p99,
-          baseline: 50,
-          ratio: r.atHalf.latencyMs.p99 / 50,
-          goal: { op: '<=', value: 1 },
-        });
-        if (r.atHalf.targetRate < 500) p99Row.met = false;
         rows.push(
-          p99Row,
+          {
+            ...withGoal({
+              measure: `fraud p99 ms at ${Math.round(r.atHalf.targetRate)}/s (vs 50, at >= 500/s)`,
+              rampart: r.atHalf.latencyMs.p99,
+              baseline: 50,
+              ratio: r.atHalf.latencyMs.p99 / 50,
+              goal: { op: '<=', value: 1 },
+            }),
+            // The goal as fraud.ts judges it (p99 < 50 ms, at a half rate of 500/s or more).
+            met: r.goals.p99Below50AtHalf === true,
+          },
           withGoal({
             measure: 'fraud p50 ms at half rate',
             rampart: r.atHalf.latencyMs.p50,
