@@ -40,6 +40,8 @@ const HOST_TOOLS = [
   ['sysctl', 'procps'],
   ['curl', 'curl'],
   ['chromium', 'chromium'],
+  // Builds the tracing preload's native context module (scripts/build-native.mjs).
+  ['g++', 'g++'],
 ];
 if (kind !== 'unit') {
   const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -54,6 +56,15 @@ if (kind !== 'unit') {
       console.error(`run-tests: could not install them; run: apt-get install ${missing.join(' ')}`);
       process.exit(1);
     }
+  }
+}
+// The tracing preload's native context module (npm install builds it when it can): the tests of
+// both context managers need it.
+{
+  const built = spawnSync(process.execPath, ['scripts/build-native.mjs', '--check'], { stdio: 'ignore' });
+  if (built.status !== 0) {
+    const build = spawnSync(process.execPath, ['scripts/build-native.mjs'], { stdio: 'inherit' });
+    if (build.status !== 0) process.exit(1);
   }
 }
 // Unit tests run in parallel; privileged ones one file at a time (they share the host's kernel).

@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { context, trace, TraceFlags } from '@opentelemetry/api';
+import { context, createContextKey, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   BasicTracerProvider,
@@ -104,6 +103,21 @@ describe('coalesce', () => {
   });
 });
 
+/** A test's own context value, carried by OpenTelemetry's context API (as the preload carries spans). */
+const WHO = createContextKey('fraud.batch.test.who');
+const as = <T>(who: string, fn: () => T): T => context.with(ROOT_CONTEXT.setValue(WHO, who), fn);
+const who = (): string | undefined => context.active().getValue(WHO) as string | undefined;
+
+/** Runs `fn` with a global context manager (the API's default carries nothing). */
+async function withContextManager(fn: () => Promise<void>): Promise<void> {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  try {
+    await fn();
+  } finally {
+    context.disable();
+  }
+}
+
 describe('coalesce and tracing', () => {
   it('GIVEN calls of which some must go alone WHEN they arrive together THEN each of those leaves at once on its own, outside the slots, and the rest still batch', async () => {
     const g = gated((n: number) => ({ ok: true, value: n }));
@@ -123,47 +137,47 @@ describe('coalesce and tracing', () => {
     assert.deepEqual(await answers, order);
   });
 
-  it('GIVEN calls from different async contexts WHEN batched THEN the batch runs in the context of its first item', async () => {
-    const als = new AsyncLocalStorage<string>();
-    const seen: (string | undefined)[] = [];
-    const call = coalesce(
-      async (items: string[]) => {
-        seen.push(als.getStore());
-        return items.map((value): Settled<string> => ({ ok: true, value }));
-      },
-      { maxConcurrent: 1, sampled: () => als.getStore() === 'traced' },
-    );
-    const answers = Promise.all([
-      als.run('a', () => call('a1')),
-      als.run('traced', () => call('t1')),
-      als.run('b', () => call('b1')),
-    ]);
-    assert.deepEqual(await answers, ['a1', 't1', 'b1']);
-    // The traced call at once on its own; the untraced pair in the context of its first item.
-    assert.deepEqual(seen, ['traced', 'a']);
-  });
+  it('GIVEN calls from different contexts WHEN batched THEN the batch runs in the context of its first item', () =>
+    withContextManager(async () => {
+      const seen: (string | undefined)[] = [];
+      const call = coalesce(
+        async (items: string[]) => {
+          seen.push(who());
+          return items.map((value): Settled<string> => ({ ok: true, value }));
+        },
+        { maxConcurrent: 1, sampled: () => who() === 'traced' },
+      );
+      const answers = Promise.all([
+        as('a', () => call('a1')),
+        as('traced', () => call('t1')),
+        as('b', () => call('b1')),
+      ]);
+      assert.deepEqual(await answers, ['a1', 't1', 'b1']);
+      // The traced call at once on its own; the untraced pair in the context of its first item.
+      assert.deepEqual(seen, ['traced', 'a']);
+    }));
 
-  it("GIVEN sampled items that lead WHEN they arrive with others THEN they batch as usual and the batch runs in the first sampled one's context", async () => {
-    const als = new AsyncLocalStorage<string>();
-    const seen: (string | undefined)[] = [];
-    const batches: string[][] = [];
-    const call = coalesce(
-      async (items: string[]) => {
-        seen.push(als.getStore());
-        batches.push(items);
-        return items.map((value): Settled<string> => ({ ok: true, value }));
-      },
-      { sampled: () => als.getStore()?.startsWith('traced') ?? false, traced: 'lead' },
-    );
-    const answers = await Promise.all([
-      als.run('a', () => call('a1')),
-      als.run('traced-1', () => call('t1')),
-      als.run('traced-2', () => call('t2')),
-    ]);
-    assert.deepEqual(answers, ['a1', 't1', 't2']);
-    assert.deepEqual(batches, [['a1', 't1', 't2']]);
-    assert.deepEqual(seen, ['traced-1']);
-  });
+  it("GIVEN sampled items that lead WHEN they arrive with others THEN they batch as usual and the batch runs in the first sampled one's context", () =>
+    withContextManager(async () => {
+      const seen: (string | undefined)[] = [];
+      const batches: string[][] = [];
+      const call = coalesce(
+        async (items: string[]) => {
+          seen.push(who());
+          batches.push(items);
+          return items.map((value): Settled<string> => ({ ok: true, value }));
+        },
+        { sampled: () => who()?.startsWith('traced') ?? false, traced: 'lead' },
+      );
+      const answers = await Promise.all([
+        as('a', () => call('a1')),
+        as('traced-1', () => call('t1')),
+        as('traced-2', () => call('t2')),
+      ]);
+      assert.deepEqual(answers, ['a1', 't1', 't2']);
+      assert.deepEqual(batches, [['a1', 't1', 't2']]);
+      assert.deepEqual(seen, ['traced-1']);
+    }));
 
   it('GIVEN the OpenTelemetry API with a context manager WHEN calls come from a sampled and an unsampled span THEN the sampled one goes alone, in its own trace', async () => {
     const manager = new AsyncLocalStorageContextManager().enable();

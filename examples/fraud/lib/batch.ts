@@ -28,8 +28,7 @@
  *   of several calls belongs to no trace, and each call's trace headers travel inside it, see
  *   gateway/client.ts). A batch of one is that item's own request.
  */
-import { AsyncResource } from 'node:async_hooks';
-import { SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace, type Context, type Link, type Span } from '@opentelemetry/api';
 import { inSampledTrace } from './trace.ts';
 
 const tracer = trace.getTracer('fraud-batch');
@@ -77,8 +76,8 @@ export function coalesce<I, O>(
     resolve: (o: O) => void;
     reject: (e: unknown) => void;
     sampled: boolean;
-    /** The async context of the call (its trace, if any), for running its batch in. */
-    scope: AsyncResource;
+    /** The context of the call (its trace, if any), for running its batch in. */
+    ctx: Context;
   }
   let queue: Entry[] = [];
   let running = 0;
@@ -94,11 +93,7 @@ export function coalesce<I, O>(
     const spans: Span[] = [];
     for (const e of batch) {
       if (e === lead || !e.sampled) continue;
-      spans.push(
-        e.scope.runInAsyncScope(() =>
-          tracer.startSpan(spanName, { links, attributes: { 'rampart.batch.size': size } }),
-        ),
-      );
+      spans.push(tracer.startSpan(spanName, { links, attributes: { 'rampart.batch.size': size } }, e.ctx));
     }
     return spans.length > 0 ? spans : undefined;
   };
@@ -111,7 +106,7 @@ export function coalesce<I, O>(
     let followers: Span[] | undefined;
     try {
       const items = batch.map((e) => e.item);
-      outcomes = lead.scope.runInAsyncScope(() => {
+      outcomes = context.with(lead.ctx, () => {
         if (traced === 'lead' && lead.sampled && batch.length > 1)
           followers = followerSpans(batch, lead, items.length);
         return runBatch(items);
@@ -172,9 +167,9 @@ export function coalesce<I, O>(
         reject,
         // `carried`: the runner carries each item's trace itself and asks on its own.
         sampled: traced !== 'carried' && sampled(),
-        // Not `AsyncResource.bind`: on Node 20 each bind wraps two deprecation shims (DEP0172),
-        // ~17 µs a call against ~0.2 µs for a resource, on a path taken several times per request.
-        scope: new AsyncResource('fraud.coalesce'),
+        // The OpenTelemetry context, not an AsyncResource: whatever carries it (the preload's
+        // context manager, or none when tracing is off, which answers the root at no cost).
+        ctx: context.active(),
       };
       // A call that must go alone leaves at once, beside the batches: it neither waits for nor
       // holds one of their slots (sampled calls are few; holding a slot for one call would cut a

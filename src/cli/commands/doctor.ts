@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { fixNativeContext, nativeContextRequirement } from '../../observe/native-context.ts';
 import { realExec } from '../../platform/exec.ts';
 import { createNetnsRuntime } from '../../runtime/index.ts';
 import type { Requirement } from '../../runtime/index.ts';
@@ -14,10 +15,13 @@ export function registerDoctor(program: Command): void {
     .action(async (opts: { fix?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const runtime = createNetnsRuntime({ exec: realExec });
-      let checks: Requirement[] = await runtime.check();
+      let checks: Requirement[] = [...(await runtime.check()), await nativeContextRequirement(realExec)];
       if (opts.fix && checks.some((c) => !c.ok)) {
-        const fixed = await runtime.fix(checks, (line) => !ctx.json && print(line));
-        checks = fixed;
+        const log = (line: string) => !ctx.json && print(line);
+        // The runtime's fix installs every missing package, g++ for the native module included.
+        const fixed = await runtime.fix(checks, log);
+        const native = checks.at(-1)!;
+        checks = [...fixed, native.ok ? native : await fixNativeContext(realExec, log)];
       }
       if (ctx.json) print(JSON.stringify(checks, null, 2));
       else

@@ -83,6 +83,18 @@ function createLazyContextManager(api, AsyncLocalStorageContextManager) {
       return noToken;
     }
 
+    /**
+     * Runs `fn` in `ctx`: entered on the current async resource (the connection whose request
+     * this is), so the request's later events see it too.
+     */
+    run(ctx, fn) {
+      this.attach(ctx);
+      return fn();
+    }
+
+    /** Nothing to do: an outgoing request's callbacks run in the async context of the call. */
+    bindMessage() {}
+
     /** A recording span started (SpanProcessor.onStart). */
     spanStarted() {
       this._recording++;

@@ -16,10 +16,10 @@
  *
  * Here nothing is added to Node's objects. A span's state lives in closures; it ends from
  * ordinary `once` listeners (the `finish`/`close` of a server response, the `end`/`close` of a
- * client's response, the request's `error`). Context needs no binding: on Node 20 a client
- * response's callbacks run in the async context of the call, and a server request's body events
- * and handler see what `enter` made current for the connection (AsyncLocalStorage's enterWith,
- * kept on the connection's resource until its next request).
+ * client's response, the request's `error`). The context manager carries a traced exchange's
+ * context into its later events (`run`, `bindMessage`): with Rampart's native context slot
+ * (context-native.cjs) through a registry and one `emit` on the message prototypes, with
+ * AsyncLocalStorage (context.cjs) by entering it on the connection's async resource.
  *
  * What it records (stable HTTP semantic conventions): a SERVER span named by the method, with
  * `http.request.method`, `url.path`, `url.query`, `url.scheme`, `server.address`, `server.port`,
@@ -46,8 +46,10 @@ const { untracedTraceparent, untracedIn, withHeaders, arrayHeaders } = require('
  * @param o.tracer the tracer spans are started with
  * @param o.isSuppressed (context) => whether tracing is suppressed in it
  * @param o.suppressed the context an untraced request runs in (tracing suppressed)
- * @param o.enter (context) => void: makes it current for the rest of this execution and the
- *   connection's events (AsyncLocalStorage's enterWith)
+ * @param o.run (context, fn, req?, res?) => fn(): runs `fn` in the context, and the later events
+ *   of `req` and `res` in it too (context.cjs, context-native.cjs)
+ * @param o.bindMessage (req, context) => void: the later events of an outgoing request and its
+ *   response run in `context`
  * @param o.ignored (url) => whether an incoming request gets no span (health checks)
  * @param o.decideIncoming optional (traceparent) => whether to trace an incoming request, decided
  *   before any span exists; without it every request gets a span and the sampler decides
@@ -67,8 +69,7 @@ function instrumentHttp(modules, o) {
           o.ignored(req.url) ||
           (o.decideIncoming !== undefined && !o.decideIncoming(req.headers.traceparent))
         ) {
-          o.enter(o.suppressed);
-          return plainEmit.apply(this, arguments);
+          return o.run(o.suppressed, () => plainEmit.apply(this, arguments));
         }
         const parent = propagation.extract(ROOT_CONTEXT, req.headers);
         const span = tracer.startSpan(
@@ -76,9 +77,8 @@ function instrumentHttp(modules, o) {
           { kind: SpanKind.SERVER, attributes: serverAttributes(req, scheme) },
           parent,
         );
-        o.enter(trace.setSpan(parent, span));
         if (span.isRecording()) endServerSpan(span, res, SpanStatusCode);
-        return plainEmit.apply(this, arguments);
+        return o.run(trace.setSpan(parent, span), () => plainEmit.apply(this, arguments), req, res);
       };
     }
 
@@ -115,7 +115,10 @@ function instrumentHttp(modules, o) {
         }
         throw error;
       }
-      if (span.isRecording()) endClientSpan(span, req, SpanStatusCode);
+      if (span.isRecording()) {
+        endClientSpan(span, req, SpanStatusCode);
+        o.bindMessage(req, active);
+      }
       return req;
     };
     mod.request = request;

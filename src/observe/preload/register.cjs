@@ -9,6 +9,7 @@
  *   RAMPART_SERVICE, RAMPART_ENVIRONMENT, RAMPART_NAMESPACE, RAMPART_REPLICA[, RAMPART_REPLICA_ID]
  *   RAMPART_TRACE_IGNORE_PATHS=/healthz,/readyz                  (optional: no spans for these)
  *   RAMPART_TRACING=off                                          (opt-out)
+ *   RAMPART_TRACE_CONTEXT=async-hooks        (AsyncLocalStorage even when the native module is built)
  *
  * CommonJS on purpose: `--require` runs it before the service's entry point whether that is CommonJS
  * or ESM. Everything is loaded from Rampart's own node_modules (resolved from this file, never from
@@ -74,6 +75,8 @@ function startTracing(env) {
   const { untracedTraceparent, untracedIn } = require('./untraced.cjs');
   const { sendSync } = require('./exit-send.cjs');
   const { createLazyContextManager } = require('./context.cjs');
+  const { createNativeContextManager } = require('./context-native.cjs');
+  const { loadNativeContext } = require('./native/index.cjs');
   // Before instrumentHttp: the exporter keeps Node's own request functions.
   const { createJsonExporter, tracesJson } = require('./export.cjs');
   const { createBatcher, DEFAULTS } = require('./batch.cjs');
@@ -124,10 +127,15 @@ function startTracing(env) {
     maxBatch: Number(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) || DEFAULTS.maxBatch,
     maxQueue: Number(env.OTEL_BSP_MAX_QUEUE_SIZE) || DEFAULTS.maxQueue,
   });
-  // AsyncLocalStorage only while a span records (context.cjs): it counts them.
+  // The active span in V8's continuation slot when Rampart's native module is built
+  // (context-native.cjs), else AsyncLocalStorage only while a span records (context.cjs). Both
+  // count the recording spans.
   const api = rampartRequire('@opentelemetry/api');
   const { AsyncLocalStorageContextManager } = rampartRequire('@opentelemetry/context-async-hooks');
-  const contextManager = createLazyContextManager(api, AsyncLocalStorageContextManager);
+  const slot = env.RAMPART_TRACE_CONTEXT === 'async-hooks' ? undefined : loadNativeContext();
+  const contextManager = slot
+    ? createNativeContextManager(api, slot, AsyncLocalStorageContextManager)
+    : createLazyContextManager(api, AsyncLocalStorageContextManager);
   const processor = {
     onStart() {
       contextManager.spanStarted();
@@ -157,7 +165,8 @@ function startTracing(env) {
   // What NodeTracerProvider.register() does, with our context manager: a request enters its
   // context imperatively, for its connection (http.cjs).
   api.trace.setGlobalTracerProvider(provider);
-  api.context.setGlobalContextManager(contextManager.enable());
+  const httpModules = [require('node:http'), require('node:https')];
+  api.context.setGlobalContextManager(contextManager.enable(httpModules));
   api.propagation.setGlobalPropagator(require('./propagator.cjs').createPropagator(api, core));
 
   const ignorePaths = parseList(env.RAMPART_TRACE_IGNORE_PATHS);
@@ -197,12 +206,13 @@ function startTracing(env) {
   // now and copy the patched functions into the ESM bindings. pg is CommonJS, and Node loads it
   // through require even from ESM: it is hooked as is.
   const { instrumentHttp } = require('./http.cjs');
-  instrumentHttp([require('node:http'), require('node:https')], {
+  instrumentHttp(httpModules, {
     api,
     tracer: provider.getTracer('@rampart/http'),
     isSuppressed: isTracingSuppressed,
     suppressed: suppressTracing(api.ROOT_CONTEXT),
-    enter: (ctx) => contextManager.attach(ctx),
+    run: (ctx, fn, req, res) => contextManager.run(ctx, fn, req, res),
+    bindMessage: (req, ctx) => contextManager.bindMessage(req, ctx),
     ignored,
     decideIncoming: sampler && sampler.decideIncoming,
   });
