@@ -3,7 +3,10 @@
  * deployed in turn as each mode: every service `tracing: false` (off), Rampart's default tracing
  * (on: whole traces, at most 1 new a second per replica, docs/decisions/0007), and every trace kept
  * (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`); a mode change is a rolling deploy of the same
- * environment, so every mode runs on the same namespaces, database and data, one at a time. After
+ * environment, so every mode runs on the same namespaces, database and data, one at a time. Each
+ * mode starts from the seeded database: the rows earlier ramps added are deleted first
+ * (fraud-reset.ts; until session 20 they piled up, ~200,000 a ramp, and slowed whichever mode came
+ * later). After
  * each deploy the stack is warmed (the new processes' JIT; a traced service has more code to
  * compile) before it is measured: the sustained rate (open loop, stepped up by `rampFactor` on one
  * grid of rates for every mode until a step fails twice, then halfway back, as issue 3 measures
@@ -35,6 +38,7 @@ import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
 import { parseDurationMs, runTrafficApart, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { freePort } from '../src/testing/postgres.ts';
+import { resetFraudRows } from './fraud-reset.ts';
 import { findSustainedRate } from './sustain.ts';
 import {
   abortOnInterrupt,
@@ -199,6 +203,8 @@ export async function runObserveFraudBench(
     up = true;
     await cp.daemon.controlPlane.up({ file: files[first], environment, clientEnv: {} }, () => undefined);
     let current: Mode = first;
+    // The seed is in; every row after this is the benchmark's own, deleted before each mode.
+    const seeded = new Date();
     const switchTo = async (mode: Mode) => {
       if (mode === current) return;
       const t = performance.now();
@@ -275,6 +281,9 @@ export async function runObserveFraudBench(
       for (const mode of order) {
         if (opts.signal?.aborted) throw new Error('interrupted');
         await switchTo(mode);
+        // Each mode from the seeded database: the rows of earlier ramps made later modes slower.
+        const deleted = await resetFraudRows(cp.daemon.controlPlane.ps({ environment }), seeded);
+        log(`observe-fraud: database back to its seed (deleted ${JSON.stringify(deleted)})`);
         // Warm at the operating point once it is known (half of off's first sustained rate), and
         // again for half as long before the ramp: a stack warmed at 150/s failed a first step at
         // 666/s that it passed when run again (session 17).
