@@ -163,6 +163,25 @@ for (const [managerName, makeManager] of Object.entries(managers))
         req.end('{}');
       });
 
+    /** A call with `Expect: 100-continue` (Node renders such headers at construction): what the server saw. */
+    const sendExpectingContinue = (): Promise<IncomingHttpHeaders> => {
+      const req = mod.request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/',
+        headers: { expect: '100-continue' },
+      });
+      return new Promise<IncomingHttpHeaders>((resolve, reject) => {
+        req.on('continue', () => req.end('{}'));
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve(seen[0]!.headers));
+        });
+        req.on('error', reject);
+      });
+    };
+
     const spans = (kind: SpanKind): ReadableSpan[] =>
       exporter.getFinishedSpans().filter((s) => s.kind === kind);
 
@@ -243,45 +262,13 @@ for (const [managerName, makeManager] of Object.entries(managers))
     });
 
     it('GIVEN an Expect header (rendered at construction) WHEN untraced THEN the call still goes, without a traceparent', async () => {
-      const headers = await context.with(suppressTracing(ROOT_CONTEXT), () => {
-        const req = mod.request({
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/',
-          headers: { expect: '100-continue' },
-        });
-        return new Promise<IncomingHttpHeaders>((resolve, reject) => {
-          req.on('continue', () => req.end('{}'));
-          req.on('response', (res) => {
-            res.resume();
-            res.on('end', () => resolve(seen[0]!.headers));
-          });
-          req.on('error', reject);
-        });
-      });
+      const headers = await context.with(suppressTracing(ROOT_CONTEXT), sendExpectingContinue);
       assert.equal(headers.traceparent, undefined);
     });
 
     it('GIVEN a traced caller with an Expect header WHEN it calls THEN the traceparent still goes (in the options, before Node renders them)', async () => {
       const parent = tracer.startSpan('caller');
-      const headers = await context.with(trace.setSpan(ROOT_CONTEXT, parent), () => {
-        const req = mod.request({
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/',
-          headers: { expect: '100-continue' },
-        });
-        return new Promise<IncomingHttpHeaders>((resolve, reject) => {
-          req.on('continue', () => req.end('{}'));
-          req.on('response', (res) => {
-            res.resume();
-            res.on('end', () => resolve(seen[0]!.headers));
-          });
-          req.on('error', reject);
-        });
-      });
+      const headers = await context.with(trace.setSpan(ROOT_CONTEXT, parent), sendExpectingContinue);
       parent.end();
       assert.match(
         String(headers.traceparent),
