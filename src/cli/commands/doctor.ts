@@ -15,12 +15,12 @@ export function registerDoctor(program: Command): void {
     .action(async (opts: { fix?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const runtime = createNetnsRuntime({ exec: realExec });
-      let checks: Requirement[] = [...(await runtime.check()), await nativeContextRequirement(realExec)];
+      const native = await nativeContextRequirement(realExec);
+      let checks: Requirement[] = [...(await runtime.check()), native];
       if (opts.fix && checks.some((c) => !c.ok)) {
         const log = (line: string) => !ctx.json && print(line);
         // The runtime's fix installs every missing package, g++ for the native module included.
         const fixed = await runtime.fix(checks, log);
-        const native = checks.at(-1)!;
         checks = [...fixed, native.ok ? native : await fixNativeContext(realExec, log)];
       }
       if (ctx.json) print(JSON.stringify(checks, null, 2));

@@ -1,6 +1,7 @@
 /* global require, module, process */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
 'use strict';
+const { tracedIn } = require('./context.cjs');
 /**
  * The tracing preload's context manager on Node 20 when Rampart's native module is built
  * (native/context.cc, scripts/build-native.mjs): the active context lives in V8's
@@ -38,10 +39,7 @@
  */
 function createNativeContextManager(api, slot, Base) {
   const { trace, ROOT_CONTEXT } = api;
-  const traced = (ctx) => {
-    const span = ctx === undefined ? undefined : trace.getSpan(ctx);
-    return span !== undefined && span.isRecording();
-  };
+  const traced = (ctx) => tracedIn(trace, ctx);
   /** Messages (requests, responses) of traced exchanges, and the context their events run in. */
   const messages = new WeakMap();
   const patched = [];
@@ -59,21 +57,30 @@ function createNativeContextManager(api, slot, Base) {
     }
 
     with(ctx, fn, thisArg, ...args) {
+      return this._apply(traced(ctx) ? ctx : undefined, fn, thisArg, args);
+    }
+
+    /** `fn.apply(thisArg, args)` with the slot holding `stored` (a traced context or undefined). */
+    _apply(stored, fn, thisArg, args) {
       const previous = slot.get();
-      const next = traced(ctx) ? ctx : undefined;
-      if (next === previous) return fn.call(thisArg, ...args);
-      slot.set(next);
+      if (stored === previous) return fn.apply(thisArg, args);
+      slot.set(stored);
       try {
-        return fn.call(thisArg, ...args);
+        return fn.apply(thisArg, args);
       } finally {
         slot.set(previous);
       }
     }
 
-    /** Runs `fn` in `ctx`, and the later events of `messages` (a request, its response) in it too. */
-    run(ctx, fn, ...messagesOfCtx) {
-      if (traced(ctx)) for (const m of messagesOfCtx) if (m) messages.set(m, ctx);
-      return this.with(ctx, fn);
+    /**
+     * `fn.apply(thisArg, args)` in `ctx`, and the later events of `req` and `res` in it too. Taken
+     * by every incoming request: no closure or array is made for it.
+     */
+    runMessage(ctx, req, res, fn, thisArg, args) {
+      if (!traced(ctx)) return this._apply(undefined, fn, thisArg, args);
+      messages.set(req, ctx);
+      if (res) messages.set(res, ctx);
+      return this._apply(ctx, fn, thisArg, args);
     }
 
     /** The later events of `message` (an outgoing request) run in `ctx` (its caller's). */
@@ -96,7 +103,7 @@ function createNativeContextManager(api, slot, Base) {
       const manager = this; // eslint-disable-line @typescript-eslint/no-this-alias
       const wrap = (ctx, fn) =>
         function carried(...args) {
-          return manager.with(ctx, fn, this, ...args);
+          return manager._apply(ctx, fn, this, args);
         };
       const patch = (owner, name, make) => {
         const plain = owner && owner[name];
@@ -115,37 +122,31 @@ function createNativeContextManager(api, slot, Base) {
         };
       const timers = require('node:timers');
       for (const name of ['setTimeout', 'setInterval', 'setImmediate']) {
-        const plain = globalThis[name];
+        // `node:timers` exports the same functions: it gets the patched ones too.
+        const sameInTimers = timers[name] === globalThis[name];
         patch(globalThis, name, callbackFirst);
-        if (timers[name] === plain) {
-          const global = globalThis[name];
-          patch(timers, name, () => global);
-        }
+        if (sameInTimers) patch(timers, name, () => globalThis[name]);
       }
       patch(globalThis, 'queueMicrotask', callbackFirst);
       patch(process, 'nextTick', callbackFirst);
-      for (const mod of http) {
-        for (const proto of [
-          mod.IncomingMessage && mod.IncomingMessage.prototype,
-          mod.OutgoingMessage && mod.OutgoingMessage.prototype,
-        ]) {
-          if (!proto || patched.some((p) => p.proto === proto)) continue;
-          patch(
-            proto,
-            'emit',
-            (plain) =>
-              function emit(event, value) {
-                if (manager._recording === 0) return plain.apply(this, arguments);
-                const ctx = messages.get(this);
-                if (ctx === undefined) return plain.apply(this, arguments);
-                // A client request's response belongs where the request did.
-                if (event === 'response' && value) messages.set(value, ctx);
-                return manager.with(ctx, plain, this, ...arguments);
-              },
-          );
-          patched[patched.length - 1].proto = proto;
-        }
-      }
+      // node:https has no message classes of its own: its messages are node:http's.
+      const protos = new Set();
+      for (const mod of http)
+        for (const cls of [mod.IncomingMessage, mod.OutgoingMessage]) if (cls) protos.add(cls.prototype);
+      for (const proto of protos)
+        patch(
+          proto,
+          'emit',
+          (plain) =>
+            function emit(event, value) {
+              if (manager._recording === 0) return plain.apply(this, arguments);
+              const ctx = messages.get(this);
+              if (ctx === undefined) return plain.apply(this, arguments);
+              // A client request's response belongs where the request did.
+              if (event === 'response' && value) messages.set(value, ctx);
+              return manager._apply(ctx, plain, this, arguments);
+            },
+        );
       return this;
     }
 

@@ -33,13 +33,18 @@
  * @param api `@opentelemetry/api`
  * @param AsyncLocalStorageContextManager from `@opentelemetry/context-async-hooks`
  */
+/**
+ * Whether `ctx` holds a span that is recording (of a trace being kept, not ended): the only
+ * contexts either context manager stores (this one and context-native.cjs).
+ */
+function tracedIn(trace, ctx) {
+  const span = ctx === undefined ? undefined : trace.getSpan(ctx);
+  return span !== undefined && span.isRecording();
+}
+
 function createLazyContextManager(api, AsyncLocalStorageContextManager) {
   const { trace, ROOT_CONTEXT } = api;
-  /** Whether `ctx` holds a span that is recording (of a trace being kept, not ended). */
-  const traced = (ctx) => {
-    const span = ctx === undefined ? undefined : trace.getSpan(ctx);
-    return span !== undefined && span.isRecording();
-  };
+  const traced = (ctx) => tracedIn(trace, ctx);
   const noToken = { dispose() {} };
 
   class LazyContextManager extends AsyncLocalStorageContextManager {
@@ -84,12 +89,12 @@ function createLazyContextManager(api, AsyncLocalStorageContextManager) {
     }
 
     /**
-     * Runs `fn` in `ctx`: entered on the current async resource (the connection whose request
-     * this is), so the request's later events see it too.
+     * `fn.apply(thisArg, args)` in `ctx`, entered on the current async resource (the connection
+     * whose request this is), so the request's later events see it too.
      */
-    run(ctx, fn) {
+    runMessage(ctx, _req, _res, fn, thisArg, args) {
       this.attach(ctx);
-      return fn();
+      return fn.apply(thisArg, args);
     }
 
     /** Nothing to do: an outgoing request's callbacks run in the async context of the call. */
@@ -118,4 +123,4 @@ function createLazyContextManager(api, AsyncLocalStorageContextManager) {
   return new LazyContextManager();
 }
 
-module.exports = { createLazyContextManager };
+module.exports = { createLazyContextManager, tracedIn };

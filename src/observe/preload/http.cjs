@@ -17,7 +17,7 @@
  * Here nothing is added to Node's objects. A span's state lives in closures; it ends from
  * ordinary `once` listeners (the `finish`/`close` of a server response, the `end`/`close` of a
  * client's response, the request's `error`). The context manager carries a traced exchange's
- * context into its later events (`run`, `bindMessage`): with Rampart's native context slot
+ * context into its later events (`runMessage`, `bindMessage`): with Rampart's native context slot
  * (context-native.cjs) through a registry and one `emit` on the message prototypes, with
  * AsyncLocalStorage (context.cjs) by entering it on the connection's async resource.
  *
@@ -46,8 +46,8 @@ const { untracedTraceparent, untracedIn, withHeaders, arrayHeaders } = require('
  * @param o.tracer the tracer spans are started with
  * @param o.isSuppressed (context) => whether tracing is suppressed in it
  * @param o.suppressed the context an untraced request runs in (tracing suppressed)
- * @param o.run (context, fn, req?, res?) => fn(): runs `fn` in the context, and the later events
- *   of `req` and `res` in it too (context.cjs, context-native.cjs)
+ * @param o.runMessage (context, req, res, fn, thisArg, args) => fn.apply(thisArg, args) in the
+ *   context, and the later events of `req` and `res` in it too (context.cjs, context-native.cjs)
  * @param o.bindMessage (req, context) => void: the later events of an outgoing request and its
  *   response run in `context`
  * @param o.ignored (url) => whether an incoming request gets no span (health checks)
@@ -69,7 +69,7 @@ function instrumentHttp(modules, o) {
           o.ignored(req.url) ||
           (o.decideIncoming !== undefined && !o.decideIncoming(req.headers.traceparent))
         ) {
-          return o.run(o.suppressed, () => plainEmit.apply(this, arguments));
+          return o.runMessage(o.suppressed, req, res, plainEmit, this, arguments);
         }
         const parent = propagation.extract(ROOT_CONTEXT, req.headers);
         const span = tracer.startSpan(
@@ -78,7 +78,7 @@ function instrumentHttp(modules, o) {
           parent,
         );
         if (span.isRecording()) endServerSpan(span, res, SpanStatusCode);
-        return o.run(trace.setSpan(parent, span), () => plainEmit.apply(this, arguments), req, res);
+        return o.runMessage(trace.setSpan(parent, span), req, res, plainEmit, this, arguments);
       };
     }
 

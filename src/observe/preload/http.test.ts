@@ -31,7 +31,14 @@ const SAMPLED_PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
 
 /** The preload's two context managers (context.cjs, context-native.cjs), as http.cjs uses them. */
 interface PreloadContextManager extends api.ContextManager {
-  run<R>(ctx: Context, fn: () => R, ...messages: object[]): R;
+  runMessage(
+    ctx: Context,
+    req: object,
+    res: object | undefined,
+    fn: (...args: unknown[]) => unknown,
+    thisArg: unknown,
+    args: ArrayLike<unknown>,
+  ): unknown;
   bindMessage(message: object, ctx: Context): void;
   spanStarted(): void;
   spanEnded(): void;
@@ -93,7 +100,7 @@ function instrumented(Server: typeof http.Server, decideIncoming?: (traceparent:
     tracer,
     isSuppressed: isTracingSuppressed,
     suppressed: suppressTracing(ROOT_CONTEXT),
-    run: <R>(ctx: Context, fn: () => R, ...messages: object[]) => contextManager.run(ctx, fn, ...messages),
+    runMessage: (...a: Parameters<PreloadContextManager['runMessage']>) => contextManager.runMessage(...a),
     bindMessage: (message: object, ctx: Context) => contextManager.bindMessage(message, ctx),
     ignored: (url: string) => url === '/healthz',
     decideIncoming,

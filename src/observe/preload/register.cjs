@@ -211,8 +211,8 @@ function startTracing(env) {
     tracer: provider.getTracer('@rampart/http'),
     isSuppressed: isTracingSuppressed,
     suppressed: suppressTracing(api.ROOT_CONTEXT),
-    run: (ctx, fn, req, res) => contextManager.run(ctx, fn, req, res),
-    bindMessage: (req, ctx) => contextManager.bindMessage(req, ctx),
+    runMessage: contextManager.runMessage.bind(contextManager),
+    bindMessage: contextManager.bindMessage.bind(contextManager),
     ignored,
     decideIncoming: sampler && sampler.decideIncoming,
   });
