@@ -13,7 +13,8 @@
  * it: sustain.ts), p99 latency at a moderate fixed rate (60/s, where a replica's 1 trace a second
  * is 1 order in 60; measured first, 5 s after the warm-up, on a stack in its steady state),
  * and p99 at the operating point issue 3 measures the stack at (half the rate tracing off
- * sustained in the first round). Until session 17 throughput was measured with 24 orders in flight,
+ * sustained in the first round; after the ramp, on the seeded database again, straight after a
+ * warm-up at that rate). Until session 17 throughput was measured with 24 orders in flight,
  * which reads in-flight / latency rather than capacity (sustain.ts). Rounds rotate the order (off, on,
  * all; on, all, off; ...), and the medians are compared. Beside the wall-clock figures, the CPU
  * time (user + system from /proc) per answered assessment of the replicas (by service, their
@@ -329,6 +330,14 @@ export async function runObserveFraudBench(
         );
         // Off is the first mode of the first round: half its sustained rate is the operating point.
         loadRate ??= Math.max(1, Math.round(ramp.sustainedRate / 2));
+        // p99 at the operating point on the seeded database too, warmed at that rate. Measured
+        // straight after the ramp (until session 21) it ran on the ramp's rows, 95,000 to 260,000
+        // of them by how far that mode's ramp went, and in the ramp's aftermath (its last steps
+        // failed with 503s): p50 was ~25 ms in every mode where a stack at its steady state
+        // answered in ~22 ms.
+        const reset = await resetFraudRows(cp.daemon.controlPlane.ps({ environment }), seeded);
+        log(`observe-fraud: database back to its seed (deleted ${JSON.stringify(reset)})`);
+        await warm(config.warmMs / 2);
         const atLoad = await traffic(loadRate, config.latencyMs);
         f.throughput.push(ramp.sustainedRate);
         f.p99.push(lat.report.latencyMs.p99);
