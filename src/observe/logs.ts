@@ -121,6 +121,8 @@ interface Subscriber {
 export class LogStore {
   /** Lines per transaction when lines arrive faster than FLUSH_DELAY_MS gathers them. */
   static readonly BATCH = 20_000;
+  /** Lines one retention step deletes at most (pruneStep). */
+  static readonly PRUNE_STEP = 5_000;
 
   private readonly db: Db;
   private readonly clock: Clock;
@@ -353,16 +355,42 @@ export class LogStore {
     return usedBytes(this.db);
   }
 
-  /** Applies the retention; returns how many lines were deleted. */
+  /** Applies the retention, whole; returns how many lines were deleted. */
   prune(now: number = this.clock.now()): { deleted: number } {
-    this.flush();
     let deleted = 0;
+    for (;;) {
+      const step = this.pruneStep(now);
+      deleted += step.deleted;
+      if (!step.more) return { deleted };
+    }
+  }
+
+  /**
+   * One bounded step of the retention: deletes at most `limit` of the oldest lines it wants gone
+   * (by age, then count, then size); `more` when it wants more. As TraceStore.pruneStep: the daemon
+   * runs steps with its event loop free in between, where a full store used to delete a tenth of
+   * itself (and its full-text index entries) in one transaction.
+   */
+  pruneStep(
+    now: number = this.clock.now(),
+    limit: number = LogStore.PRUNE_STEP,
+  ): { deleted: number; more: boolean } {
+    this.flush();
     const { maxAgeMs, maxLines, maxBytes } = this.retention;
-    const deleteUpTo = (id: number) => {
-      this.stmts.ftsDeleteUpTo.run(id);
-      const n = this.stmts.deleteUpTo.run(id).changes;
+    // The id of the `n`th oldest line (n ≥ 1), if there are that many.
+    const nth = (n: number) => this.stmts.nthId.get(n - 1) as number | undefined;
+    const deleteUpTo = (id: number, older?: number): number => {
+      const n = this.db.transaction(() => {
+        if (older === undefined) {
+          this.stmts.ftsDeleteUpTo.run(id);
+          return this.stmts.deleteUpTo.run(id).changes;
+        }
+        this.stmts.ftsDeleteOlder.run(id, older);
+        return this.stmts.deleteOlder.run(id, older).changes;
+      })();
       this.lineCount -= n;
-      deleted += n;
+      if (n > 0) this.stmts.pruneMarks.run();
+      return n;
     };
     if (maxAgeMs !== undefined) {
       const cutoff = now - maxAgeMs;
@@ -370,28 +398,31 @@ export class LogStore {
       // (A line logged late with an old time, beyond that range, waits for a later prune.)
       const bound = this.stmts.maxIdUntil.get(Math.floor(cutoff / 60_000)) as number | null;
       if (bound !== null) {
-        this.db.transaction(() => {
-          this.stmts.ftsDeleteOlder.run(bound, cutoff);
-          const n = this.stmts.deleteOlder.run(bound, cutoff).changes;
-          this.lineCount -= n;
-          deleted += n;
-        })();
+        const step = nth(limit);
+        const upTo = step !== undefined && step < bound ? step : bound;
+        let deleted = deleteUpTo(upTo, cutoff);
+        if (upTo < bound && deleted > 0) return { deleted, more: true };
+        // None of the oldest `limit` was old enough (lines kept out of time order): the rest at once.
+        if (upTo < bound) deleted = deleteUpTo(bound, cutoff);
+        if (deleted > 0) return { deleted, more: this.overLimits(maxLines, maxBytes) };
       }
     }
-    if (maxLines !== undefined && this.lineCount > maxLines) {
-      const id = this.stmts.nthId.get(this.lineCount - maxLines - 1) as number | undefined;
-      if (id !== undefined) this.db.transaction(() => deleteUpTo(id))();
-    }
-    if (maxBytes !== undefined) {
-      while (this.lineCount > 0 && usedBytes(this.db) > maxBytes) {
-        const id = this.stmts.nthId.get(Math.max(999, Math.ceil(this.lineCount / 10) - 1)) as
-          number | undefined;
-        if (id === undefined) break;
-        this.db.transaction(() => deleteUpTo(id))();
-      }
-    }
-    if (deleted > 0) this.stmts.pruneMarks.run();
-    return { deleted };
+    let want = 0;
+    if (maxLines !== undefined && this.lineCount > maxLines) want = this.lineCount - maxLines;
+    else if (maxBytes !== undefined && this.lineCount > 0 && usedBytes(this.db) > maxBytes)
+      // Down to 90% of the cap, so that a full store is not pruned a few lines at every tick.
+      want = Math.max(1, Math.ceil(this.lineCount * (1 - (0.9 * maxBytes) / usedBytes(this.db))));
+    if (want === 0) return { deleted: 0, more: false };
+    const id = nth(Math.min(want, limit, this.lineCount));
+    if (id === undefined) return { deleted: 0, more: false };
+    const deleted = deleteUpTo(id);
+    return { deleted, more: deleted > 0 && (want > limit || this.overLimits(maxLines, maxBytes)) };
+  }
+
+  /** Whether the store is still over its line or size limit. */
+  private overLimits(maxLines: number | undefined, maxBytes: number | undefined): boolean {
+    if (maxLines !== undefined && this.lineCount > maxLines) return true;
+    return maxBytes !== undefined && this.lineCount > 0 && usedBytes(this.db) > maxBytes;
   }
 
   close(): void {

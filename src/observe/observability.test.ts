@@ -73,7 +73,53 @@ describe('observability backend', () => {
     assert.doesNotMatch(String(bulk?.body), /topsecret/);
   });
 
-  it('GIVEN stored spans WHEN the service map is asked for THEN it is built from the window', () => {
+  it('GIVEN stores over their retention WHEN ticked THEN they are pruned in steps, with the event loop free between them', async () => {
+    const observe = new Observability({ retention: { traces: { maxSpans: 100 }, logs: { maxLines: 100 } } });
+    const now = Date.now();
+    const spans = Array.from({ length: 12_000 }, (_, i) => ({
+      traceId: (i + 1).toString(16).padStart(32, '0'),
+      spanId: '1'.padStart(16, '0'),
+      parentSpanId: null,
+      service: 'gateway',
+      operation: 'POST',
+      kind: 'server' as const,
+      startTimeUnixNano: ((BigInt(now) - 60_000n + BigInt(i)) * 1_000_000n).toString(),
+      durationNs: 1_000_000,
+      status: 'unset' as const,
+      statusMessage: '',
+      attributes: {},
+      events: 0,
+      resource: { 'service.name': 'gateway' },
+      environment: 'prod',
+      replica: 'gateway-1',
+    }));
+    observe.traces.insert(spans);
+    observe.ingestLogs(
+      Array.from({ length: 12_000 }, (_, i) => ({
+        time: now - 60_000 + i,
+        service: 'gateway',
+        message: `line ${i}`,
+      })),
+    );
+    // Each step deletes at most PRUNE_STEP (5,000): 12,000 → 100 takes three, with turns between.
+    let turns = 0;
+    const count = () => {
+      turns++;
+      if (observe.traces.count() > 100) setImmediate(count);
+    };
+    setImmediate(count);
+    await observe.tick();
+    assert.equal(observe.traces.count(), 100);
+    assert.equal(observe.logs.count(), 100);
+    assert.ok(turns >= 2, `the event loop turned ${turns} times while pruning`);
+    assert.equal(
+      observe.traces.listTraces({ limit: 1 })[0]?.traceId,
+      (12_000).toString(16).padStart(32, '0'),
+    );
+    await observe.close();
+  });
+
+  it('GIVEN stored spans WHEN the service map is asked for THEN it is built from the window', async () => {
     const observe = new Observability();
     const decoded = decodeTraces(PROTO, 'protobuf');
     // The fixture's spans are from 2023: shift them into the window.
@@ -85,7 +131,7 @@ describe('observability backend', () => {
       map.edges.map((e) => `${e.from}->${e.to}`),
       ['checkout->maindb', 'checkout->payment:8080'],
     );
-    observe.tick();
+    await observe.tick();
     void observe.close();
   });
 });

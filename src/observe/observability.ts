@@ -56,6 +56,8 @@ export class Observability {
   private resolveAddress: AddressResolver | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly tickMs: number;
+  /** The retention steps under way (tick), if any. */
+  private pruning: Promise<void> | undefined;
   private readonly redactor = new Redactor();
 
   constructor(opts: ObservabilityOptions = {}) {
@@ -146,17 +148,40 @@ export class Observability {
     return serviceMap({ spans, windowMs, flows: q.flows, resolveAddress: this.resolveAddress });
   }
 
-  /** Flushes metric buckets and applies retention. `start()` calls it on an interval. */
-  tick(now: number = this.clock.now()): void {
+  /**
+   * Flushes metric buckets and applies retention. `start()` calls it on an interval. Retention runs
+   * in bounded steps (TraceStore.pruneStep, LogStore.pruneStep), the next one after whatever I/O is
+   * waiting (setImmediate), so a store at its cap never holds the daemon for more than one step.
+   * Resolves when both stores are within their retention.
+   */
+  tick(now: number = this.clock.now()): Promise<void> {
     this.metrics.flush(now);
-    this.traces.prune(now);
-    this.logs.prune(now);
+    if (this.pruning) return this.pruning;
+    const steps = [() => this.traces.pruneStep(now), () => this.logs.pruneStep(now)];
+    this.pruning = new Promise<void>((resolve, reject) => {
+      const next = (): void => {
+        try {
+          for (let i = steps.length - 1; i >= 0; i--) if (!steps[i]!().more) steps.splice(i, 1);
+        } catch (error) {
+          this.pruning = undefined;
+          reject(error as Error);
+          return;
+        }
+        if (steps.length > 0) setImmediate(next);
+        else {
+          this.pruning = undefined;
+          resolve();
+        }
+      };
+      next();
+    });
+    return this.pruning;
   }
 
   /** Starts the periodic tick and the forwarders. */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer = setInterval(() => void this.tick(), this.tickMs);
     this.timer.unref();
     this.spanForwarder?.start();
     this.logForwarder?.start();
@@ -170,6 +195,8 @@ export class Observability {
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    // Steps of a tick under way would run on closed databases.
+    await this.pruning?.catch(() => undefined);
     this.logs.flush();
     await Promise.all([this.spanForwarder?.close(), this.logForwarder?.close()]);
     this.traces.close();

@@ -208,6 +208,38 @@ describe('trace store', () => {
     bySize.close();
   });
 
+  it('GIVEN a store over its limits WHEN pruned in steps THEN each step deletes at most its limit, oldest first, until within them', () => {
+    const store = new TraceStore({ path: ':memory:', retention: { maxAgeMs: 60_000, maxSpans: 10 } });
+    const at = (i: number) => T + BigInt(i) * 1_000_000_000n; // one span a second
+    store.insert(
+      Array.from({ length: 100 }, (_, i) =>
+        span({ traceId: (i + 1).toString(16).padStart(32, '0'), id: '1', start: at(i) }),
+      ),
+    );
+    const now = 1_700_000_000_000 + 100_000; // spans 0-39 are older than a minute
+    const steps: { deleted: number; more: boolean }[] = [];
+    for (;;) {
+      const step = store.pruneStep(now, 15);
+      steps.push(step);
+      if (!step.more) break;
+    }
+    // Age first (40 spans in steps of 15), then the count (50 more, down to 10).
+    assert.deepEqual(
+      steps.map((s) => s.deleted),
+      [15, 15, 10, 15, 15, 15, 5],
+    );
+    assert.equal(store.count(), 10);
+    assert.deepEqual(
+      store
+        .listTraces({ limit: 100 })
+        .map((t) => Number.parseInt(t.traceId, 16))
+        .sort((a, b) => a - b),
+      Array.from({ length: 10 }, (_, i) => 91 + i),
+    );
+    assert.deepEqual(store.pruneStep(now, 15), { deleted: 0, more: false });
+    store.close();
+  });
+
   it('GIVEN a window WHEN map spans are read THEN only client spans carry their peer attributes', () => {
     const store = new TraceStore({ path: ':memory:' });
     store.insert(ASSESSMENT.map((s) => ({ ...s, attributes: { ...s.attributes, 'http.route': '/x' } })));

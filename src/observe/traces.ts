@@ -132,6 +132,8 @@ export function nsToMs(ns: string): number {
 export class TraceStore {
   /** Spans per transaction when they arrive faster than the 50 ms `add` gathers them for. */
   static readonly BATCH = 10_000;
+  /** Spans one retention step deletes at most: 25-60 ms of the daemon's thread here (pruneStep). */
+  static readonly PRUNE_STEP = 5_000;
 
   private readonly db: Db;
   private readonly clock: Clock;
@@ -343,31 +345,51 @@ export class TraceStore {
     return usedBytes(this.db);
   }
 
-  /** Applies the retention; returns how many spans were deleted. */
+  /** Applies the retention, whole; returns how many spans were deleted. */
   prune(now: number = this.clock.now()): { deleted: number } {
-    this.flush();
     let deleted = 0;
+    for (;;) {
+      const step = this.pruneStep(now);
+      deleted += step.deleted;
+      if (!step.more) return { deleted };
+    }
+  }
+
+  /**
+   * One bounded step of the retention: deletes at most `limit` of the oldest spans it wants gone
+   * (by age, then count, then size); `more` when it wants more. The daemon runs steps with its event
+   * loop free in between (Observability.tick): a store at its 1 GiB cap used to delete a tenth of
+   * itself in one statement, ~300,000 spans, holding the daemon's only thread for seconds while
+   * OTLP exports and API calls waited (137,560 spans took 735 ms on this machine, session 21; in
+   * steps of 5,000 the longest step took 60 ms, all of them 1.2 s).
+   */
+  pruneStep(
+    now: number = this.clock.now(),
+    limit: number = TraceStore.PRUNE_STEP,
+  ): { deleted: number; more: boolean } {
+    this.flush();
     const { maxAgeMs, maxSpans, maxBytes } = this.retention;
+    let want = 0;
     if (maxAgeMs !== undefined) {
-      deleted += this.db.prepare('DELETE FROM spans WHERE start_ms < ?').run(now - maxAgeMs).changes;
+      const deleted = this.stmts.deleteOlder.run(now - maxAgeMs, limit).changes;
+      this.spanCount -= deleted;
+      if (deleted > 0) return { deleted, more: deleted === limit || this.overLimits(maxSpans, maxBytes) };
     }
-    const deleteOldest = this.db.prepare(
-      'DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY start_ms LIMIT ?)',
-    );
-    if (maxSpans !== undefined) {
-      const excess = this.spanCount - deleted - maxSpans;
-      if (excess > 0) deleted += deleteOldest.run(excess).changes;
-    }
+    if (maxSpans !== undefined && this.spanCount > maxSpans) want = this.spanCount - maxSpans;
+    else if (maxBytes !== undefined && this.spanCount > 0 && usedBytes(this.db) > maxBytes)
+      // Down to 90% of the cap, so that a full store is not pruned a few spans at every tick.
+      want = Math.max(1, Math.ceil(this.spanCount * (1 - (0.9 * maxBytes) / usedBytes(this.db))));
+    if (want === 0) return { deleted: 0, more: false };
+    const deleted = this.stmts.deleteOldest.run(Math.min(want, limit)).changes;
     this.spanCount -= deleted;
-    if (maxBytes !== undefined) {
-      // Deleted rows free pages for reuse (the file does not shrink): count pages in use.
-      while (this.spanCount > 0 && usedBytes(this.db) > maxBytes) {
-        const n = deleteOldest.run(Math.max(1000, Math.ceil(this.spanCount / 10))).changes;
-        this.spanCount -= n;
-        deleted += n;
-      }
-    }
-    return { deleted };
+    return { deleted, more: deleted > 0 && this.overLimits(maxSpans, maxBytes, want > limit) };
+  }
+
+  /** Whether the store is still over its count or size limit (or, `pending`, was asked for more). */
+  private overLimits(maxSpans: number | undefined, maxBytes: number | undefined, pending = false): boolean {
+    if (pending) return true;
+    if (maxSpans !== undefined && this.spanCount > maxSpans) return true;
+    return maxBytes !== undefined && this.spanCount > 0 && usedBytes(this.db) > maxBytes;
   }
 
   close(): void {
@@ -394,6 +416,12 @@ function prepare(db: Db) {
        WHERE trace_key = ? AND trace_id = ?`,
     ),
     count: db.prepare('SELECT count(*) FROM spans').pluck(),
+    deleteOlder: db.prepare(
+      'DELETE FROM spans WHERE id IN (SELECT id FROM spans WHERE start_ms < ? ORDER BY start_ms LIMIT ?)',
+    ),
+    deleteOldest: db.prepare(
+      'DELETE FROM spans WHERE id IN (SELECT id FROM spans ORDER BY start_ms LIMIT ?)',
+    ),
   };
 }
 
