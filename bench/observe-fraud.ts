@@ -97,6 +97,8 @@ interface ModeFigures {
   /** p99 and p50 at `loadRate`. */
   p99AtLoad: number[];
   p50AtLoad: number[];
+  /** The slowest answer of each second of the measurement at `loadRate`. */
+  maxBySecondAtLoad: number[][];
   errors: number;
   /** CPU time (user + system) per answered assessment, at the sustained rate (its last passed step). */
   cpu: CpuPerAssessment[];
@@ -250,6 +252,7 @@ export async function runObserveFraudBench(
       p50: [],
       p99AtLoad: [],
       p50AtLoad: [],
+      maxBySecondAtLoad: [],
       errors: 0,
       cpu: [],
       cpuAtRate: [],
@@ -291,12 +294,18 @@ export async function runObserveFraudBench(
       };
       return { report, cpu };
     };
-    const traffic = (rate: number, durationMs: number, concurrency?: number): Promise<TrafficReport> =>
+    const traffic = (
+      rate: number,
+      durationMs: number,
+      concurrency?: number,
+      timeline = false,
+    ): Promise<TrafficReport> =>
       runTrafficApart({
         url,
         rate,
         durationMs,
         historyOrders: 20_000,
+        timeline,
         // Open loop: enough connections that no order waits for one below the stack's capacity.
         ...(concurrency ? { concurrency } : {}),
         signal: opts.signal,
@@ -387,9 +396,11 @@ export async function runObserveFraudBench(
         log(`observe-fraud: database back to its seed (deleted ${JSON.stringify(reset)})`);
         await warm(config.warmMs / 2);
         const load = await steady(`round ${round_ + 1} tracing ${mode} at ${loadRate}/s`, () =>
-          traffic(loadRate!, config.latencyMs),
+          traffic(loadRate!, config.latencyMs, undefined, true),
         );
         const atLoad = load.value;
+        // Whether a p99 there is a tail or a stall: the slowest answer of each second.
+        f.maxBySecondAtLoad.push((atLoad.timeline ?? []).map((t) => Math.round(t.max)));
         f.throughput.push(ramp.sustainedRate);
         f.p99.push(lat.report.latencyMs.p99);
         f.p50.push(lat.report.latencyMs.p50);
@@ -411,6 +422,7 @@ export async function runObserveFraudBench(
         );
         log(`  by service (sustained): ${JSON.stringify(sat.cpu.byService)}`);
         log(`  by service (at rate):   ${JSON.stringify(lat.cpu.byService)}`);
+        log(`  max ms by second at ${loadRate}/s: ${f.maxBySecondAtLoad.at(-1)!.join(' ')}`);
         log(
           `  machine speed (probe / quiet): ramp ${rampSpeed}, at ${config.latencyRate}/s ${lat60.speed} (${lat60.attempts} attempts), at ${loadRate}/s ${load.speed} (${load.attempts})`,
         );
