@@ -12,7 +12,7 @@ import {
 } from './log-query.ts';
 import { Redactor } from './redact.ts';
 import { LOG_SCHEMA, prepareLogStatements } from './logs-sql.ts';
-import { openDb, usedBytes, type Db } from './sqlite.ts';
+import { openDb, pruneAll, rowsOverSize, usedBytes, type Db, type PruneStep } from './sqlite.ts';
 import type { LogInput, LogLevel, StoredLog } from './types.ts';
 
 export interface LogRetention {
@@ -357,12 +357,7 @@ export class LogStore {
 
   /** Applies the retention, whole; returns how many lines were deleted. */
   prune(now: number = this.clock.now()): { deleted: number } {
-    let deleted = 0;
-    for (;;) {
-      const step = this.pruneStep(now);
-      deleted += step.deleted;
-      if (!step.more) return { deleted };
-    }
+    return pruneAll(() => this.pruneStep(now));
   }
 
   /**
@@ -371,10 +366,7 @@ export class LogStore {
    * runs steps with its event loop free in between, where a full store used to delete a tenth of
    * itself (and its full-text index entries) in one transaction.
    */
-  pruneStep(
-    now: number = this.clock.now(),
-    limit: number = LogStore.PRUNE_STEP,
-  ): { deleted: number; more: boolean } {
+  pruneStep(now: number = this.clock.now(), limit: number = LogStore.PRUNE_STEP): PruneStep {
     this.flush();
     const { maxAgeMs, maxLines, maxBytes } = this.retention;
     // The id of the `n`th oldest line (n ≥ 1), if there are that many.
@@ -409,9 +401,7 @@ export class LogStore {
     }
     let want = 0;
     if (maxLines !== undefined && this.lineCount > maxLines) want = this.lineCount - maxLines;
-    else if (maxBytes !== undefined && this.lineCount > 0 && usedBytes(this.db) > maxBytes)
-      // Down to 90% of the cap, so that a full store is not pruned a few lines at every tick.
-      want = Math.max(1, Math.ceil(this.lineCount * (1 - (0.9 * maxBytes) / usedBytes(this.db))));
+    else want = rowsOverSize(this.db, this.lineCount, maxBytes);
     if (want === 0) return { deleted: 0, more: false };
     const id = nth(Math.min(want, limit, this.lineCount));
     if (id === undefined) return { deleted: 0, more: false };

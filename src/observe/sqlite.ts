@@ -23,3 +23,30 @@ export function usedBytes(db: Db): number {
   const free = db.pragma('freelist_count', { simple: true }) as number;
   return (pages - free) * pageSize;
 }
+
+/** What one bounded retention step did (TraceStore.pruneStep, LogStore.pruneStep). */
+export interface PruneStep {
+  deleted: number;
+  /** The retention wants more deleted. */
+  more: boolean;
+}
+
+/** Runs retention steps until none wants more; how many rows they deleted. */
+export function pruneAll(step: () => PruneStep): { deleted: number } {
+  let deleted = 0;
+  for (;;) {
+    const s = step();
+    deleted += s.deleted;
+    if (!s.more) return { deleted };
+  }
+}
+
+/**
+ * How many of `rows` to delete to bring a store over `maxBytes` down to 90% of it (so that a full
+ * store is not pruned a few rows at every tick); 0 when it is within it.
+ */
+export function rowsOverSize(db: Db, rows: number, maxBytes: number | undefined): number {
+  if (maxBytes === undefined || rows === 0) return 0;
+  const used = usedBytes(db);
+  return used > maxBytes ? Math.max(1, Math.ceil(rows * (1 - (0.9 * maxBytes) / used))) : 0;
+}

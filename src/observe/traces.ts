@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
 import { Redactor } from './redact.ts';
 import { PEER_ATTRIBUTES, type CallSpan } from './service-map.ts';
-import { openDb, usedBytes, type Db } from './sqlite.ts';
+import { openDb, pruneAll, rowsOverSize, usedBytes, type Db, type PruneStep } from './sqlite.ts';
 import type { Attributes, SpanKindName, SpanRecord, SpanStatus } from './types.ts';
 
 export interface TraceRetention {
@@ -347,12 +347,7 @@ export class TraceStore {
 
   /** Applies the retention, whole; returns how many spans were deleted. */
   prune(now: number = this.clock.now()): { deleted: number } {
-    let deleted = 0;
-    for (;;) {
-      const step = this.pruneStep(now);
-      deleted += step.deleted;
-      if (!step.more) return { deleted };
-    }
+    return pruneAll(() => this.pruneStep(now));
   }
 
   /**
@@ -363,10 +358,7 @@ export class TraceStore {
    * OTLP exports and API calls waited (137,560 spans took 735 ms on this machine, session 21; in
    * steps of 5,000 the longest step took 60 ms, all of them 1.2 s).
    */
-  pruneStep(
-    now: number = this.clock.now(),
-    limit: number = TraceStore.PRUNE_STEP,
-  ): { deleted: number; more: boolean } {
+  pruneStep(now: number = this.clock.now(), limit: number = TraceStore.PRUNE_STEP): PruneStep {
     this.flush();
     const { maxAgeMs, maxSpans, maxBytes } = this.retention;
     let want = 0;
@@ -376,9 +368,7 @@ export class TraceStore {
       if (deleted > 0) return { deleted, more: deleted === limit || this.overLimits(maxSpans, maxBytes) };
     }
     if (maxSpans !== undefined && this.spanCount > maxSpans) want = this.spanCount - maxSpans;
-    else if (maxBytes !== undefined && this.spanCount > 0 && usedBytes(this.db) > maxBytes)
-      // Down to 90% of the cap, so that a full store is not pruned a few spans at every tick.
-      want = Math.max(1, Math.ceil(this.spanCount * (1 - (0.9 * maxBytes) / usedBytes(this.db))));
+    else want = rowsOverSize(this.db, this.spanCount, maxBytes);
     if (want === 0) return { deleted: 0, more: false };
     const deleted = this.stmts.deleteOldest.run(Math.min(want, limit)).changes;
     this.spanCount -= deleted;
