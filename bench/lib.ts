@@ -384,13 +384,16 @@ export function startSpeedProbe(): { stop(): Promise<SpeedReading> } {
     });
     loop();`;
   const worker = new Worker(code, { eval: true });
+  // Listened for from the start: a worker's 'error' with no listener would throw in this process.
+  const answer = new Promise<number[]>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  answer.catch(() => undefined); // reported by stop(), not as an unhandled rejection before it
   return {
     async stop() {
       worker.postMessage('stop');
-      const minima = await new Promise<number[]>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      });
+      const minima = await answer;
       await worker.terminate();
       return {
         medianMs: round(median(minima), 3),

@@ -36,7 +36,12 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDocument, type YAMLMap } from 'yaml';
 import { fraudStackText } from '../examples/fraud/generator/stack-file.ts';
-import { parseDurationMs, runTrafficApart, type TrafficReport } from '../examples/fraud/generator/traffic.ts';
+import {
+  parseDurationMs,
+  runTrafficApart,
+  type TrafficOptions,
+  type TrafficReport,
+} from '../examples/fraud/generator/traffic.ts';
 import { startControlPlaneForTest, testEnvironmentName } from '../src/testing/control-plane.ts';
 import { freePort } from '../src/testing/postgres.ts';
 import { resetFraudRows } from './fraud-reset.ts';
@@ -297,19 +302,11 @@ export async function runObserveFraudBench(
     const traffic = (
       rate: number,
       durationMs: number,
-      concurrency?: number,
-      timeline = false,
+      more: Pick<TrafficOptions, 'concurrency' | 'timeline'> = {},
     ): Promise<TrafficReport> =>
-      runTrafficApart({
-        url,
-        rate,
-        durationMs,
-        historyOrders: 20_000,
-        timeline,
-        // Open loop: enough connections that no order waits for one below the stack's capacity.
-        ...(concurrency ? { concurrency } : {}),
-        signal: opts.signal,
-      });
+      // Open loop: a ramp's step gives enough connections that no order waits for one below the
+      // stack's capacity.
+      runTrafficApart({ url, rate, durationMs, historyOrders: 20_000, ...more, signal: opts.signal });
     const relative = (r: SpeedReading) => round(r.medianMs / quietSpeed.medianMs, 3);
     /** `run` on a machine at its usual speed (SLOWER, SPEED_ATTEMPTS): the value, its speed and attempts. */
     const steady = async <T>(label: string, run: () => Promise<T>) => {
@@ -361,7 +358,7 @@ export async function runObserveFraudBench(
         const rampProbe = startSpeedProbe();
         const ramp = await findSustainedRate(
           async (rate) => {
-            const m = await measure(() => traffic(rate, config.stepMs, 512), false);
+            const m = await measure(() => traffic(rate, config.stepMs, { concurrency: 512 }), false);
             return { report: m.report, step: m };
           },
           {
@@ -396,7 +393,7 @@ export async function runObserveFraudBench(
         log(`observe-fraud: database back to its seed (deleted ${JSON.stringify(reset)})`);
         await warm(config.warmMs / 2);
         const load = await steady(`round ${round_ + 1} tracing ${mode} at ${loadRate}/s`, () =>
-          traffic(loadRate!, config.latencyMs, undefined, true),
+          traffic(loadRate!, config.latencyMs, { timeline: true }),
         );
         const atLoad = load.value;
         // Whether a p99 there is a tail or a stall: the slowest answer of each second.

@@ -12,7 +12,7 @@ import {
 } from './log-query.ts';
 import { Redactor } from './redact.ts';
 import { LOG_SCHEMA, prepareLogStatements } from './logs-sql.ts';
-import { openDb, pruneAll, rowsOverSize, usedBytes, type Db, type PruneStep } from './sqlite.ts';
+import { openDb, pruneAll, rowsOverRetention, usedBytes, type Db, type PruneStep } from './sqlite.ts';
 import type { LogInput, LogLevel, StoredLog } from './types.ts';
 
 export interface LogRetention {
@@ -396,23 +396,20 @@ export class LogStore {
         if (upTo < bound && deleted > 0) return { deleted, more: true };
         // None of the oldest `limit` was old enough (lines kept out of time order): the rest at once.
         if (upTo < bound) deleted = deleteUpTo(bound, cutoff);
-        if (deleted > 0) return { deleted, more: this.overLimits(maxLines, maxBytes) };
+        if (deleted > 0) return { deleted, more: this.overRetention() };
       }
     }
-    let want = 0;
-    if (maxLines !== undefined && this.lineCount > maxLines) want = this.lineCount - maxLines;
-    else want = rowsOverSize(this.db, this.lineCount, maxBytes);
+    const want = rowsOverRetention(this.db, this.lineCount, maxLines, maxBytes);
     if (want === 0) return { deleted: 0, more: false };
     const id = nth(Math.min(want, limit, this.lineCount));
     if (id === undefined) return { deleted: 0, more: false };
     const deleted = deleteUpTo(id);
-    return { deleted, more: deleted > 0 && (want > limit || this.overLimits(maxLines, maxBytes)) };
+    return { deleted, more: deleted > 0 && (want > limit || this.overRetention()) };
   }
 
-  /** Whether the store is still over its line or size limit. */
-  private overLimits(maxLines: number | undefined, maxBytes: number | undefined): boolean {
-    if (maxLines !== undefined && this.lineCount > maxLines) return true;
-    return maxBytes !== undefined && this.lineCount > 0 && usedBytes(this.db) > maxBytes;
+  /** Whether the store is still over its row or size cap. */
+  private overRetention(): boolean {
+    return rowsOverRetention(this.db, this.lineCount, this.retention.maxLines, this.retention.maxBytes) > 0;
   }
 
   close(): void {

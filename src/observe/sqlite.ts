@@ -42,10 +42,16 @@ export function pruneAll(step: () => PruneStep): { deleted: number } {
 }
 
 /**
- * How many of `rows` to delete to bring a store over `maxBytes` down to 90% of it (so that a full
- * store is not pruned a few rows at every tick); 0 when it is within it.
+ * How many of a store's oldest `rows` its row and size caps want deleted: down to `maxRows`, or to
+ * 90% of `maxBytes` (so that a full store is not pruned a few rows at every tick); 0 within both.
  */
-export function rowsOverSize(db: Db, rows: number, maxBytes: number | undefined): number {
+export function rowsOverRetention(
+  db: Db,
+  rows: number,
+  maxRows: number | undefined,
+  maxBytes: number | undefined,
+): number {
+  if (maxRows !== undefined && rows > maxRows) return rows - maxRows;
   if (maxBytes === undefined || rows === 0) return 0;
   const used = usedBytes(db);
   return used > maxBytes ? Math.max(1, Math.ceil(rows * (1 - (0.9 * maxBytes) / used))) : 0;

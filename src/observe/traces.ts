@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../platform/clock.ts';
 import { RampartError } from '../platform/errors.ts';
 import { Redactor } from './redact.ts';
 import { PEER_ATTRIBUTES, type CallSpan } from './service-map.ts';
-import { openDb, pruneAll, rowsOverSize, usedBytes, type Db, type PruneStep } from './sqlite.ts';
+import { openDb, pruneAll, rowsOverRetention, usedBytes, type Db, type PruneStep } from './sqlite.ts';
 import type { Attributes, SpanKindName, SpanRecord, SpanStatus } from './types.ts';
 
 export interface TraceRetention {
@@ -361,25 +361,21 @@ export class TraceStore {
   pruneStep(now: number = this.clock.now(), limit: number = TraceStore.PRUNE_STEP): PruneStep {
     this.flush();
     const { maxAgeMs, maxSpans, maxBytes } = this.retention;
-    let want = 0;
     if (maxAgeMs !== undefined) {
       const deleted = this.stmts.deleteOlder.run(now - maxAgeMs, limit).changes;
       this.spanCount -= deleted;
-      if (deleted > 0) return { deleted, more: deleted === limit || this.overLimits(maxSpans, maxBytes) };
+      if (deleted > 0) return { deleted, more: deleted === limit || this.overRetention() };
     }
-    if (maxSpans !== undefined && this.spanCount > maxSpans) want = this.spanCount - maxSpans;
-    else want = rowsOverSize(this.db, this.spanCount, maxBytes);
+    const want = rowsOverRetention(this.db, this.spanCount, maxSpans, maxBytes);
     if (want === 0) return { deleted: 0, more: false };
     const deleted = this.stmts.deleteOldest.run(Math.min(want, limit)).changes;
     this.spanCount -= deleted;
-    return { deleted, more: deleted > 0 && this.overLimits(maxSpans, maxBytes, want > limit) };
+    return { deleted, more: deleted > 0 && (want > limit || this.overRetention()) };
   }
 
-  /** Whether the store is still over its count or size limit (or, `pending`, was asked for more). */
-  private overLimits(maxSpans: number | undefined, maxBytes: number | undefined, pending = false): boolean {
-    if (pending) return true;
-    if (maxSpans !== undefined && this.spanCount > maxSpans) return true;
-    return maxBytes !== undefined && this.spanCount > 0 && usedBytes(this.db) > maxBytes;
+  /** Whether the store is still over its row or size cap. */
+  private overRetention(): boolean {
+    return rowsOverRetention(this.db, this.spanCount, this.retention.maxSpans, this.retention.maxBytes) > 0;
   }
 
   close(): void {

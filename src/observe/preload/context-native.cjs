@@ -1,7 +1,7 @@
 /* global require, module, process */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
 'use strict';
-const { tracedIn } = require('./context.cjs');
+const { tracedIn } = require('./untraced.cjs');
 /**
  * The tracing preload's context manager on Node 20 when Rampart's native module is built
  * (native/context.cc, scripts/build-native.mjs): the active context lives in V8's

@@ -1,5 +1,7 @@
-/* global module */
+/* global module, require */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload: require is the point */
 'use strict';
+const { tracedIn } = require('./untraced.cjs');
 /**
  * The tracing preload's context manager: OpenTelemetry's AsyncLocalStorage one, switched on only
  * while a span is recording in the process.
@@ -33,15 +35,6 @@
  * @param api `@opentelemetry/api`
  * @param AsyncLocalStorageContextManager from `@opentelemetry/context-async-hooks`
  */
-/**
- * Whether `ctx` holds a span that is recording (of a trace being kept, not ended): the only
- * contexts either context manager stores (this one and context-native.cjs).
- */
-function tracedIn(trace, ctx) {
-  const span = ctx === undefined ? undefined : trace.getSpan(ctx);
-  return span !== undefined && span.isRecording();
-}
-
 function createLazyContextManager(api, AsyncLocalStorageContextManager) {
   const { trace, ROOT_CONTEXT } = api;
   const traced = (ctx) => tracedIn(trace, ctx);
@@ -123,4 +116,4 @@ function createLazyContextManager(api, AsyncLocalStorageContextManager) {
   return new LazyContextManager();
 }
 
-module.exports = { createLazyContextManager, tracedIn };
+module.exports = { createLazyContextManager };

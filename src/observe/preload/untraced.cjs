@@ -26,8 +26,16 @@ function untracedTraceparent() {
  * @param isSuppressed (context) => whether tracing is suppressed in it
  */
 function untracedIn(trace, isSuppressed, ctx) {
-  const parent = trace.getSpan(ctx);
-  return parent === undefined || !parent.isRecording() || isSuppressed(ctx);
+  return !tracedIn(trace, ctx) || isSuppressed(ctx);
+}
+
+/**
+ * Whether `ctx` holds a span that is recording (of a trace being kept, not ended): the only
+ * contexts the preload's context managers store (context.cjs, context-native.cjs).
+ */
+function tracedIn(trace, ctx) {
+  const span = ctx === undefined ? undefined : trace.getSpan(ctx);
+  return span !== undefined && span.isRecording();
 }
 
 /** Whether `http.request`'s arguments give the headers as a raw array (rendered at construction). */
@@ -61,4 +69,4 @@ function withHeaders(args, extra) {
   return out;
 }
 
-module.exports = { untracedTraceparent, untracedIn, arrayHeaders, withHeaders };
+module.exports = { untracedTraceparent, untracedIn, tracedIn, arrayHeaders, withHeaders };
