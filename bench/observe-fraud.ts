@@ -1,31 +1,32 @@
 /**
  * What injected tracing costs the fraud stack. One copy of the stack (small `test` seeds) is
  * deployed in turn as each mode: every service `tracing: false` (off), Rampart's default tracing
- * (on: whole traces, at most 1 new a second per replica, docs/decisions/0007), and every trace kept
- * (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`); a mode change is a rolling deploy of the same
- * environment, so every mode runs on the same namespaces, database and data, one at a time. Each
- * mode starts from the seeded database: the rows earlier ramps added are deleted first
- * (fraud-reset.ts; until session 20 they piled up, ~200,000 a ramp, and slowed whichever mode came
- * later). After
- * each deploy the stack is warmed (the new processes' JIT; a traced service has more code to
- * compile) before it is measured: the sustained rate (open loop, stepped up by `rampFactor` on one
- * grid of rates for every mode until a step fails twice, then halfway back, as issue 3 measures
- * it: sustain.ts), p99 latency at a moderate fixed rate (60/s, where a replica's 1 trace a second
- * is 1 order in 60; measured first, 5 s after the warm-up, on a stack in its steady state),
- * and p99 at the operating point issue 3 measures the stack at (half the rate tracing off
- * sustained in the first round; after the ramp, on the seeded database again, straight after a
- * warm-up at that rate). Until session 17 throughput was measured with 24 orders in flight,
- * which reads in-flight / latency rather than capacity (sustain.ts). Rounds rotate the order (off, on,
- * all; on, all, off; ...), and the medians are compared. Beside the wall-clock figures, the CPU
- * time (user + system from /proc) per answered assessment of the replicas (by service, their
- * children included) and of this process (the daemon and the traffic generator), and the spans
- * stored per assessment.
+ * (on: whole traces, at most 1 new a second per replica, docs/decisions/0007), and, on request,
+ * every trace kept (all: `OTEL_TRACES_SAMPLER=parentbased_always_on`). Each visit of a mode is a
+ * rolling deploy of the same environment that starts every service afresh, so every mode runs on
+ * the same namespaces, database and data, one at a time, from new processes. Each mode starts
+ * from the seeded database: the rows earlier ramps added are deleted first (fraud-reset.ts; until
+ * session 20 they piled up, ~200,000 a ramp, and slowed whichever mode came later). After each
+ * deploy the stack is warmed (the new processes' JIT; a traced service has more code to compile)
+ * before it is measured: the sustained rate (open loop, stepped up by `rampFactor` on one grid of
+ * rates for every mode until a step fails twice, then halfway back, as issue 3 measures it:
+ * sustain.ts), p99 latency at a moderate fixed rate (60/s, where a replica's 1 trace a second is 1
+ * order in 60; measured first, 5 s after the warm-up, on a stack in its steady state), and p99 at
+ * the operating point issue 3 measures the stack at (half the rate tracing off sustained in the
+ * first round; after the ramp, on the seeded database again, straight after a warm-up at that
+ * rate). Until session 17 throughput was measured with 24 orders in flight, which reads in-flight
+ * / latency rather than capacity (sustain.ts). Rounds rotate the order (off, on; on, off; ...: a
+ * drift over the run weighs on both modes alike), and the medians are compared. Beside the
+ * wall-clock figures, the CPU time (user + system from /proc) per answered assessment of the
+ * replicas (by service, their children included) and of this process (the daemon and the traffic
+ * generator), and the spans stored per assessment.
  *
  * Three copies of the stack side by side (how this bench ran before) differed by up to ±20% with
  * identical settings (an A/A run): a copy's position (which ran first, whose database the page
  * cache held) weighed as much as tracing did.
  *
- *   node --import tsx bench/observe-fraud.ts [--rounds 3] [--step 8s] [--latency 24s] [--warm 20s] [--start 500]
+ *   node --import tsx bench/observe-fraud.ts [--rounds 4] [--step 8s] [--latency 24s] [--warm 90s] [--start 500]
+ *                                            [--modes off,on,all]
  *
  * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off (each latency measurement is
  * reported against it); `all` is reported beside them.
@@ -59,7 +60,13 @@ import {
 } from './lib.ts';
 
 export interface ObserveFraudBenchOptions {
-  /** Alternating rounds per mode. @default 3 */
+  /**
+   * The modes measured: off and on always (the issue's comparison), `all` on request. @default
+   * off and on: every trace kept stores ~3 million spans in a run, fills the trace store to its cap
+   * and made the modes after it slower (session 21), so it is measured apart (`--modes off,on,all`).
+   */
+  modes?: readonly Mode[];
+  /** Rounds per mode, the order rotating each round (off, on; on, off; ...). @default 4 */
   rounds?: number;
   /** Length of each step of the sustained-rate ramp. @default 8 s */
   stepMs?: number;
@@ -82,7 +89,13 @@ export interface ObserveFraudBenchOptions {
    * it. @default half of the throughput tracing off reached in the first round (measured first)
    */
   loadRate?: number;
-  /** Traffic after each deploy before anything counts. @default 20 s */
+  /**
+   * Traffic after each deploy before anything counts. @default 90 s: a traced request's code runs
+   * about once a second per replica, so it warms by time, not by rate. Fresh processes kept getting
+   * faster for minutes (session 22, repeated 20 s at 950/s then 24 s at 60/s on one stack: p99 at
+   * 60/s tracing on 16.8, 14.1, 12.3, 11.2 ms; off 13.3, 9.9, 10.4, 10.6), and 20 s (until then)
+   * measured on at its coldest.
+   */
   warmMs?: number;
   /** Rate of the warm-up traffic. @default 150 */
   warmRate?: number;
@@ -104,6 +117,8 @@ interface ModeFigures {
   p50AtLoad: number[];
   /** The slowest answer of each second of the measurement at `loadRate`. */
   maxBySecondAtLoad: number[][];
+  /** The same at `latencyRate`. */
+  maxBySecond: number[][];
   errors: number;
   /** CPU time (user + system) per answered assessment, at the sustained rate (its last passed step). */
   cpu: CpuPerAssessment[];
@@ -139,20 +154,23 @@ type ModeSummary = ModeFigures & {
 };
 
 export interface ObserveFraudBenchResult {
-  config: Required<Omit<ObserveFraudBenchOptions, 'signal' | 'resultName' | 'log' | 'loadRate'>> & {
+  config: Required<Omit<ObserveFraudBenchOptions, 'signal' | 'resultName' | 'log' | 'loadRate' | 'modes'>> & {
     /** The rate of the second latency measurement, as given or as derived from the first round. */
     loadRate: number;
   };
   load: { before: number; after: number };
   /** The speed probe on the quiet machine before the stack came up: what `speed` is relative to. */
   quietSpeed: SpeedReading;
+  /** The modes in the order of the first round. */
+  modes: Mode[];
   off: ModeSummary;
   on: ModeSummary;
-  all: ModeSummary;
+  /** When measured (`modes`). */
+  all?: ModeSummary;
   /** on vs off. */
   ratio: Ratios;
-  /** all vs off. */
-  ratioAll: Ratios;
+  /** all vs off, when measured. */
+  ratioAll?: Ratios;
   spansStored: number;
   goals: { throughputAtLeast090: boolean; p99AtMost110: boolean; p99AtLoadAtMost110: boolean };
 }
@@ -165,15 +183,18 @@ interface Ratios {
   cpuPerAssessmentAtRate: number;
 }
 
-type Mode = 'off' | 'on' | 'all';
+export type Mode = 'off' | 'on' | 'all';
 
 /** The preload's span batching defaults (its export delay: how long spans wait in a service). */
 const PRELOAD_BATCH = (
   createRequire(import.meta.url)('../src/observe/preload/batch.cjs') as { DEFAULTS: { delayMs: number } }
 ).DEFAULTS;
 const MODES: readonly Mode[] = ['off', 'on', 'all'];
+const DEFAULT_MODES: readonly Mode[] = ['off', 'on'];
 /** Idle time between the warm-up and the latency measurement. */
 const SETTLE_MS = 5000;
+/** Traffic at the operating point before the ramp and before the measurement there (warm already). */
+const REWARM_MS = 10_000;
 /**
  * A latency measurement during which the speed probe ran this much slower than on the quiet
  * machine is measured again, at most SPEED_ATTEMPTS times in all, and the attempt on the fastest
@@ -185,14 +206,20 @@ const SETTLE_MS = 5000;
 const SLOWER = 1.25;
 const SPEED_ATTEMPTS = 3;
 
-/** The fraud stack for a mode: every service opted out of tracing, as is, or keeping every trace. */
-function stackFor(mode: Mode, text: string): string {
-  if (mode === 'on') return text;
+/**
+ * The fraud stack for a mode (every service opted out of tracing, as is, or keeping every trace)
+ * and a visit. Each visit's file differs (`BENCH_VISIT` in every service's environment), so every
+ * visit is a deploy that starts every service afresh, the same for every mode: when a mode followed
+ * itself (the rotation's off, on; on, off) it kept processes warmed by the round before, which the
+ * other mode's visits never had.
+ */
+function stackFor(mode: Mode, text: string, visit: number): string {
   const doc = parseDocument(text);
   for (const item of (doc.get('services') as YAMLMap).items) {
     const service = item.value as YAMLMap;
+    service.setIn(['env', 'BENCH_VISIT'], String(visit));
     if (mode === 'off') service.set('tracing', false);
-    else service.setIn(['env', 'OTEL_TRACES_SAMPLER'], 'parentbased_always_on');
+    else if (mode === 'all') service.setIn(['env', 'OTEL_TRACES_SAMPLER'], 'parentbased_always_on');
   }
   return doc.toString();
 }
@@ -202,14 +229,19 @@ export async function runObserveFraudBench(
 ): Promise<ObserveFraudBenchResult> {
   const problem = privilegeProblem();
   if (problem) throw new Error(problem);
+  const modes = opts.modes ?? DEFAULT_MODES;
+  if (!modes.includes('off') || !modes.includes('on') || modes.some((m) => !MODES.includes(m)))
+    throw new Error(
+      `observe-fraud: modes must include off and on, from ${MODES.join(', ')}: got ${modes.join(', ')}`,
+    );
   const config = {
-    rounds: opts.rounds ?? 3,
+    rounds: opts.rounds ?? 4,
     stepMs: opts.stepMs ?? 8000,
     latencyMs: opts.latencyMs ?? 24_000,
     startRate: opts.startRate ?? 500,
     rampFactor: opts.rampFactor ?? 1.1,
     latencyRate: opts.latencyRate ?? 60,
-    warmMs: opts.warmMs ?? 20_000,
+    warmMs: opts.warmMs ?? 90_000,
     warmRate: opts.warmRate ?? 150,
   };
   let loadRate = opts.loadRate;
@@ -227,27 +259,29 @@ export async function runObserveFraudBench(
     const hostPort = await freePort();
     const url = `http://127.0.0.1:${hostPort}`;
     const text = fraudStackText({ environment, hostPort, overlayFrom: 'test' });
-    const files = {} as Record<Mode, string>;
-    for (const mode of MODES) files[mode] = await cp.writeStack(stackFor(mode, text), `${mode}.yaml`);
+    let visit = 0;
+    const fileFor = (mode: Mode) => cp.writeStack(stackFor(mode, text, visit), `${mode}-${visit}.yaml`);
     // Up as the last mode, so that the first round's first mode is a real deploy like every other.
-    const first = MODES[MODES.length - 1]!;
+    const first = modes[modes.length - 1]!;
     log(`observe-fraud: up ${environment} (tracing ${first})`);
     up = true;
-    await cp.daemon.controlPlane.up({ file: files[first], environment, clientEnv: {} }, () => undefined);
-    let current: Mode = first;
+    await cp.daemon.controlPlane.up(
+      { file: await fileFor(first), environment, clientEnv: {} },
+      () => undefined,
+    );
     // The seed is in; every row after this is the benchmark's own, deleted before each mode.
     const seeded = new Date();
-    const switchTo = async (mode: Mode) => {
-      if (mode === current) return;
+    /** A deploy of `mode` that starts every service afresh (stackFor). */
+    const visitMode = async (mode: Mode) => {
+      visit++;
       const t = performance.now();
       const { record } = await cp.daemon.delivery.deploy(
-        { file: files[mode], environment },
+        { file: await fileFor(mode), environment },
         () => undefined,
         actor,
       );
       if (record.outcome !== 'succeeded')
         throw new Error(`observe-fraud: deploy of tracing ${mode} ended ${record.outcome}`);
-      current = mode;
       log(`observe-fraud: deployed tracing ${mode} in ${Math.round(performance.now() - t)} ms`);
     };
     const empty = (): ModeFigures => ({
@@ -258,6 +292,7 @@ export async function runObserveFraudBench(
       p99AtLoad: [],
       p50AtLoad: [],
       maxBySecondAtLoad: [],
+      maxBySecond: [],
       errors: 0,
       cpu: [],
       cpuAtRate: [],
@@ -327,15 +362,15 @@ export async function runObserveFraudBench(
     };
     for (let round_ = 0; round_ < config.rounds; round_++) {
       // Rotate which goes first, so none always follows another's aftermath.
-      const order = MODES.map((_, i) => MODES[(i + round_) % MODES.length]!);
+      const order = modes.map((_, i) => modes[(i + round_) % modes.length]!);
       for (const mode of order) {
         if (opts.signal?.aborted) throw new Error('interrupted');
-        await switchTo(mode);
+        await visitMode(mode);
         // Each mode from the seeded database: the rows of earlier ramps made later modes slower.
         const deleted = await resetFraudRows(cp.daemon.controlPlane.ps({ environment }), seeded);
         log(`observe-fraud: database back to its seed (deleted ${JSON.stringify(deleted)})`);
         // Warm at the operating point once it is known (half of off's first sustained rate), and
-        // again for half as long before the ramp: a stack warmed at 150/s failed a first step at
+        // again for REWARM_MS before the ramp: a stack warmed at 150/s failed a first step at
         // 666/s that it passed when run again (session 17).
         const warm = (ms: number) => traffic(Math.max(config.warmRate, loadRate ?? 0), ms);
         await warm(config.warmMs);
@@ -345,10 +380,10 @@ export async function runObserveFraudBench(
         // garbage of up to 2,000 assessments a second, in whichever mode ran.
         await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
         const lat60 = await steady(`round ${round_ + 1} tracing ${mode} at ${config.latencyRate}/s`, () =>
-          measure(() => traffic(config.latencyRate, config.latencyMs)),
+          measure(() => traffic(config.latencyRate, config.latencyMs, { timeline: true })),
         );
         const lat = lat60.value;
-        await warm(config.warmMs / 2);
+        await warm(REWARM_MS);
         // On one grid for every mode (startRate × rampFactor^k), two steps below this mode's last.
         const last = f.throughput.at(-1);
         const k = last
@@ -391,13 +426,15 @@ export async function runObserveFraudBench(
         // answered in ~22 ms.
         const reset = await resetFraudRows(cp.daemon.controlPlane.ps({ environment }), seeded);
         log(`observe-fraud: database back to its seed (deleted ${JSON.stringify(reset)})`);
-        await warm(config.warmMs / 2);
+        await warm(REWARM_MS);
         const load = await steady(`round ${round_ + 1} tracing ${mode} at ${loadRate}/s`, () =>
           traffic(loadRate!, config.latencyMs, { timeline: true }),
         );
         const atLoad = load.value;
         // Whether a p99 there is a tail or a stall: the slowest answer of each second.
-        f.maxBySecondAtLoad.push((atLoad.timeline ?? []).map((t) => Math.round(t.max)));
+        const maxBySecond = (r: TrafficReport) => (r.timeline ?? []).map((t) => Math.round(t.max));
+        f.maxBySecondAtLoad.push(maxBySecond(atLoad));
+        f.maxBySecond.push(maxBySecond(lat.report));
         f.throughput.push(ramp.sustainedRate);
         f.p99.push(lat.report.latencyMs.p99);
         f.p50.push(lat.report.latencyMs.p50);
@@ -419,6 +456,7 @@ export async function runObserveFraudBench(
         );
         log(`  by service (sustained): ${JSON.stringify(sat.cpu.byService)}`);
         log(`  by service (at rate):   ${JSON.stringify(lat.cpu.byService)}`);
+        log(`  max ms by second at ${config.latencyRate}/s: ${f.maxBySecond.at(-1)!.join(' ')}`);
         log(`  max ms by second at ${loadRate}/s: ${f.maxBySecondAtLoad.at(-1)!.join(' ')}`);
         log(
           `  machine speed (probe / quiet): ramp ${rampSpeed}, at ${config.latencyRate}/s ${lat60.speed} (${lat60.attempts} attempts), at ${loadRate}/s ${load.speed} (${load.attempts})`,
@@ -436,7 +474,7 @@ export async function runObserveFraudBench(
     });
     const off = summary(figures.off);
     const on = summary(figures.on);
-    const all = summary(figures.all);
+    const all = modes.includes('all') ? summary(figures.all) : undefined;
     const ratios = (x: ModeSummary): Ratios => ({
       throughput: round(x.medianThroughput / off.medianThroughput, 3),
       p99: round(x.medianP99 / off.medianP99, 3),
@@ -445,17 +483,17 @@ export async function runObserveFraudBench(
       cpuPerAssessmentAtRate: round(x.medianCpuAtRateMs / off.medianCpuAtRateMs, 3),
     });
     const ratio = ratios(on);
-    const ratioAll = ratios(all);
+    const ratioAll = all && ratios(all);
     const spansStored = cp.daemon.observability.observe.traces.count();
     const result: ObserveFraudBenchResult = {
       config: { ...config, loadRate: loadRate ?? 0 },
       load: { before: loadBefore, after: loadavg()[0]! },
       quietSpeed,
+      modes: [...modes],
       off,
       on,
-      all,
+      ...(all && ratioAll ? { all, ratioAll } : {}),
       ratio,
-      ratioAll,
       spansStored,
       goals: {
         throughputAtLeast090: ratio.throughput >= 0.9,
@@ -478,15 +516,17 @@ export async function runObserveFraudBench(
   }
 }
 
-/** The side-by-side rows for `npm run bench`'s summary table. */
-export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
+interface SummaryRow {
   measure: string;
   rampart: number;
   baseline: number;
   ratio: number;
   goal?: { op: '<=' | '>='; value: number };
-}[] {
-  return [
+}
+
+/** The side-by-side rows for `npm run bench`'s summary table. */
+export function observeFraudSummaryRows(r: ObserveFraudBenchResult): SummaryRow[] {
+  const rows: SummaryRow[] = [
     {
       measure: 'fraud sustained assessments/s, tracing on (vs off)',
       rampart: round(r.on.medianThroughput),
@@ -508,6 +548,10 @@ export function observeFraudSummaryRows(r: ObserveFraudBenchResult): {
       ratio: r.ratio.p99AtLoad,
       goal: { op: '<=', value: 1.1 },
     },
+  ];
+  if (!r.all || !r.ratioAll) return rows;
+  return [
+    ...rows,
     {
       measure: 'fraud sustained assessments/s, every trace kept (vs off)',
       rampart: round(r.all.medianThroughput),
@@ -537,6 +581,7 @@ async function main(): Promise<void> {
       latency: { type: 'string' },
       warm: { type: 'string' },
       start: { type: 'string' },
+      modes: { type: 'string' },
     },
   });
   const r = await runObserveFraudBench({
@@ -545,13 +590,16 @@ async function main(): Promise<void> {
     ...(values.latency ? { latencyMs: parseDurationMs(values.latency) } : {}),
     ...(values.warm ? { warmMs: parseDurationMs(values.warm) } : {}),
     ...(values.start ? { startRate: Number(values.start) } : {}),
+    ...(values.modes ? { modes: values.modes.split(',') as Mode[] } : {}),
     signal: abortOnInterrupt(),
     log: (line) => console.error(line),
   });
   console.log(
     `tracing off: ${round(r.off.medianThroughput)}/s, p99 ${round(r.off.medianP99)} ms, ${round(r.off.medianP99AtLoad)} ms at ${r.config.loadRate}/s\n` +
       `tracing on:  ${round(r.on.medianThroughput)}/s, p99 ${round(r.on.medianP99)} ms, ${round(r.on.medianP99AtLoad)} ms at ${r.config.loadRate}/s\n` +
-      `every trace: ${round(r.all.medianThroughput)}/s, p99 ${round(r.all.medianP99)} ms (${r.ratioAll.throughput}x, ${r.ratioAll.p99}x)\n` +
+      (r.all && r.ratioAll
+        ? `every trace: ${round(r.all.medianThroughput)}/s, p99 ${round(r.all.medianP99)} ms (${r.ratioAll.throughput}x, ${r.ratioAll.p99}x)\n`
+        : '') +
       `ratio: throughput ${r.ratio.throughput}x (goal >= 0.90), p99 ${r.ratio.p99}x at ${r.config.latencyRate}/s and ${r.ratio.p99AtLoad}x at ${r.config.loadRate}/s (goal <= 1.10); load ${round(r.load.before)} -> ${round(r.load.after)}, uptime ${Math.round(uptime())} s\n` +
       `cpu per assessment (stack + bench process), at the sustained rate: off ${r.off.medianCpuMs} ms, on ${r.on.medianCpuMs} ms (${r.ratio.cpuPerAssessment}x); at ${r.config.latencyRate}/s: off ${r.off.medianCpuAtRateMs} ms, on ${r.on.medianCpuAtRateMs} ms (${r.ratio.cpuPerAssessmentAtRate}x)`,
   );
