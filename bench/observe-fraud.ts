@@ -109,7 +109,16 @@ interface ModeFigures {
   /** The sustained rate of each round. */
   throughput: number[];
   /** Each round's ramp: rate, verdict, throughput and p99 of every step. */
-  ramps: { rate: number; passed: boolean; why: string; throughput: number; p99: number }[][];
+  ramps: {
+    rate: number;
+    passed: boolean;
+    why: string;
+    throughput: number;
+    p50: number;
+    p99: number;
+    /** CPU per answered assessment (stack + bench process): the modes compared at one rate. */
+    cpuMs: number;
+  }[][];
   p99: number[];
   p50: number[];
   /** p99 and p50 at `loadRate`. */
@@ -191,8 +200,13 @@ const PRELOAD_BATCH = (
 ).DEFAULTS;
 const MODES: readonly Mode[] = ['off', 'on', 'all'];
 const DEFAULT_MODES: readonly Mode[] = ['off', 'on'];
-/** Idle time between the warm-up and the latency measurement. */
-const SETTLE_MS = 5000;
+/**
+ * Traffic at `latencyRate` before the latency measurement there. Until session 22 the stack stood
+ * idle for 5 s instead, and the measurement caught the change from the operating point: with
+ * tracing on, its first 10-15 s had a slowest answer a second of 23-49 ms (off 20-22 for 3 s),
+ * likely the traced order of each second, which at 60/s runs alone rather than inside batches.
+ */
+const SETTLE_MS = 20_000;
 /** Traffic at the operating point before the ramp and before the measurement there (warm already). */
 const REWARM_MS = 10_000;
 /**
@@ -375,10 +389,11 @@ export async function runObserveFraudBench(
         const warm = (ms: number) => traffic(Math.max(config.warmRate, loadRate ?? 0), ms);
         await warm(config.warmMs);
         const f = figures[mode];
-        // p99 at the gentle rate before the ramp, on a stack in its steady state. Measured after
-        // the ramp (until session 19) it also caught the aftermath of saturation: the rows and
-        // garbage of up to 2,000 assessments a second, in whichever mode ran.
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+        // p99 at the gentle rate before the ramp, on a stack in its steady state at that rate
+        // (SETTLE_MS). Measured after the ramp (until session 19) it also caught the aftermath of
+        // saturation: the rows and garbage of up to 2,000 assessments a second, in whichever mode
+        // ran.
+        await traffic(config.latencyRate, SETTLE_MS);
         const lat60 = await steady(`round ${round_ + 1} tracing ${mode} at ${config.latencyRate}/s`, () =>
           measure(() => traffic(config.latencyRate, config.latencyMs, { timeline: true })),
         );
@@ -414,7 +429,9 @@ export async function runObserveFraudBench(
             passed: s.passed,
             why: s.why,
             throughput: s.step.report.throughput,
+            p50: s.step.report.latencyMs.p50,
             p99: s.step.report.latencyMs.p99,
+            cpuMs: round(s.step.cpu.stackMs + s.step.cpu.daemonMs, 3),
           })),
         );
         // Off is the first mode of the first round: half its sustained rate is the operating point.
