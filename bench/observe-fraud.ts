@@ -11,7 +11,7 @@
  * before it is measured: the sustained rate (open loop, stepped up by `rampFactor` on one grid of
  * rates for every mode until a step fails twice, then halfway back, as issue 3 measures it:
  * sustain.ts), p99 latency at a moderate fixed rate (60/s, where a replica's 1 trace a second is 1
- * order in 60; measured first, 5 s after the warm-up, on a stack in its steady state), and p99 at
+ * order in 60; measured first, after the warm-up and 20 s at that rate: SETTLE_MS), and p99 at
  * the operating point issue 3 measures the stack at (half the rate tracing off sustained in the
  * first round; after the ramp, on the seeded database again, straight after a warm-up at that
  * rate). Until session 17 throughput was measured with 24 orders in flight, which reads in-flight
@@ -29,7 +29,7 @@
  *                                            [--modes off,on,all]
  *
  * Goals (issue 5): throughput on ≥ 0.90× off, p99 on ≤ 1.10× off (each latency measurement is
- * reported against it); `all` is reported beside them.
+ * reported against it); `all`, when measured, is reported beside them.
  */
 import { createRequire } from 'node:module';
 import { loadavg, uptime } from 'node:os';
@@ -108,7 +108,7 @@ export interface ObserveFraudBenchOptions {
 interface ModeFigures {
   /** The sustained rate of each round. */
   throughput: number[];
-  /** Each round's ramp: rate, verdict, throughput and p99 of every step. */
+  /** Each round's ramp: rate, verdict, throughput, p50, p99 and CPU of every step. */
   ramps: {
     rate: number;
     passed: boolean;
